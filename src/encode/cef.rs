@@ -1,0 +1,313 @@
+//! ArcSight Common Event Format (CEF rev 25):
+//! `CEF:0|Vendor|Product|Version|SignatureID|Name|Severity|Extension`.
+//!
+//! Header fields escape only `\` and `|` and never contain a line break (replaced by a space).
+//! Extension values escape `\`, `=`, CR (`\r`) and LF (`\n`), never `|`. Every value is cut to
+//! the spec's length for its key, in bytes, never inside a UTF-8 character. Keys are written in
+//! a fixed order, so the same event always gives the same bytes. README has the key table.
+
+use std::net::IpAddr;
+
+use super::Encoder;
+use crate::model::catalog::{display_name, SeverityTable};
+use crate::model::{time, ActorClass, AuditEvent};
+
+/// Vendor, product and version in the CEF header (`--cef-vendor`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CefConfig {
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+}
+
+impl Default for CefConfig {
+    fn default() -> Self {
+        CefConfig {
+            vendor: "GitLab".to_string(),
+            product: "compliance-report".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Custom-field labels; fixed so receivers can map them once.
+pub const LABELS: &[(&str, &str)] = &[
+    ("cs1", "sessionId"),
+    ("cs2", "flowType"),
+    ("cs3", "correlationId"),
+    ("cs4", "scopePath"),
+    ("cs5", "authorizationMethod"),
+    ("cs6", "onBehalfOfUserId"),
+    ("cn1", "inputTokens"),
+    ("cn2", "outputTokens"),
+    ("cn3", "durationMs"),
+    ("flexString1", "actorClass"),
+    ("flexString2", "target"),
+    ("c6a2", "Source IPv6 Address"),
+];
+
+/// Spec length limits (bytes) for the header fields.
+const VENDOR_MAX: usize = 63;
+const PRODUCT_MAX: usize = 63;
+const VERSION_MAX: usize = 31;
+const SIGNATURE_MAX: usize = 1023;
+const NAME_MAX: usize = 512;
+
+/// Spec length limit of an extension key's value (bytes); labels and unlisted keys get 1023.
+pub fn key_limit(key: &str) -> usize {
+    match key {
+        "act" | "outcome" => 63,
+        "externalId" => 40,
+        "cs1" | "cs2" | "cs3" | "cs4" | "cs5" | "cs6" => 4000,
+        _ => 1023,
+    }
+}
+
+/// Cut `s` to at most `max` bytes without splitting a character.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Write a header field: `\` → `\\`, `|` → `\|`, CR/LF → space.
+fn push_header(out: &mut Vec<u8>, value: &str, max: usize) {
+    for c in truncate(value, max).chars() {
+        match c {
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '|' => out.extend_from_slice(b"\\|"),
+            '\r' | '\n' => out.push(b' '),
+            c => push_char(out, c),
+        }
+    }
+    out.push(b'|');
+}
+
+/// Write an extension value: `\` → `\\`, `=` → `\=`, CR → `\r`, LF → `\n`.
+fn push_value(out: &mut Vec<u8>, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '=' => out.extend_from_slice(b"\\="),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            c => push_char(out, c),
+        }
+    }
+}
+
+fn push_char(out: &mut Vec<u8>, c: char) {
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// Collects `key=value` pairs, skipping empty values.
+struct Extension<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl Extension<'_> {
+    fn pair(&mut self, key: &str, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        if !self.first {
+            self.out.push(b' ');
+        }
+        self.first = false;
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.push(b'=');
+        push_value(self.out, truncate(value, key_limit(key)));
+    }
+
+    fn opt(&mut self, key: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.pair(key, v);
+        }
+    }
+
+    /// A custom field and its label, only when there is a value.
+    fn labelled(&mut self, key: &str, value: Option<&str>) {
+        let Some(v) = value.filter(|v| !v.is_empty()) else { return };
+        let label = LABELS.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).expect("label defined");
+        self.pair(key, v);
+        self.pair(&format!("{key}Label"), label);
+    }
+}
+
+/// The CEF encoder.
+#[derive(Debug, Clone)]
+pub struct CefEncoder {
+    config: CefConfig,
+    severity: SeverityTable,
+}
+
+impl CefEncoder {
+    pub fn new(config: CefConfig, severity: SeverityTable) -> CefEncoder {
+        CefEncoder { config, severity }
+    }
+}
+
+impl Encoder for CefEncoder {
+    fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"CEF:0|");
+        push_header(out, &self.config.vendor, VENDOR_MAX);
+        push_header(out, &self.config.product, PRODUCT_MAX);
+        push_header(out, &self.config.version, VERSION_MAX);
+        push_header(out, &ev.event_name, SIGNATURE_MAX);
+        push_header(out, &display_name(&ev.event_name), NAME_MAX);
+        out.extend_from_slice(self.severity.severity(ev).to_string().as_bytes());
+        out.push(b'|');
+
+        let ai = ev.ai.as_ref();
+        let mut x = Extension { out, first: true };
+        let rt = time::epoch_millis(&ev.time);
+        x.pair("rt", &rt.to_string());
+        if let Some(ms) = ai.and_then(|a| a.duration_ms).and_then(|d| i64::try_from(d).ok()) {
+            x.pair("start", &(rt - ms).to_string());
+            x.pair("end", &rt.to_string());
+        }
+        x.pair("externalId", &ev.id);
+        x.opt("cat", ev.category.as_deref());
+        x.pair("act", &ev.event_name);
+        x.pair("outcome", ev.outcome.as_str());
+        x.opt("suser", ev.actor.name.as_deref());
+        x.opt("suid", ev.actor.id.as_deref());
+        if ev.actor.class != ActorClass::Unknown {
+            x.labelled("flexString1", Some(ev.actor.class.as_str()));
+        }
+        match ev.ip_address.as_deref().map(|ip| (ip, ip.parse::<IpAddr>())) {
+            Some((ip, Ok(IpAddr::V4(_)))) => x.pair("src", ip),
+            Some((ip, Ok(IpAddr::V6(_)))) => x.labelled("c6a2", Some(ip)),
+            _ => {}
+        }
+        x.opt("msg", ev.message.as_deref());
+        x.opt("reason", failure_reason(ev));
+        if let Some(t) = &ev.target {
+            if t.kind.as_deref() == Some("User") {
+                x.opt("duser", t.details.as_deref());
+                x.opt("duid", t.id.as_deref());
+            } else {
+                let target = match (&t.kind, &t.id) {
+                    (Some(k), Some(i)) => Some(format!("{k}:{i}")),
+                    (Some(k), None) => Some(k.clone()),
+                    (None, Some(i)) => Some(i.clone()),
+                    (None, None) => None,
+                };
+                x.labelled("flexString2", target.as_deref());
+            }
+        }
+        x.labelled("cs1", ai.and_then(|a| a.session_id.as_deref()));
+        x.labelled("cs2", ai.and_then(|a| a.flow_type.as_deref()));
+        x.labelled("cs3", ev.correlation_id.as_deref());
+        x.labelled("cs4", ev.scope.as_ref().and_then(|s| s.path.as_deref()));
+        x.labelled("cs5", ai.and_then(|a| a.authorization.as_ref()).and_then(|a| a.method.as_deref()));
+        x.labelled("cs6", ev.on_behalf_of.as_ref().and_then(|u| u.id.as_deref()));
+        x.labelled("cn1", ai.and_then(|a| a.input_tokens).map(|n| n.to_string()).as_deref());
+        x.labelled("cn2", ai.and_then(|a| a.output_tokens).map(|n| n.to_string()).as_deref());
+        x.labelled("cn3", ai.and_then(|a| a.duration_ms).map(|n| n.to_string()).as_deref());
+    }
+}
+
+/// Why a failed event failed, from the details agent platforms record.
+fn failure_reason(ev: &AuditEvent) -> Option<&str> {
+    ["error_message", "rejection_reason", "error"]
+        .iter()
+        .find_map(|k| ev.details.get(*k).and_then(|v| v.as_str()))
+        .filter(|s| Some(*s) != ev.message.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, AiContext, Authorization, Origin, Outcome, Scope, Target};
+
+    fn event() -> AuditEvent {
+        let mut ev = AuditEvent::new(
+            time::parse("2026-10-01T12:00:00.123456Z").unwrap(),
+            "duo_flow_completed".into(),
+            Actor { id: Some("9001".into()), name: Some("duo|sa=bot\\x".into()), class: ActorClass::ServiceAccount },
+            Origin { format: "ai_audit_events".into(), native_id: Some("7".into()) },
+        );
+        ev.assign_id("");
+        ev.outcome = Outcome::Success;
+        ev.message = Some("line1\r\nline2 a=b | c".into());
+        ev.ip_address = Some("2001:db8::1".into());
+        ev.scope = Some(Scope { kind: "Project".into(), id: Some(3), path: Some("acme/ünïcode".into()) });
+        ev.target = Some(Target { kind: Some("MergeRequest".into()), id: Some("12".into()), details: None });
+        ev.correlation_id = Some("corr-1".into());
+        ev.on_behalf_of = Some(Actor { id: Some("42".into()), name: Some("alice".into()), class: ActorClass::User });
+        ev.ai = Some(AiContext {
+            session_id: Some("s-1".into()),
+            flow_type: Some("code_review".into()),
+            input_tokens: Some(1200),
+            output_tokens: Some(80),
+            duration_ms: Some(1500),
+            authorization: Some(Authorization { verified_at: None, method: Some("oauth".into()), scopes: vec![] }),
+            ..Default::default()
+        });
+        ev
+    }
+
+    fn encode(ev: &AuditEvent) -> String {
+        let enc = CefEncoder::new(
+            CefConfig { vendor: "Ven|dor".into(), product: "Pro\\duct".into(), version: "1\n2".into() },
+            SeverityTable::default(),
+        );
+        let mut out = Vec::new();
+        enc.encode(ev, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn exact_bytes_with_escaping() {
+        let ev = event();
+        assert_eq!(
+            encode(&ev),
+            format!(
+                "CEF:0|Ven\\|dor|Pro\\\\duct|1 2|duo_flow_completed|An AI agent flow session completed|3|\
+                 rt=1790856000123 start=1790855998623 end=1790856000123 externalId={} cat=duo_agent_platform \
+                 act=duo_flow_completed outcome=success suser=duo|sa\\=bot\\\\x suid=9001 \
+                 flexString1=service_account flexString1Label=actorClass \
+                 c6a2=2001:db8::1 c6a2Label=Source IPv6 Address msg=line1\\r\\nline2 a\\=b | c \
+                 flexString2=MergeRequest:12 flexString2Label=target cs1=s-1 cs1Label=sessionId \
+                 cs2=code_review cs2Label=flowType cs3=corr-1 cs3Label=correlationId \
+                 cs4=acme/ünïcode cs4Label=scopePath cs5=oauth cs5Label=authorizationMethod \
+                 cs6=42 cs6Label=onBehalfOfUserId cn1=1200 cn1Label=inputTokens cn2=80 cn2Label=outputTokens \
+                 cn3=1500 cn3Label=durationMs",
+                ev.id
+            )
+        );
+    }
+
+    #[test]
+    fn ipv4_goes_to_src_and_invalid_ips_are_left_out() {
+        let mut ev = event();
+        ev.ip_address = Some("192.0.2.7".into());
+        assert!(encode(&ev).contains(" src=192.0.2.7 "));
+        ev.ip_address = Some("not-an-ip".into());
+        let text = encode(&ev);
+        assert!(!text.contains("src=") && !text.contains("c6a2="));
+    }
+
+    #[test]
+    fn truncates_on_character_boundaries() {
+        assert_eq!(truncate("aé", 2), "a");
+        assert_eq!(truncate("aé", 3), "aé");
+        let mut ev = event();
+        ev.event_name = format!("{}é", "x".repeat(62));
+        let text = encode(&ev);
+        assert!(text.contains(&format!(" act={} ", "x".repeat(62))), "act is cut to 63 bytes before the é");
+    }
+
+    #[test]
+    fn same_event_same_bytes() {
+        assert_eq!(encode(&event()), encode(&event()));
+    }
+}

@@ -1,0 +1,42 @@
+//! Encoders: one file per output format, all behind [`Encoder`]; [`EncoderConfig::build`] picks one.
+//!
+//! An encoder turns one event into one record of bytes with no line break in it; sinks add
+//! the framing (a newline for files and pipes, octet counting for syslog, …).
+
+pub mod cef;
+pub mod json;
+
+use crate::model::catalog::SeverityTable;
+use crate::model::AuditEvent;
+
+/// Turns events into records.
+pub trait Encoder: Send + Sync {
+    /// Append the record for `ev` to `out`, without a trailing newline.
+    fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>);
+}
+
+/// Output formats (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// ArcSight Common Event Format (rev 25), one event per line.
+    Cef,
+    /// The canonical record as JSON, one event per line (README, "JSON field reference").
+    Json,
+}
+
+/// Everything needed to build an encoder.
+#[derive(Debug, Clone)]
+pub struct EncoderConfig {
+    pub format: Format,
+    pub cef: cef::CefConfig,
+    pub severity: SeverityTable,
+}
+
+impl EncoderConfig {
+    pub fn build(&self) -> Box<dyn Encoder> {
+        match self.format {
+            Format::Cef => Box::new(cef::CefEncoder::new(self.cef.clone(), self.severity.clone())),
+            Format::Json => Box::new(json::JsonEncoder),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The export pipeline: source → filter → encoder → batches → every sink. A batch is sent when
+//! it reaches its event or byte limit, so memory stays bounded whatever the input size; a batch
+//! counts as delivered only when every sink acknowledged it.
+
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+
+use crate::encode::Encoder;
+use crate::model::catalog::glob_match;
+use crate::model::AuditEvent;
+use crate::range::TimeRange;
+use crate::sinks::{Batch, Sink, SinkError};
+use crate::sources::{EventStream, SourceError};
+
+/// Which events to export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub range: TimeRange,
+    /// Event names (a trailing `*` matches a prefix); empty means all.
+    pub events: Vec<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, ev: &AuditEvent) -> bool {
+        self.range.contains(&ev.time) && (self.events.is_empty() || self.events.iter().any(|p| glob_match(p, &ev.event_name)))
+    }
+}
+
+/// What to do with a record that cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnError {
+    /// Stop at the first bad record (after delivering everything read before it).
+    #[default]
+    Fail,
+    /// Count, log and pass over bad records.
+    Skip,
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub filter: Filter,
+    pub on_error: OnError,
+    /// A batch is sent at this many events…
+    pub batch_events: usize,
+    /// …or at this many bytes, whichever comes first.
+    pub batch_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { filter: Filter::default(), on_error: OnError::Fail, batch_events: 2000, batch_bytes: 1 << 20 }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records read from the source, good or bad.
+    pub read: u64,
+    /// Events delivered to every sink.
+    pub delivered: u64,
+    /// Bad records passed over (`--on-error skip`).
+    pub skipped: u64,
+}
+
+/// Why an export stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The source failed; everything read before the failure was delivered.
+    #[error("export stopped after delivering {delivered} events, everything read before the failure")]
+    Source {
+        delivered: u64,
+        #[source]
+        source: SourceError,
+    },
+    /// A sink failed.
+    #[error("delivery to {sink} failed; {delivered} events were delivered")]
+    Sink {
+        sink: String,
+        delivered: u64,
+        #[source]
+        source: SinkError,
+    },
+}
+
+struct Pipeline<'a> {
+    encoder: &'a dyn Encoder,
+    sinks: &'a mut [Box<dyn Sink>],
+    batch: Batch,
+    stats: Stats,
+}
+
+impl Pipeline<'_> {
+    fn flush(&mut self) -> Result<(), ExportError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        for sink in self.sinks.iter_mut() {
+            if let Err(source) = sink.send(&self.batch) {
+                let delivered = self.stats.delivered + source.written() as u64;
+                return Err(ExportError::Sink { sink: sink.name(), delivered, source });
+            }
+        }
+        self.stats.delivered += self.batch.len() as u64;
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+/// Run one export to completion.
+pub fn run(
+    events: EventStream,
+    encoder: &dyn Encoder,
+    sinks: &mut [Box<dyn Sink>],
+    opts: &Options,
+    progress: &ProgressBar,
+) -> Result<Stats, ExportError> {
+    let started = Instant::now();
+    let mut p = Pipeline { encoder, sinks, batch: Batch::default(), stats: Stats::default() };
+    for item in events {
+        p.stats.read += 1;
+        match item {
+            Ok(ev) => {
+                if !opts.filter.matches(&ev) {
+                    continue;
+                }
+                p.batch.push_with(|out| p.encoder.encode(&ev, out));
+                if p.batch.len() >= opts.batch_events || p.batch.bytes() >= opts.batch_bytes {
+                    p.flush()?;
+                    progress.set_position(p.stats.delivered);
+                }
+            }
+            Err(e) if e.is_record_error() && opts.on_error == OnError::Skip => {
+                p.stats.skipped += 1;
+                if p.stats.skipped <= 10 {
+                    tracing::warn!("skipping bad record: {e}");
+                } else if p.stats.skipped == 11 {
+                    tracing::warn!("more bad records; only their count is reported from here on");
+                }
+            }
+            Err(source) => {
+                p.flush()?;
+                return Err(ExportError::Source { delivered: p.stats.delivered, source });
+            }
+        }
+    }
+    p.flush()?;
+    progress.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        read = p.stats.read,
+        delivered = p.stats.delivered,
+        skipped = p.stats.skipped,
+        seconds = format!("{secs:.3}"),
+        "export finished"
+    );
+    if p.stats.skipped > 0 {
+        tracing::warn!("{} bad records were skipped (--on-error skip)", p.stats.skipped);
+    }
+    Ok(p.stats)
+}

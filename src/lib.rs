@@ -1,0 +1,28 @@
+//! compliance-report: audit events and AI-agent flow sessions → SIEM feeds and compliance evidence.
+//!
+//! The modules follow the pipeline: [`sources`] → [`model`] → [`encode`] → [`sinks`], driven by
+//! [`export`]; [`commands`] is the command-line edge.
+
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod encode;
+pub mod export;
+pub mod logging;
+pub mod model;
+pub mod range;
+pub mod redact;
+pub mod sinks;
+pub mod sources;
+
+use std::process::ExitCode;
+
+pub use commands::UsageError;
+
+/// Run one parsed command line.
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        cli::Command::Export(args) => commands::export::run(&args),
+        cli::Command::Demo(cli::DemoCommand::Generate(args)) => commands::demo::generate(&args),
+    }
+}

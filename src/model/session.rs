@@ -1,0 +1,256 @@
+//! AI-agent flow sessions and the resources they created, and their reconstruction from the
+//! lifecycle events when a source has no session table.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::time::{self, Timestamp};
+use super::{value_i64, value_text, AuditEvent};
+
+/// Lifecycle state of a flow session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Started,
+    Running,
+    Paused,
+    Completed,
+    Failed,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Started => "started",
+            SessionStatus::Running => "running",
+            SessionStatus::Paused => "paused",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One AI-agent flow session (the `flow_sessions` contract; see README).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowSession {
+    pub session_id: String,
+    /// The human who initiated the session.
+    pub user_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<i64>,
+    /// The service account acting for the user (composite identity), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_id: Option<i64>,
+    pub flow_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_context: Option<Value>,
+    #[serde(with = "time::serde_ts")]
+    pub started_at: Timestamp,
+    #[serde(default, with = "time::serde_ts_opt", skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    pub status: SessionStatus,
+    #[serde(default, with = "time::serde_ts_opt", skip_serializing_if = "Option::is_none")]
+    pub authorization_verified_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions_log: Option<Value>,
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+/// A resource (commit, merge request, note, …) a session created or modified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowSessionResource {
+    pub flow_session_id: String,
+    /// `Commit`, `MergeRequest`, `Note`, `Pipeline`, `WorkItem`, …
+    pub resource_type: String,
+    pub resource_id: String,
+    /// `created` or `modified`.
+    pub action: String,
+    #[serde(with = "time::serde_ts")]
+    pub created_at: Timestamp,
+}
+
+/// Builds sessions from lifecycle events (`duo_flow_*`), in any order, for sources with no
+/// session table. Memory grows with the number of sessions, not of events.
+#[derive(Debug, Default)]
+pub struct SessionBuilder {
+    sessions: BTreeMap<String, Partial>,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    started: Option<Timestamp>,
+    first_seen: Option<Timestamp>,
+    user_id: Option<i64>,
+    project_id: Option<i64>,
+    service_account_id: Option<i64>,
+    flow_type: Option<String>,
+    input_prompt: Option<String>,
+    input_context: Option<Value>,
+    completed_at: Option<Timestamp>,
+    terminal: Option<(Timestamp, SessionStatus)>,
+    paused: Option<Timestamp>,
+    resumed: Option<Timestamp>,
+    authorization_verified_at: Option<Timestamp>,
+    authorization_method: Option<String>,
+    authorized_scopes: Vec<String>,
+    plan_summary: Option<String>,
+    decisions: Vec<Value>,
+    input_tokens: u64,
+    output_tokens: u64,
+    model_provider: Option<String>,
+    model_engine: Option<String>,
+    correlation_id: Option<String>,
+    resources: Vec<FlowSessionResource>,
+    /// Any event after the start was seen (plan, resources, tokens, pause).
+    progressed: bool,
+}
+
+fn detail<'a>(ev: &'a AuditEvent, key: &str) -> Option<&'a Value> {
+    ev.details.get(key).filter(|v| !v.is_null())
+}
+
+fn detail_text(ev: &AuditEvent, key: &str) -> Option<String> {
+    detail(ev, key).and_then(value_text)
+}
+
+impl SessionBuilder {
+    /// Take one event into account; events without a session id are ignored.
+    pub fn add(&mut self, ev: &AuditEvent) {
+        let Some(ai) = &ev.ai else { return };
+        let Some(session_id) = &ai.session_id else { return };
+        let p = self.sessions.entry(session_id.clone()).or_default();
+        p.first_seen = Some(p.first_seen.map_or(ev.time, |t| t.min(ev.time)));
+        if p.flow_type.is_none() {
+            p.flow_type = ai.flow_type.clone();
+        }
+        if p.correlation_id.is_none() {
+            p.correlation_id = ev.correlation_id.clone();
+        }
+        if let Some(b) = &ev.on_behalf_of {
+            p.user_id = p.user_id.or_else(|| b.id.as_deref().and_then(|i| i.parse().ok()));
+            if ev.actor.class == super::ActorClass::ServiceAccount {
+                p.service_account_id = p
+                    .service_account_id
+                    .or_else(|| ev.actor.id.as_deref().and_then(|i| i.parse().ok()));
+            }
+        }
+        if p.project_id.is_none() {
+            p.project_id = ev.scope.as_ref().filter(|s| s.kind == "Project").and_then(|s| s.id);
+        }
+        if ev.event_name != "duo_flow_started" {
+            p.progressed = true;
+        }
+        match ev.event_name.as_str() {
+            "duo_flow_started" => {
+                p.started = Some(ev.time);
+                p.input_prompt = detail_text(ev, "input_summary").or_else(|| detail_text(ev, "input_prompt"));
+                p.input_context = detail(ev, "input_context").cloned();
+                if let Some(auth) = &ai.authorization {
+                    p.authorization_verified_at = auth.verified_at;
+                    p.authorization_method = auth.method.clone();
+                    p.authorized_scopes = auth.scopes.clone();
+                }
+            }
+            "duo_flow_plan_generated" => {
+                p.plan_summary = detail_text(ev, "plan_summary").or_else(|| {
+                    detail(ev, "plan_steps").map(|steps| match steps {
+                        Value::Array(items) => items.iter().filter_map(value_text).collect::<Vec<_>>().join("; "),
+                        other => value_text(other).unwrap_or_default(),
+                    })
+                });
+            }
+            "duo_flow_paused" => p.paused = Some(ev.time),
+            "duo_flow_resumed" => p.resumed = Some(ev.time),
+            "duo_flow_completed" => p.terminal = Some((ev.time, SessionStatus::Completed)),
+            "duo_flow_failed" => p.terminal = Some((ev.time, SessionStatus::Failed)),
+            "duo_flow_resource_created" => {
+                if let (Some(kind), Some(id)) = (detail_text(ev, "resource_type"), detail_text(ev, "resource_id")) {
+                    p.resources.push(FlowSessionResource {
+                        flow_session_id: session_id.clone(),
+                        resource_type: kind,
+                        resource_id: id,
+                        action: detail_text(ev, "action").unwrap_or_else(|| "created".into()),
+                        created_at: ev.time,
+                    });
+                }
+            }
+            _ => {}
+        }
+        if let Some(d) = detail(ev, "decision") {
+            p.decisions.push(d.clone());
+        }
+        p.input_tokens += ai.input_tokens.unwrap_or(0);
+        p.output_tokens += ai.output_tokens.unwrap_or(0);
+        if ai.model_provider.is_some() {
+            p.model_provider = ai.model_provider.clone();
+        }
+        if ai.model_engine.is_some() {
+            p.model_engine = ai.model_engine.clone();
+        }
+        if p.user_id.is_none() {
+            p.user_id = detail(ev, "user_id").and_then(value_i64);
+        }
+    }
+
+    /// The sessions seen, ordered by session id, with their resources in time order.
+    /// A session whose start event is missing starts at its first event and keeps status
+    /// `running` (or its terminal state): the gap stays visible to integrity checks.
+    pub fn finish(self) -> Vec<(FlowSession, Vec<FlowSessionResource>)> {
+        self.sessions
+            .into_iter()
+            .filter_map(|(id, p)| {
+                let started_at = p.started.or(p.first_seen)?;
+                let status = match (p.terminal, p.paused, p.resumed) {
+                    (Some((_, s)), _, _) => s,
+                    (None, Some(paused), resumed) if resumed.is_none_or(|r| r < paused) => SessionStatus::Paused,
+                    (None, _, _) if p.progressed => SessionStatus::Running,
+                    _ => SessionStatus::Started,
+                };
+                let mut resources = p.resources;
+                resources.sort_by(|a, b| (a.created_at, &a.resource_id).cmp(&(b.created_at, &b.resource_id)));
+                let session = FlowSession {
+                    session_id: id,
+                    user_id: p.user_id.unwrap_or(0),
+                    project_id: p.project_id,
+                    service_account_id: p.service_account_id,
+                    flow_type: p.flow_type.unwrap_or_default(),
+                    input_prompt: p.input_prompt,
+                    input_context: p.input_context,
+                    started_at,
+                    completed_at: p.terminal.map(|(t, _)| t).or(p.completed_at),
+                    status,
+                    authorization_verified_at: p.authorization_verified_at,
+                    authorization_method: p.authorization_method,
+                    authorized_scopes: p.authorized_scopes,
+                    plan_summary: p.plan_summary,
+                    decisions_log: (!p.decisions.is_empty()).then_some(Value::Array(p.decisions)),
+                    input_tokens: p.input_tokens,
+                    output_tokens: p.output_tokens,
+                    model_provider: p.model_provider,
+                    model_engine: p.model_engine,
+                    correlation_id: p.correlation_id,
+                };
+                Some((session, resources))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,273 @@
+//! Shared normalization from source fields to the model: GitLab envelopes, agent-platform
+//! details (session, tokens, authorization, composite identity), outcome and message.
+//! Every source (NDJSON shapes, PostgreSQL, ClickHouse) goes through here, so the same row gives
+//! the same event whichever source it was read from.
+
+use serde_json::{Map, Value};
+
+use crate::model::{time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Origin, Outcome, Scope, Target};
+
+/// The envelope columns GitLab stores for every audit event, whichever table or log carried it.
+#[derive(Debug, Default, Clone)]
+pub struct GitlabEnvelope {
+    pub time: Option<time::Timestamp>,
+    pub event_name: Option<String>,
+    pub author_id: Option<i64>,
+    pub author_name: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<i64>,
+    pub entity_path: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub target_details: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+impl GitlabEnvelope {
+    /// Build the event. `details` is the source's details hash (already parsed);
+    /// `origin` says where it came from. The caller assigns the id.
+    pub fn into_event(self, origin: Origin, details: Map<String, Value>) -> Result<AuditEvent, String> {
+        let time = self.time.ok_or("no timestamp (expected created_at or time)")?;
+        let event_name = self
+            .event_name
+            .or_else(|| details.get("event_name").and_then(value_text))
+            .filter(|n| !n.is_empty())
+            // GitLab's name for audit events recorded without a specific type.
+            .unwrap_or_else(|| "audit_operation".to_string());
+        let author_name = self.author_name.or_else(|| details.get("author_name").and_then(value_text));
+        let class = details
+            .get("author_class")
+            .and_then(Value::as_str)
+            .map(ActorClass::from_source)
+            .filter(|c| *c != ActorClass::Unknown)
+            .or_else(|| self.author_id.and_then(ActorClass::from_gitlab_author_id))
+            .unwrap_or(if self.author_id.is_some() { ActorClass::User } else { ActorClass::Unknown });
+        let actor = Actor { id: self.author_id.map(|i| i.to_string()), name: author_name, class };
+        let mut ev = AuditEvent::new(time, event_name, actor, origin);
+        ev.scope = self.entity_type.map(|kind| Scope {
+            kind,
+            id: self.entity_id,
+            path: self.entity_path.or_else(|| details.get("entity_path").and_then(value_text)),
+        });
+        let target = Target {
+            kind: self.target_type.or_else(|| details.get("target_type").and_then(value_text)),
+            id: self.target_id.or_else(|| details.get("target_id").and_then(value_text)),
+            details: self.target_details.or_else(|| details.get("target_details").and_then(value_text)),
+        };
+        if target != Target::default() {
+            ev.target = Some(target);
+        }
+        ev.ip_address = self
+            .ip_address
+            .or_else(|| details.get("ip_address").and_then(value_text))
+            .filter(|s| !s.is_empty());
+        ev.details = details;
+        enrich(&mut ev);
+        Ok(ev)
+    }
+}
+
+fn text(details: &Map<String, Value>, key: &str) -> Option<String> {
+    details.get(key).and_then(value_text).filter(|s| !s.is_empty())
+}
+
+fn first_text(details: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| text(details, k))
+}
+
+/// Fill the typed views (message, outcome, correlation id, AI context, on-behalf-of user)
+/// from `details`. Never removes anything from `details`.
+pub fn enrich(ev: &mut AuditEvent) {
+    let d = &ev.details;
+    if ev.message.is_none() {
+        ev.message = match d.get("custom_message") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(v @ Value::Object(_)) => Some(v.to_string()),
+            _ => change_message(d),
+        };
+    }
+    if ev.outcome == Outcome::Unknown {
+        ev.outcome = match d.get("outcome").and_then(Value::as_str) {
+            Some("success") => Outcome::Success,
+            Some("failure") => Outcome::Failure,
+            _ if ev.event_name.contains("fail") => Outcome::Failure,
+            // GitLab records audit events for actions that happened.
+            _ => Outcome::Success,
+        };
+    }
+    if ev.correlation_id.is_none() {
+        ev.correlation_id = text(d, "correlation_id");
+    }
+    if ev.on_behalf_of.is_none() {
+        ev.on_behalf_of = on_behalf_of(d);
+    }
+    if matches!(ev.actor.class, ActorClass::User | ActorClass::Unknown)
+        && (text(d, "author_user_type").as_deref() == Some("service_account")
+            || d.get("composite_identity").and_then(Value::as_bool) == Some(true) && ev.on_behalf_of.is_some())
+    {
+        ev.actor.class = ActorClass::ServiceAccount;
+    }
+    let ai = ai_context(d);
+    if !ai.is_empty() {
+        let mut ai = ai;
+        if let Some(existing) = ev.ai.take() {
+            // Fields the source set explicitly (columns) win over details.
+            ai = merge(existing, ai);
+        }
+        ev.ai = Some(ai);
+    }
+}
+
+fn merge(primary: crate::model::AiContext, extra: crate::model::AiContext) -> crate::model::AiContext {
+    crate::model::AiContext {
+        session_id: primary.session_id.or(extra.session_id),
+        flow_type: primary.flow_type.or(extra.flow_type),
+        agent_name: primary.agent_name.or(extra.agent_name),
+        workflow_id: primary.workflow_id.or(extra.workflow_id),
+        cloud_event_id: primary.cloud_event_id.or(extra.cloud_event_id),
+        model_provider: primary.model_provider.or(extra.model_provider),
+        model_engine: primary.model_engine.or(extra.model_engine),
+        input_tokens: primary.input_tokens.or(extra.input_tokens),
+        output_tokens: primary.output_tokens.or(extra.output_tokens),
+        duration_ms: primary.duration_ms.or(extra.duration_ms),
+        authorization: primary.authorization.or(extra.authorization),
+    }
+}
+
+/// GitLab's legacy change records (`change`/`from`/`to`, `add`, `remove`) as its UI words them.
+fn change_message(d: &Map<String, Value>) -> Option<String> {
+    if let Some(change) = text(d, "change") {
+        let from = text(d, "from").unwrap_or_default();
+        let to = text(d, "to").unwrap_or_default();
+        return Some(format!("Changed {change} from {from} to {to}"));
+    }
+    if let Some(added) = text(d, "add") {
+        return Some(format!("Added {added}"));
+    }
+    text(d, "remove").map(|removed| format!("Removed {removed}"))
+}
+
+/// The human a service account acted for: `user` (object, id or name), `on_behalf_of`, or
+/// `user_id`/`scoped_user_id` in the details.
+fn on_behalf_of(d: &Map<String, Value>) -> Option<Actor> {
+    let from_value = |v: &Value| -> Option<Actor> {
+        match v {
+            Value::Object(o) => {
+                let id = o.get("id").and_then(value_i64).map(|i| i.to_string());
+                let name = ["username", "name"].iter().find_map(|k| o.get(*k).and_then(value_text));
+                (id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User })
+            }
+            Value::Number(_) => Some(Actor { id: value_i64(v).map(|i| i.to_string()), name: None, class: ActorClass::User }),
+            Value::String(s) if !s.is_empty() => Some(Actor { id: None, name: Some(s.clone()), class: ActorClass::User }),
+            _ => None,
+        }
+    };
+    for key in ["on_behalf_of", "user"] {
+        if let Some(actor) = d.get(key).and_then(from_value) {
+            return Some(actor);
+        }
+    }
+    let id = ["scoped_user_id", "user_id"].iter().find_map(|k| d.get(*k).and_then(value_i64))?;
+    Some(Actor { id: Some(id.to_string()), name: text(d, "username"), class: ActorClass::User })
+}
+
+fn u64_of(d: &Map<String, Value>, key: &str) -> Option<u64> {
+    d.get(key).and_then(value_i64).and_then(|i| u64::try_from(i).ok())
+}
+
+/// The scopes an agent was authorized for: a JSON array, or a comma/space separated string.
+fn scopes(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().filter_map(value_text).collect(),
+        Value::String(s) => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// AI-agent fields from a details hash (documented in README, "Recognized detail keys").
+pub fn ai_context(d: &Map<String, Value>) -> crate::model::AiContext {
+    let verified_at = text(d, "authorization_verified_at").and_then(|t| time::parse(&t));
+    let method = text(d, "authorization_method");
+    let scope_list = d.get("authorized_scopes").map(scopes).unwrap_or_default();
+    let authorization = (verified_at.is_some() || method.is_some() || !scope_list.is_empty())
+        .then_some(Authorization { verified_at, method, scopes: scope_list });
+    // `duration` is in seconds (fractions allowed); `duration_ms` wins when both are present.
+    let duration_ms = u64_of(d, "duration_ms").or_else(|| {
+        d.get("duration")
+            .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (s * 1000.0).round() as u64)
+    });
+    crate::model::AiContext {
+        session_id: first_text(d, &["session_id", "flow_session_id"]),
+        flow_type: first_text(d, &["flow_type", "workflow_definition"]),
+        agent_name: text(d, "agent_name"),
+        workflow_id: d.get("workflow_id").and_then(value_i64),
+        cloud_event_id: text(d, "cloud_event_id"),
+        model_provider: text(d, "model_provider"),
+        model_engine: first_text(d, &["model_engine", "model_name"]),
+        input_tokens: u64_of(d, "input_tokens"),
+        output_tokens: u64_of(d, "output_tokens"),
+        duration_ms,
+        authorization,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn details(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn flow_start_details_become_ai_context_and_composite_identity() {
+        let env = GitlabEnvelope {
+            time: time::parse("2026-10-01T09:00:00Z"),
+            event_name: Some("duo_flow_started".into()),
+            author_id: Some(9001),
+            author_name: Some("duo-developer-sa".into()),
+            entity_type: Some("Project".into()),
+            entity_id: Some(7),
+            entity_path: Some("acme/api".into()),
+            ..Default::default()
+        };
+        let d = details(json!({
+            "author_user_type": "service_account",
+            "session_id": "6f1c", "flow_type": "software_development",
+            "user": {"id": 42, "username": "alice"},
+            "authorization_verified_at": "2026-10-01T08:59:59.5Z",
+            "authorization_method": "oauth", "authorized_scopes": "api, read_repository",
+            "input_summary": "fix the build"
+        }));
+        let ev = env.into_event(Origin { format: "t".into(), native_id: None }, d).unwrap();
+        assert_eq!(ev.actor.class, ActorClass::ServiceAccount);
+        assert_eq!(ev.on_behalf_of.as_ref().unwrap().id.as_deref(), Some("42"));
+        assert_eq!(ev.on_behalf_of.as_ref().unwrap().name.as_deref(), Some("alice"));
+        let ai = ev.ai.unwrap();
+        assert_eq!(ai.session_id.as_deref(), Some("6f1c"));
+        let auth = ai.authorization.unwrap();
+        assert_eq!(auth.scopes, vec!["api", "read_repository"]);
+        assert_eq!(time::format(&auth.verified_at.unwrap()), "2026-10-01T08:59:59.500000Z");
+        assert_eq!(ev.outcome, Outcome::Success);
+        assert_eq!(ev.details.len(), 8, "details keep every source key");
+    }
+
+    #[test]
+    fn legacy_change_records_get_gitlab_wording() {
+        let d = details(json!({"change": "visibility", "from": "Private", "to": "Public"}));
+        assert_eq!(change_message(&d).unwrap(), "Changed visibility from Private to Public");
+    }
+
+    #[test]
+    fn duration_seconds_become_milliseconds() {
+        assert_eq!(ai_context(&details(json!({"duration": 1.5}))).duration_ms, Some(1500));
+        assert_eq!(ai_context(&details(json!({"duration": -1}))).duration_ms, None);
+    }
+}

@@ -1,0 +1,211 @@
+//! Record shapes found in NDJSON audit logs, recognized line by line: GitLab's
+//! `audit_json.log`, GitLab streaming audit event payloads, agent audit log entries, and this
+//! tool's own JSON export (read back losslessly).
+
+use serde_json::{Map, Value};
+
+use super::normalize::{enrich, GitlabEnvelope};
+use crate::model::{time, value_i64, value_text, Actor, ActorClass, AuditEvent, Origin, Outcome, Scope, Target, SCHEMA};
+
+/// Turn one parsed JSON object into an event, or say why it cannot be one.
+pub fn recognize(obj: Map<String, Value>) -> Result<AuditEvent, String> {
+    if obj.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
+        return serde_json::from_value(Value::Object(obj)).map_err(|e| format!("invalid {SCHEMA} record: {e}"));
+    }
+    // The canonical text (sorted keys, compact) identifies records that carry no id of their own.
+    let content = serde_json::to_string(&obj).map_err(|e| e.to_string())?;
+    let is_str = |k: &str| obj.get(k).is_some_and(Value::is_string);
+    let mut ev = if obj.get("event_type").and_then(Value::as_str) == Some("audit") && is_str("action") {
+        agent_audit(obj)?
+    } else if is_str("event_type") && (obj.get("details").is_some_and(Value::is_object) || is_str("id")) {
+        gitlab_streaming(obj)?
+    } else if obj.contains_key("author_id") && (obj.contains_key("time") || obj.contains_key("created_at")) {
+        gitlab_audit_log(obj)?
+    } else {
+        return Err("unrecognized record: expected a GitLab audit_json.log line, a GitLab streaming audit \
+                    event, an agent audit entry or a compliance-report JSON export line"
+            .to_string());
+    };
+    ev.assign_id(&content);
+    Ok(ev)
+}
+
+fn take_text(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
+    obj.remove(key).as_ref().and_then(value_text).filter(|s| !s.is_empty())
+}
+
+fn take_i64(obj: &mut Map<String, Value>, key: &str) -> Result<Option<i64>, String> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => value_i64(&v).map(Some).ok_or_else(|| format!("field {key:?} is not an integer: {v}")),
+    }
+}
+
+fn take_time(obj: &mut Map<String, Value>, keys: &[&str]) -> Result<Option<time::Timestamp>, String> {
+    for key in keys {
+        if let Some(v) = obj.remove(*key) {
+            let text = v.as_str().ok_or_else(|| format!("field {key:?} is not a timestamp string: {v}"))?;
+            return time::parse(text)
+                .map(Some)
+                .ok_or_else(|| format!("field {key:?} is not a valid timestamp: {text:?}"));
+        }
+    }
+    Ok(None)
+}
+
+/// Take the GitLab envelope columns out of `obj`, leaving the rest.
+fn take_envelope(obj: &mut Map<String, Value>, name_keys: &[&str]) -> Result<GitlabEnvelope, String> {
+    Ok(GitlabEnvelope {
+        time: take_time(obj, &["created_at", "time"])?,
+        event_name: name_keys.iter().find_map(|k| take_text(obj, k)),
+        author_id: take_i64(obj, "author_id")?,
+        author_name: take_text(obj, "author_name"),
+        entity_type: take_text(obj, "entity_type"),
+        entity_id: take_i64(obj, "entity_id")?,
+        entity_path: take_text(obj, "entity_path"),
+        target_type: take_text(obj, "target_type"),
+        target_id: take_text(obj, "target_id"),
+        target_details: take_text(obj, "target_details"),
+        ip_address: take_text(obj, "ip_address"),
+    })
+}
+
+/// A line of GitLab's `log/audit_json.log`: a flat object whose non-envelope keys are the details.
+fn gitlab_audit_log(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+    let envelope = take_envelope(&mut obj, &["event_name"])?;
+    let native_id = take_text(&mut obj, "id");
+    let mut details = match obj.remove("details") {
+        Some(Value::Object(d)) => d,
+        Some(Value::Null) | None => Map::new(),
+        Some(other) => Map::from_iter([("details".to_string(), other)]),
+    };
+    for (k, v) in obj {
+        details.entry(k).or_insert(v);
+    }
+    envelope.into_event(Origin { format: "gitlab_audit_log".into(), native_id }, details)
+}
+
+/// A GitLab streaming audit event payload (`id` is a string, `details` nested, `event_type`).
+fn gitlab_streaming(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+    let envelope = take_envelope(&mut obj, &["event_type", "event_name"])?;
+    let native_id = take_text(&mut obj, "id");
+    let mut details = match obj.remove("details") {
+        Some(Value::Object(d)) => d,
+        Some(Value::Null) | None => Map::new(),
+        Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
+    };
+    // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
+    for (k, v) in obj {
+        match details.get(&k) {
+            Some(existing) if *existing != v => {
+                details.insert(format!("payload_{k}"), v);
+            }
+            _ => {
+                details.insert(k, v);
+            }
+        }
+    }
+    envelope.into_event(Origin { format: "gitlab_streaming".into(), native_id }, details)
+}
+
+/// An agent service's audit log entry:
+/// `{"timestamp","event_type":"audit","action","actor":{"type","id"},"target":{…},"outcome",…}`.
+fn agent_audit(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+    let time = take_time(&mut obj, &["timestamp"])?.ok_or("no \"timestamp\"")?;
+    obj.remove("event_type");
+    let action = take_text(&mut obj, "action").ok_or("empty \"action\"")?;
+    let actor = match obj.remove("actor") {
+        Some(Value::Object(a)) => Actor {
+            id: a.get("id").and_then(value_text),
+            name: a.get("name").and_then(value_text),
+            class: a.get("type").and_then(Value::as_str).map(ActorClass::from_source).unwrap_or_default(),
+        },
+        None | Some(Value::Null) => Actor::default(),
+        Some(other) => return Err(format!("field \"actor\" is not an object: {other}")),
+    };
+    let outcome = match obj.remove("outcome").as_ref().and_then(Value::as_str) {
+        Some("success") => Outcome::Success,
+        Some("failure") => Outcome::Failure,
+        _ => Outcome::Unknown,
+    };
+    let correlation_id = take_text(&mut obj, "correlation_id");
+    let mut ev = AuditEvent::new(time, action, actor, Origin { format: "agent_audit".into(), native_id: take_text(&mut obj, "id") });
+    ev.outcome = outcome;
+    ev.correlation_id = correlation_id;
+    if let Some(Value::Object(t)) = obj.get("target") {
+        let get = |k: &str| t.get(k).and_then(value_text);
+        ev.target = Some(Target {
+            kind: get("resource_type"),
+            id: ["resource_id", "id", "iid", "commit_sha"].iter().find_map(|k| get(k)),
+            details: ["title", "branch", "path"].iter().find_map(|k| get(k)),
+        });
+        if let Some(project) = get("project") {
+            ev.scope = Some(Scope { kind: "Project".into(), id: t.get("project_id").and_then(value_i64), path: Some(project) });
+        }
+    }
+    ev.ip_address = obj.get("source_ip").and_then(value_text);
+    ev.message = obj.get("error").and_then(value_text).or_else(|| obj.get("rejection_reason").and_then(value_text));
+    ev.details = obj;
+    enrich(&mut ev);
+    Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<AuditEvent, String> {
+        recognize(serde_json::from_str(line).unwrap())
+    }
+
+    #[test]
+    fn gitlab_audit_json_log_line() {
+        let ev = parse(r#"{"severity":"INFO","time":"2018-10-17T17:38:22.523Z","author_id":3,"entity_id":2,"entity_type":"Project","change":"visibility","from":"Private","to":"Public","author_name":"John Doe4","target_id":2,"target_type":"Project","target_details":"namespace2/project2"}"#).unwrap();
+        assert_eq!(ev.event_name, "audit_operation");
+        assert_eq!(time::format(&ev.time), "2018-10-17T17:38:22.523000Z");
+        assert_eq!(ev.actor, Actor { id: Some("3".into()), name: Some("John Doe4".into()), class: ActorClass::User });
+        assert_eq!(ev.scope, Some(Scope { kind: "Project".into(), id: Some(2), path: None }));
+        assert_eq!(ev.target.as_ref().unwrap().details.as_deref(), Some("namespace2/project2"));
+        assert_eq!(ev.message.as_deref(), Some("Changed visibility from Private to Public"));
+        assert_eq!(serde_json::to_string(&ev.details).unwrap(), r#"{"change":"visibility","from":"Private","severity":"INFO","to":"Public"}"#);
+        assert_eq!(ev.origin.format, "gitlab_audit_log");
+    }
+
+    #[test]
+    fn gitlab_streaming_payload() {
+        let ev = parse(r#"{"id":"1","author_id":-3,"entity_id":29,"entity_type":"Project","details":{"author_name":"deploy-key-name","author_class":"DeployKey","target_id":29,"target_type":"Project","target_details":"example-project","custom_message":{"protocol":"ssh","action":"git-upload-pack"},"ip_address":"127.0.0.1","entity_path":"example-group/example-project"},"ip_address":"127.0.0.1","author_name":"deploy-key-name","entity_path":"example-group/example-project","target_details":"example-project","created_at":"2022-07-26T05:43:53.662Z","target_type":"Project","target_id":29,"event_type":"repository_git_operation"}"#).unwrap();
+        assert_eq!(ev.event_name, "repository_git_operation");
+        assert_eq!(ev.actor.class, ActorClass::DeployKey);
+        assert_eq!(ev.actor.id.as_deref(), Some("-3"));
+        assert_eq!(ev.ip_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(ev.message.as_deref(), Some(r#"{"action":"git-upload-pack","protocol":"ssh"}"#));
+        assert_eq!(ev.origin.native_id.as_deref(), Some("1"));
+        assert_eq!(ev.scope.unwrap().path.as_deref(), Some("example-group/example-project"));
+    }
+
+    #[test]
+    fn agent_audit_entry() {
+        let ev = parse(r#"{"timestamp":"2026-10-01T10:00:00.000001Z","event_type":"audit","action":"webhook.hmac_validation","actor":{"type":"webhook_event","id":"evt-9"},"target":{"resource_type":"webhook","resource_id":"hook-1"},"outcome":"failure","rejection_reason":"signature mismatch","source_ip":"203.0.113.9","correlation_id":"c-1","service":"agent"}"#).unwrap();
+        assert_eq!(ev.event_name, "webhook.hmac_validation");
+        assert_eq!(ev.actor.class, ActorClass::WebhookEvent);
+        assert_eq!(ev.outcome, Outcome::Failure);
+        assert_eq!(ev.message.as_deref(), Some("signature mismatch"));
+        assert_eq!(ev.ip_address.as_deref(), Some("203.0.113.9"));
+        assert_eq!(ev.correlation_id.as_deref(), Some("c-1"));
+        assert_eq!(ev.category.as_deref(), Some("agent_webhook"));
+    }
+
+    #[test]
+    fn own_export_reads_back_identically() {
+        let ev = parse(r#"{"time":"2026-10-01T00:00:00Z","author_id":1,"event_name":"x"}"#).unwrap();
+        let line = serde_json::to_string(&ev).unwrap();
+        assert_eq!(parse(&line).unwrap(), ev);
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(parse(r#"{"time":"soon","author_id":1}"#).unwrap_err(), "field \"time\" is not a valid timestamp: \"soon\"");
+        assert_eq!(parse(r#"{"time":"2026-10-01T00:00:00Z","author_id":"x"}"#).unwrap_err(), "field \"author_id\" is not an integer: \"x\"");
+        assert!(parse(r#"{"hello":1}"#).unwrap_err().starts_with("unrecognized record"));
+    }
+}
