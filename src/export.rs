@@ -23,7 +23,8 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, ev: &AuditEvent) -> bool {
-        self.range.contains(&ev.time) && (self.events.is_empty() || self.events.iter().any(|p| glob_match(p, &ev.event_name)))
+        self.range.contains(&ev.time)
+            && (self.events.is_empty() || self.events.iter().any(|p| glob_match(p, &ev.event_name)))
     }
 }
 

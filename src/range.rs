@@ -56,7 +56,11 @@ fn parse_end(text: &str, tz: Tz, is_end: bool) -> Result<Option<Timestamp>, Rang
         return Ok(None);
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let day = if is_end { date.checked_add_days(Days::new(1)).ok_or_else(|| RangeError::BadEnd(text.into()))? } else { date };
+        let day = if is_end {
+            date.checked_add_days(Days::new(1)).ok_or_else(|| RangeError::BadEnd(text.into()))?
+        } else {
+            date
+        };
         return Ok(Some(start_of_day(day, tz)));
     }
     DateTime::parse_from_rfc3339(text)

@@ -29,7 +29,9 @@ fn mask_query(tail: &str) -> String {
     let masked: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if ["password", "token", "sslpassword", "access_token"].contains(&k.to_ascii_lowercase().as_str()) => {
+            Some((k, _))
+                if ["password", "token", "sslpassword", "access_token"].contains(&k.to_ascii_lowercase().as_str()) =>
+            {
                 format!("{k}=***")
             }
             _ => pair.to_string(),
@@ -44,8 +46,14 @@ mod tests {
 
     #[test]
     fn masks_passwords_and_tokens() {
-        assert_eq!(mask_url("postgres://app:s3cr:et@db.example:5432/gitlab"), "postgres://app:***@db.example:5432/gitlab");
-        assert_eq!(mask_url("clickhouse://default@ch:8123/db?password=x&db=y"), "clickhouse://default@ch:8123/db?password=***&db=y");
+        assert_eq!(
+            mask_url("postgres://app:s3cr:et@db.example:5432/gitlab"),
+            "postgres://app:***@db.example:5432/gitlab"
+        );
+        assert_eq!(
+            mask_url("clickhouse://default@ch:8123/db?password=x&db=y"),
+            "clickhouse://default@ch:8123/db?password=***&db=y"
+        );
         assert_eq!(mask_url("https://ch.example/"), "https://ch.example/");
         assert_eq!(mask_url("/var/log/audit.log"), "/var/log/audit.log");
     }

@@ -9,7 +9,8 @@ use crate::demo::{self, Config};
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config { seed: args.seed, scale: args.scale, end: args.end, days: 90, gzip: args.gzip };
-    let summary = demo::generate(&cfg, &args.out).with_context(|| format!("cannot generate demo data in {}", args.out.display()))?;
+    let summary = demo::generate(&cfg, &args.out)
+        .with_context(|| format!("cannot generate demo data in {}", args.out.display()))?;
     tracing::info!(
         events = summary.events,
         sessions = summary.sessions,

@@ -9,7 +9,11 @@ use crate::encode::{cef::CefConfig, EncoderConfig};
 use crate::export::{self, Filter, Options};
 use crate::model::catalog::SeverityTable;
 use crate::range::{parse_tz, TimeRange};
-use crate::sinks::{file::{FileSink, Rotation}, stdout::StdoutSink, Sink};
+use crate::sinks::{
+    file::{FileSink, Rotation},
+    stdout::StdoutSink,
+    Sink,
+};
 use crate::sources::SourceSpec;
 
 use super::usage;

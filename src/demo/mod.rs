@@ -182,7 +182,15 @@ impl Gen {
     }
 
     /// A line of GitLab's audit_json.log.
-    fn log_event(&mut self, t: Timestamp, author: (i64, &str), entity: (&str, i64, &str), event: &str, ip: &str, extra: Value) {
+    fn log_event(
+        &mut self,
+        t: Timestamp,
+        author: (i64, &str),
+        entity: (&str, i64, &str),
+        event: &str,
+        ip: &str,
+        extra: Value,
+    ) {
         let mut obj = json!({
             "severity": "INFO", "time": ms(&t), "correlation_id": self.hex(26),
             "author_id": author.0, "author_name": author.1,
@@ -229,7 +237,16 @@ impl Gen {
 
     /// An agent service's audit log entry.
     #[allow(clippy::too_many_arguments)]
-    fn agent_event(&mut self, t: Timestamp, action: &str, actor_type: &str, target: Value, outcome: &str, correlation: &str, extra: Value) {
+    fn agent_event(
+        &mut self,
+        t: Timestamp,
+        action: &str,
+        actor_type: &str,
+        target: Value,
+        outcome: &str,
+        correlation: &str,
+        extra: Value,
+    ) {
         let actor_id = format!("{}-{}", if actor_type == "poll_cycle" { "poll" } else { "evt" }, self.hex(12));
         let mut obj = json!({
             "timestamp": time::format(&t), "event_type": "audit", "action": action,
@@ -242,11 +259,20 @@ impl Gen {
 
     /// A lifecycle event of one session: the session's common details plus `extra`, with a
     /// fresh `cloud_event_id`, as a streaming payload.
-    fn flow_event(&mut self, t: Timestamp, ctx: &FlowCtx, event: &str, target: Option<(&str, String, String)>, ip: Option<&str>, extra: Value) {
+    fn flow_event(
+        &mut self,
+        t: Timestamp,
+        ctx: &FlowCtx,
+        event: &str,
+        target: Option<(&str, String, String)>,
+        ip: Option<&str>,
+        extra: Value,
+    ) {
         let mut d = ctx.common.clone();
         merge(&mut d, extra);
         d["cloud_event_id"] = json!(self.uuid());
-        let target = target.unwrap_or_else(|| ("Ai::DuoWorkflows::Workflow", ctx.workflow_id.to_string(), ctx.flow_type.to_string()));
+        let target = target
+            .unwrap_or_else(|| ("Ai::DuoWorkflows::Workflow", ctx.workflow_id.to_string(), ctx.flow_type.to_string()));
         self.stream_event(t, ctx.author, ctx.entity, event, target, ip, d);
     }
 
@@ -316,8 +342,19 @@ impl Gen {
         let user = &self.users[u];
         let (id, name, username) = (user.id, user.name.clone(), user.username.clone());
         let ip = ip.map(str::to_string).unwrap_or_else(|| user.ips[self.rng.gen_range(0..user.ips.len())].clone());
-        let (event, with) = if self.rng.gen_bool(0.7) { ("authenticated_with_two_factor", "two-factor") } else { ("authenticated_with_password", "standard") };
-        self.log_event(t, (id, &name), ("User", id, &username), event, &ip, json!({"with": with, "target_id": id, "target_type": "User", "target_details": username}));
+        let (event, with) = if self.rng.gen_bool(0.7) {
+            ("authenticated_with_two_factor", "two-factor")
+        } else {
+            ("authenticated_with_password", "standard")
+        };
+        self.log_event(
+            t,
+            (id, &name),
+            ("User", id, &username),
+            event,
+            &ip,
+            json!({"with": with, "target_id": id, "target_type": "User", "target_details": username}),
+        );
     }
 
     fn misc_event(&mut self, t: Timestamp, u: usize) {
@@ -395,9 +432,19 @@ impl Gen {
     fn prompt(&mut self, flow: &str, project: &str) -> String {
         let n = self.rng.gen_range(100..2000);
         match flow {
-            "software_development" => ["Implement issue #{n}: add retries with backoff to the webhook client", "Refactor the {p} config loader and add unit tests", "Add pagination to the list endpoint described in issue #{n}"][self.rng.gen_range(0..3)],
-            "code_review" => ["Review merge request !{n} in {p} for correctness and security", "Review !{n}: check error handling and test coverage"][self.rng.gen_range(0..2)],
-            "fix_pipeline" => ["Fix the failing test:unit job in pipeline #{n} of {p}", "Pipeline #{n} fails on lint; fix it"][self.rng.gen_range(0..2)],
+            "software_development" => [
+                "Implement issue #{n}: add retries with backoff to the webhook client",
+                "Refactor the {p} config loader and add unit tests",
+                "Add pagination to the list endpoint described in issue #{n}",
+            ][self.rng.gen_range(0..3)],
+            "code_review" => [
+                "Review merge request !{n} in {p} for correctness and security",
+                "Review !{n}: check error handling and test coverage",
+            ][self.rng.gen_range(0..2)],
+            "fix_pipeline" => {
+                ["Fix the failing test:unit job in pipeline #{n} of {p}", "Pipeline #{n} fails on lint; fix it"]
+                    [self.rng.gen_range(0..2)]
+            }
             "convert_to_gitlab_ci" => "Convert the Jenkinsfile of {p} to .gitlab-ci.yml",
             _ => "Create a merge request that resolves issue #{n} in {p}",
         }
@@ -438,9 +485,15 @@ impl Gen {
         let method = if self.rng.gen_bool(0.9) { "oauth_composite_identity" } else { "personal_access_token" };
         let webhook_triggered = matches!(sa.flow_type, "code_review" | "fix_pipeline");
         if webhook_triggered && plan.emit_start {
-            self.agent_event(t - Duration::milliseconds(400), "webhook.hmac_validation", "webhook_event",
-                json!({"resource_type": "webhook", "resource_id": format!("hook-{}", p.id), "project": p.path}), "success", &correlation,
-                json!({"source_ip": "10.0.0.5"}));
+            self.agent_event(
+                t - Duration::milliseconds(400),
+                "webhook.hmac_validation",
+                "webhook_event",
+                json!({"resource_type": "webhook", "resource_id": format!("hook-{}", p.id), "project": p.path}),
+                "success",
+                &correlation,
+                json!({"source_ip": "10.0.0.5"}),
+            );
         }
         if plan.emit_start {
             let mut start = json!({
@@ -454,19 +507,52 @@ impl Gen {
             self.flow_event(t, &ctx, "duo_flow_started", None, Some(&user_ip), start);
         }
         let steps = self.rng.gen_range(3..7);
-        let plan_steps: Vec<String> = (1..=steps).map(|i| format!("step {i}: {}", ["read the code", "run the tests", "edit files", "write tests", "open a merge request", "summarize"][(i - 1) % 6])).collect();
+        let plan_steps: Vec<String> = (1..=steps)
+            .map(|i| {
+                format!(
+                    "step {i}: {}",
+                    [
+                        "read the code",
+                        "run the tests",
+                        "edit files",
+                        "write tests",
+                        "open a merge request",
+                        "summarize"
+                    ][(i - 1) % 6]
+                )
+            })
+            .collect();
         t += Duration::seconds(self.rng.gen_range(8..40));
-        self.flow_event(t, &ctx, "duo_flow_plan_generated", None, None, json!({"plan_steps": plan_steps, "estimated_actions": steps + 2}));
+        self.flow_event(
+            t,
+            &ctx,
+            "duo_flow_plan_generated",
+            None,
+            None,
+            json!({"plan_steps": plan_steps, "estimated_actions": steps + 2}),
+        );
         let mut status = SessionStatus::Running;
         if plan.end == End::Natural && self.rng.gen_bool(0.08) {
             t += Duration::seconds(self.rng.gen_range(10..60));
-            self.flow_event(t, &ctx, "duo_flow_paused", None, None, json!({"paused_at": time::format(&t), "paused_at_step": 2}));
+            self.flow_event(
+                t,
+                &ctx,
+                "duo_flow_paused",
+                None,
+                None,
+                json!({"paused_at": time::format(&t), "paused_at_step": 2}),
+            );
             t += Duration::seconds(self.rng.gen_range(300..3600));
             self.flow_event(t, &ctx, "duo_flow_resumed", None, None, json!({"resumed_at": time::format(&t)}));
         }
         // Resources.
         let kinds: Vec<&str> = match sa.flow_type {
-            "software_development" => { let c = self.rng.gen_range(1..=3); let mut v = vec!["Commit"; c]; v.push("MergeRequest"); v }
+            "software_development" => {
+                let c = self.rng.gen_range(1..=3);
+                let mut v = vec!["Commit"; c];
+                v.push("MergeRequest");
+                v
+            }
             "code_review" => vec!["Note"; self.rng.gen_range(2..=5)],
             "fix_pipeline" => vec!["Commit", "Note"],
             "convert_to_gitlab_ci" => vec!["Commit", "MergeRequest"],
@@ -474,30 +560,69 @@ impl Gen {
         };
         let n_created = if plan.end == End::Fail { self.rng.gen_range(0..kinds.len()) } else { kinds.len() };
         let mut resources = Vec::new();
+        let mut decisions = Vec::new();
         let branch = format!("duo/{}-{}", sa.flow_type.replace('_', "-"), &session_id[..8]);
         for kind in kinds.iter().take(n_created) {
             t += Duration::seconds(self.rng.gen_range(20..200));
             let (rid, api) = match *kind {
                 "Commit" => (self.hex(40), "gitlab.api.create_commit"),
-                "MergeRequest" => { self.mr_iid += 1; (self.mr_iid.to_string(), "gitlab.api.create_merge_request") }
-                _ => { self.note_id += 1; (self.note_id.to_string(), "gitlab.api.post_mr_note") }
+                "MergeRequest" => {
+                    self.mr_iid += 1;
+                    (self.mr_iid.to_string(), "gitlab.api.create_merge_request")
+                }
+                _ => {
+                    self.note_id += 1;
+                    (self.note_id.to_string(), "gitlab.api.post_mr_note")
+                }
             };
-            self.agent_event(t - Duration::milliseconds(300), api, if webhook_triggered { "webhook_event" } else { "poll_cycle" },
-                json!({"resource_type": kind, "resource_id": rid, "project": p.path, "project_id": p.id}), "success", &correlation,
-                json!({"session_id": session_id}));
+            self.agent_event(
+                t - Duration::milliseconds(300),
+                api,
+                if webhook_triggered { "webhook_event" } else { "poll_cycle" },
+                json!({"resource_type": kind, "resource_id": rid, "project": p.path, "project_id": p.id}),
+                "success",
+                &correlation,
+                json!({"session_id": session_id}),
+            );
             if *kind == "Commit" {
-                self.agent_event(t - Duration::milliseconds(100), "git.push", "poll_cycle",
-                    json!({"resource_type": "branch", "project": p.path, "branch": branch, "commit_sha": rid}), "success", &correlation,
-                    json!({"repo": p.path, "branch": branch, "commit_sha": rid, "session_id": session_id}));
+                self.agent_event(
+                    t - Duration::milliseconds(100),
+                    "git.push",
+                    "poll_cycle",
+                    json!({"resource_type": "branch", "project": p.path, "branch": branch, "commit_sha": rid}),
+                    "success",
+                    &correlation,
+                    json!({"repo": p.path, "branch": branch, "commit_sha": rid, "session_id": session_id}),
+                );
             }
             if *kind == "MergeRequest" && p.path.starts_with("acme/payments") {
-                self.agent_event(t + Duration::seconds(2), "approval_gate.decision", "admin_action",
-                    json!({"resource_type": "MergeRequest", "resource_id": rid, "project": p.path}), "success", &correlation,
-                    json!({"decision": "approval_required", "required_approvals": 2, "session_id": session_id}));
+                let at = t + Duration::seconds(2);
+                decisions.push(json!({"at": time::format(&at), "event": "approval_gate.decision", "decision": "approval_required"}));
+                self.agent_event(
+                    at,
+                    "approval_gate.decision",
+                    "admin_action",
+                    json!({"resource_type": "MergeRequest", "resource_id": rid, "project": p.path}),
+                    "success",
+                    &correlation,
+                    json!({"decision": "approval_required", "required_approvals": 2, "session_id": session_id}),
+                );
             }
-            self.flow_event(t, &ctx, "duo_flow_resource_created", Some((kind, rid.clone(), format!("{kind} {rid}"))), None,
-                json!({"resource_type": kind, "resource_id": rid, "action": "created"}));
-            resources.push(FlowSessionResource { flow_session_id: session_id.clone(), resource_type: kind.to_string(), resource_id: rid, action: "created".into(), created_at: t });
+            self.flow_event(
+                t,
+                &ctx,
+                "duo_flow_resource_created",
+                Some((kind, rid.clone(), format!("{kind} {rid}"))),
+                None,
+                json!({"resource_type": kind, "resource_id": rid, "action": "created"}),
+            );
+            resources.push(FlowSessionResource {
+                flow_session_id: session_id.clone(),
+                resource_type: kind.to_string(),
+                resource_id: rid,
+                action: "created".into(),
+                created_at: t,
+            });
         }
         // Token usage, reported one to three times.
         let (mut tin, mut tout) = (0u64, 0u64);
@@ -515,7 +640,14 @@ impl Gen {
         let completed_at = match plan.end {
             End::Natural => {
                 status = SessionStatus::Completed;
-                self.flow_event(t, &ctx, "duo_flow_completed", None, None, json!({"resources_created": resources.len(), "duration": duration}));
+                self.flow_event(
+                    t,
+                    &ctx,
+                    "duo_flow_completed",
+                    None,
+                    None,
+                    json!({"resources_created": resources.len(), "duration": duration}),
+                );
                 Some(t)
             }
             End::Fail => {
@@ -523,7 +655,11 @@ impl Gen {
                 let (cat, code, msg) = [
                     ("tool_error", "E_TOOL_EXEC", "Tool run_command exited with status 1"),
                     ("model_error", "E_MODEL_TIMEOUT", "Model request timed out after 120s"),
-                    ("permission_denied", "E_FORBIDDEN", "403 Forbidden: insufficient scope for push to protected branch"),
+                    (
+                        "permission_denied",
+                        "E_FORBIDDEN",
+                        "403 Forbidden: insufficient scope for push to protected branch",
+                    ),
                 ][self.rng.gen_range(0..3)];
                 let failed_at_step = self.rng.gen_range(1..=steps);
                 self.flow_event(t, &ctx, "duo_flow_failed", None, None,
@@ -546,9 +682,13 @@ impl Gen {
                 status,
                 authorization_verified_at: verified_at,
                 authorization_method: verified_at.map(|_| method.to_string()),
-                authorized_scopes: if verified_at.is_some() { scopes.iter().map(|s| s.to_string()).collect() } else { Vec::new() },
+                authorized_scopes: if verified_at.is_some() {
+                    scopes.iter().map(|s| s.to_string()).collect()
+                } else {
+                    Vec::new()
+                },
                 plan_summary: Some(plan_steps.join("; ")),
-                decisions_log: None,
+                decisions_log: (!decisions.is_empty()).then_some(Value::Array(decisions)),
                 input_tokens: tin,
                 output_tokens: tout,
                 model_provider: Some(provider.to_string()),
@@ -571,12 +711,19 @@ impl Gen {
     }
 
     /// Write out every pending event earlier than `before`, in time order.
-    fn drain(&mut self, before: Option<Timestamp>, files: &mut [BufWriter<Box<dyn Write>>], paths: &[PathBuf]) -> Result<(), DemoError> {
+    fn drain(
+        &mut self,
+        before: Option<Timestamp>,
+        files: &mut [BufWriter<Box<dyn Write>>],
+        paths: &[PathBuf],
+    ) -> Result<(), DemoError> {
         self.pending.sort_by(|a, b| (a.t, a.seq).cmp(&(b.t, b.seq)));
         let cut = before.map_or(self.pending.len(), |b| self.pending.partition_point(|p| p.t < b));
         for p in self.pending.drain(..cut) {
             let f = &mut files[p.file];
-            f.write_all(p.line.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|source| DemoError::Io { path: paths[p.file].display().to_string(), source })?;
+            f.write_all(p.line.as_bytes())
+                .and_then(|_| f.write_all(b"\n"))
+                .map_err(|source| DemoError::Io { path: paths[p.file].display().to_string(), source })?;
         }
         Ok(())
     }
@@ -612,11 +759,8 @@ fn poisson(rng: &mut ChaCha8Rng, mean: f64) -> u32 {
 
 fn create(path: &Path, gzip: bool) -> Result<BufWriter<Box<dyn Write>>, DemoError> {
     let f = File::create(path).map_err(|source| DemoError::Io { path: path.display().to_string(), source })?;
-    let w: Box<dyn Write> = if gzip {
-        Box::new(flate2::GzBuilder::new().write(f, flate2::Compression::best()))
-    } else {
-        Box::new(f)
-    };
+    let w: Box<dyn Write> =
+        if gzip { Box::new(flate2::GzBuilder::new().write(f, flate2::Compression::best())) } else { Box::new(f) };
     Ok(BufWriter::with_capacity(1 << 20, w))
 }
 
@@ -636,7 +780,10 @@ pub fn generate(cfg: &Config, out: &Path) -> Result<Summary, DemoError> {
     if !(cfg.scale > 0.0 && cfg.scale.is_finite()) {
         return Err(DemoError::Scale(cfg.scale));
     }
-    let io = |path: &Path| { let path = path.display().to_string(); move |source| DemoError::Io { path, source } };
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| DemoError::Io { path, source }
+    };
     let events_dir = out.join("events");
     let tables_dir = out.join("tables");
     for d in [&events_dir, &tables_dir] {
@@ -687,7 +834,10 @@ pub fn generate(cfg: &Config, out: &Path) -> Result<Summary, DemoError> {
     g.drain(None, &mut files, &paths)?;
     progress.finish_and_clear();
     for (f, p) in files.into_iter().zip(&paths) {
-        f.into_inner().map_err(|e| DemoError::Io { path: p.display().to_string(), source: e.into_error() })?.flush().map_err(io(p))?;
+        f.into_inner()
+            .map_err(|e| DemoError::Io { path: p.display().to_string(), source: e.into_error() })?
+            .flush()
+            .map_err(io(p))?;
     }
     g.anomalies.push(Anomaly {
         kind: "audit_stream_gap",
@@ -698,8 +848,16 @@ pub fn generate(cfg: &Config, out: &Path) -> Result<Summary, DemoError> {
 
     g.sessions.sort_by(|a, b| (a.0.started_at, &a.0.session_id).cmp(&(b.0.started_at, &b.0.session_id)));
     let resources = g.sessions.iter().map(|s| s.1.len() as u64).sum();
-    write_json_lines(&tables_dir.join(format!("flow_sessions.ndjson{suffix}")), g.sessions.iter().map(|s| &s.0), cfg.gzip)?;
-    write_json_lines(&tables_dir.join(format!("flow_session_resources.ndjson{suffix}")), g.sessions.iter().flat_map(|s| s.1.iter()), cfg.gzip)?;
+    write_json_lines(
+        &tables_dir.join(format!("flow_sessions.ndjson{suffix}")),
+        g.sessions.iter().map(|s| &s.0),
+        cfg.gzip,
+    )?;
+    write_json_lines(
+        &tables_dir.join(format!("flow_session_resources.ndjson{suffix}")),
+        g.sessions.iter().flat_map(|s| s.1.iter()),
+        cfg.gzip,
+    )?;
     let summary = Summary {
         events: g.events,
         sessions: g.sessions.len() as u64,

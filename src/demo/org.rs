@@ -43,30 +43,69 @@ pub struct ServiceAccount {
 
 /// Service accounts acting for users through composite identity, one per foundational flow.
 pub const SERVICE_ACCOUNTS: &[ServiceAccount] = &[
-    ServiceAccount { id: 5001, username: "duo-developer-sa", flow_type: "software_development", item_id: 301, item_name: "Software Development" },
-    ServiceAccount { id: 5002, username: "duo-code-review-sa", flow_type: "code_review", item_id: 302, item_name: "Code Review" },
-    ServiceAccount { id: 5003, username: "duo-fix-pipeline-sa", flow_type: "fix_pipeline", item_id: 303, item_name: "Fix CI/CD Pipeline" },
-    ServiceAccount { id: 5004, username: "duo-ci-convert-sa", flow_type: "convert_to_gitlab_ci", item_id: 304, item_name: "Convert to GitLab CI/CD" },
-    ServiceAccount { id: 5005, username: "duo-issue-to-mr-sa", flow_type: "issue_to_merge_request", item_id: 305, item_name: "Issue to Merge Request" },
+    ServiceAccount {
+        id: 5001,
+        username: "duo-developer-sa",
+        flow_type: "software_development",
+        item_id: 301,
+        item_name: "Software Development",
+    },
+    ServiceAccount {
+        id: 5002,
+        username: "duo-code-review-sa",
+        flow_type: "code_review",
+        item_id: 302,
+        item_name: "Code Review",
+    },
+    ServiceAccount {
+        id: 5003,
+        username: "duo-fix-pipeline-sa",
+        flow_type: "fix_pipeline",
+        item_id: 303,
+        item_name: "Fix CI/CD Pipeline",
+    },
+    ServiceAccount {
+        id: 5004,
+        username: "duo-ci-convert-sa",
+        flow_type: "convert_to_gitlab_ci",
+        item_id: 304,
+        item_name: "Convert to GitLab CI/CD",
+    },
+    ServiceAccount {
+        id: 5005,
+        username: "duo-issue-to-mr-sa",
+        flow_type: "issue_to_merge_request",
+        item_id: 305,
+        item_name: "Issue to Merge Request",
+    },
 ];
 
 /// A service account that acts without ever being provisioned (planted anomaly).
-pub const SHADOW_ACCOUNT: ServiceAccount =
-    ServiceAccount { id: 5099, username: "duo-shadow-sa", flow_type: "software_development", item_id: 399, item_name: "Unlisted Flow" };
+pub const SHADOW_ACCOUNT: ServiceAccount = ServiceAccount {
+    id: 5099,
+    username: "duo-shadow-sa",
+    flow_type: "software_development",
+    item_id: 399,
+    item_name: "Unlisted Flow",
+};
 
 /// Relative frequency of flow types (same order as SERVICE_ACCOUNTS).
 pub const FLOW_WEIGHTS: &[u32] = &[40, 25, 15, 5, 15];
 
-pub const MODELS: &[(&str, &str, u32)] =
-    &[("anthropic", "claude-sonnet-4-5", 70), ("anthropic", "claude-haiku-4-5", 20), ("vertex_ai", "codestral-2501", 10)];
+pub const MODELS: &[(&str, &str, u32)] = &[
+    ("anthropic", "claude-sonnet-4-5", 70),
+    ("anthropic", "claude-haiku-4-5", 20),
+    ("vertex_ai", "codestral-2501", 10),
+];
 
 pub const BASE_SCOPES: &[&str] = &["api", "read_repository", "write_repository"];
 
 const FIRST: &[&str] = &[
-    "Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam", "Maya", "Noor",
-    "Oscar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wen", "Yara", "Zoe",
+    "Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam", "Maya",
+    "Noor", "Oscar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wen", "Yara", "Zoe",
 ];
-const LAST: &[&str] = &["Fischer", "Okafor", "Tanaka", "Silva", "Novak", "Haddad", "Larsen", "Moreau", "Rossi", "Kowalski"];
+const LAST: &[&str] =
+    &["Fischer", "Okafor", "Tanaka", "Silva", "Novak", "Haddad", "Larsen", "Moreau", "Rossi", "Kowalski"];
 
 pub struct User {
     pub id: i64,

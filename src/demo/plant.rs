@@ -114,7 +114,10 @@ fn volume_spike(g: &mut Gen, date: NaiveDate, first: bool) {
     if first {
         g.anomalies.push(Anomaly {
             kind: "volume_spike",
-            description: format!("{}'s daily activity jumped about tenfold on two consecutive weekdays", g.users[u].username),
+            description: format!(
+                "{}'s daily activity jumped about tenfold on two consecutive weekdays",
+                g.users[u].username
+            ),
             actor_ids: vec![id(g, u)],
             window: Some(day),
             session_ids: ids,
@@ -136,7 +139,11 @@ fn unauthorized_sessions(g: &mut Gen, date: NaiveDate) {
         plan.end = End::Natural;
         plan.auth = if i < 5 { Auth::Missing } else { Auth::Late };
         let sid = g.session(plan);
-        if i < 5 { missing.push(sid) } else { late.push(sid) }
+        if i < 5 {
+            missing.push(sid)
+        } else {
+            late.push(sid)
+        }
         actors.push(id(g, u));
     }
     g.anomalies.push(Anomaly {
@@ -211,7 +218,10 @@ fn shadow_service_account(g: &mut Gen, date: NaiveDate) {
     }
     g.anomalies.push(Anomaly {
         kind: "unprovisioned_service_account",
-        description: format!("Service account {} acted for users but was never provisioned", org::SHADOW_ACCOUNT.username),
+        description: format!(
+            "Service account {} acted for users but was never provisioned",
+            org::SHADOW_ACCOUNT.username
+        ),
         actor_ids: vec![org::SHADOW_ACCOUNT.id.to_string()],
         session_ids: ids,
         ..Anomaly::default()
@@ -249,7 +259,9 @@ fn hmac_failure_burst(g: &mut Gen, date: NaiveDate) {
     }
     g.anomalies.push(Anomaly {
         kind: "hmac_failure_burst",
-        description: format!("25 webhook deliveries with invalid signatures from {HMAC_ATTACKER_IP} within ten minutes"),
+        description: format!(
+            "25 webhook deliveries with invalid signatures from {HMAC_ATTACKER_IP} within ten minutes"
+        ),
         window: Some((time::format(&from), time::format(&(from + Duration::minutes(10))))),
         values: vec![HMAC_ATTACKER_IP.into()],
         ..Anomaly::default()
@@ -293,7 +305,13 @@ fn provisioning_burst(g: &mut Gen, date: NaiveDate) {
     let names = ["duo-bulk-sa-1", "duo-bulk-sa-2", "duo-bulk-sa-3", "duo-bulk-sa-4", "duo-bulk-sa-5"];
     let mut ids = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let sa = org::ServiceAccount { id: 5101 + i as i64, username: name, flow_type: "software_development", item_id: 310 + i as i64, item_name: "Software Development" };
+        let sa = org::ServiceAccount {
+            id: 5101 + i as i64,
+            username: name,
+            flow_type: "software_development",
+            item_id: 310 + i as i64,
+            item_name: "Software Development",
+        };
         g.provision(t0 + Duration::seconds(i as i64 * 45), admin, &sa);
         ids.push(sa.id.to_string());
     }

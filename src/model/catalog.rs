@@ -44,10 +44,7 @@ pub fn category(event_name: &str) -> Option<&'static str> {
         ("approval_gate.", "agent_approval"),
         ("duo_flow_", "duo_agent_platform"),
     ];
-    prefixes
-        .iter()
-        .find(|(p, _)| event_name.starts_with(p))
-        .map(|(_, c)| *c)
+    prefixes.iter().find(|(p, _)| event_name.starts_with(p)).map(|(_, c)| *c)
 }
 
 /// A human-readable name for an event: GitLab's description when the type is known,
@@ -96,12 +93,8 @@ impl SeverityTable {
             .split_once('=')
             .filter(|(n, _)| !n.is_empty())
             .ok_or_else(|| SeverityError::Syntax(spec.to_string()))?;
-        let level: u8 = level
-            .trim()
-            .parse()
-            .ok()
-            .filter(|l| *l <= 10)
-            .ok_or_else(|| SeverityError::Range(spec.to_string()))?;
+        let level: u8 =
+            level.trim().parse().ok().filter(|l| *l <= 10).ok_or_else(|| SeverityError::Range(spec.to_string()))?;
         self.overrides.push((name.trim().to_string(), level));
         Ok(())
     }

@@ -148,13 +148,9 @@ impl ActorClass {
             "User" | "user" => ActorClass::User,
             "ServiceAccount" | "service_account" => ActorClass::ServiceAccount,
             "DeployKey" | "Gitlab::Audit::DeployKeyAuthor" | "deploy_key" => ActorClass::DeployKey,
-            "DeployToken" | "Gitlab::Audit::DeployTokenAuthor" | "deploy_token" => {
-                ActorClass::DeployToken
-            }
+            "DeployToken" | "Gitlab::Audit::DeployTokenAuthor" | "deploy_token" => ActorClass::DeployToken,
             "Gitlab::Audit::CiRunnerTokenAuthor" | "ci_runner" => ActorClass::CiRunner,
-            "Gitlab::Audit::UnauthenticatedAuthor" | "unauthenticated" => {
-                ActorClass::Unauthenticated
-            }
+            "Gitlab::Audit::UnauthenticatedAuthor" | "unauthenticated" => ActorClass::Unauthenticated,
             "project_bot" => ActorClass::ProjectBot,
             "webhook_event" => ActorClass::WebhookEvent,
             "poll_cycle" => ActorClass::PollCycle,

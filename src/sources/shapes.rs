@@ -5,7 +5,9 @@
 use serde_json::{Map, Value};
 
 use super::normalize::{enrich, GitlabEnvelope};
-use crate::model::{time, value_i64, value_text, Actor, ActorClass, AuditEvent, Origin, Outcome, Scope, Target, SCHEMA};
+use crate::model::{
+    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Origin, Outcome, Scope, Target, SCHEMA,
+};
 
 /// Turn one parsed JSON object into an event, or say why it cannot be one.
 pub fn recognize(obj: Map<String, Value>) -> Result<AuditEvent, String> {
@@ -129,7 +131,12 @@ fn agent_audit(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
         _ => Outcome::Unknown,
     };
     let correlation_id = take_text(&mut obj, "correlation_id");
-    let mut ev = AuditEvent::new(time, action, actor, Origin { format: "agent_audit".into(), native_id: take_text(&mut obj, "id") });
+    let mut ev = AuditEvent::new(
+        time,
+        action,
+        actor,
+        Origin { format: "agent_audit".into(), native_id: take_text(&mut obj, "id") },
+    );
     ev.outcome = outcome;
     ev.correlation_id = correlation_id;
     if let Some(Value::Object(t)) = obj.get("target") {
@@ -140,7 +147,11 @@ fn agent_audit(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
             details: ["title", "branch", "path"].iter().find_map(|k| get(k)),
         });
         if let Some(project) = get("project") {
-            ev.scope = Some(Scope { kind: "Project".into(), id: t.get("project_id").and_then(value_i64), path: Some(project) });
+            ev.scope = Some(Scope {
+                kind: "Project".into(),
+                id: t.get("project_id").and_then(value_i64),
+                path: Some(project),
+            });
         }
     }
     ev.ip_address = obj.get("source_ip").and_then(value_text);
@@ -167,7 +178,10 @@ mod tests {
         assert_eq!(ev.scope, Some(Scope { kind: "Project".into(), id: Some(2), path: None }));
         assert_eq!(ev.target.as_ref().unwrap().details.as_deref(), Some("namespace2/project2"));
         assert_eq!(ev.message.as_deref(), Some("Changed visibility from Private to Public"));
-        assert_eq!(serde_json::to_string(&ev.details).unwrap(), r#"{"change":"visibility","from":"Private","severity":"INFO","to":"Public"}"#);
+        assert_eq!(
+            serde_json::to_string(&ev.details).unwrap(),
+            r#"{"change":"visibility","from":"Private","severity":"INFO","to":"Public"}"#
+        );
         assert_eq!(ev.origin.format, "gitlab_audit_log");
     }
 
@@ -204,8 +218,14 @@ mod tests {
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert_eq!(parse(r#"{"time":"soon","author_id":1}"#).unwrap_err(), "field \"time\" is not a valid timestamp: \"soon\"");
-        assert_eq!(parse(r#"{"time":"2026-10-01T00:00:00Z","author_id":"x"}"#).unwrap_err(), "field \"author_id\" is not an integer: \"x\"");
+        assert_eq!(
+            parse(r#"{"time":"soon","author_id":1}"#).unwrap_err(),
+            "field \"time\" is not a valid timestamp: \"soon\""
+        );
+        assert_eq!(
+            parse(r#"{"time":"2026-10-01T00:00:00Z","author_id":"x"}"#).unwrap_err(),
+            "field \"author_id\" is not an integer: \"x\""
+        );
         assert!(parse(r#"{"hello":1}"#).unwrap_err().starts_with("unrecognized record"));
     }
 }

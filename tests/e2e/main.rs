@@ -1,0 +1,6 @@
+//! End-to-end tests: they run the `compliance-report` binary.
+
+mod cef_parser;
+mod demo_data;
+mod export;
+mod util;
