@@ -717,7 +717,7 @@ impl Gen {
         files: &mut [BufWriter<Box<dyn Write>>],
         paths: &[PathBuf],
     ) -> Result<(), DemoError> {
-        self.pending.sort_by(|a, b| (a.t, a.seq).cmp(&(b.t, b.seq)));
+        self.pending.sort_by_key(|p| (p.t, p.seq));
         let cut = before.map_or(self.pending.len(), |b| self.pending.partition_point(|p| p.t < b));
         for p in self.pending.drain(..cut) {
             let f = &mut files[p.file];

@@ -3,4 +3,5 @@
 mod cef_parser;
 mod demo_data;
 mod export;
+mod properties;
 mod util;
