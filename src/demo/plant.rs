@@ -3,7 +3,7 @@
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde_json::json;
 
-use super::{org, ts, Anomaly, Auth, End, Gen};
+use super::{org, ts, Anomaly, Auth, End, Gen, SessionPlan};
 use crate::model::time;
 
 /// The first Monday–Friday date on or after `d`.
@@ -33,6 +33,27 @@ const HMAC_ATTACKER_IP: &str = "198.51.100.23";
 
 fn id(g: &Gen, u: usize) -> String {
     g.users[u].id.to_string()
+}
+
+/// Run one session per user in `users` at a usual time of `date`, each plan adjusted by `tweak`;
+/// return the session ids and the users' ids.
+fn planted_sessions(
+    g: &mut Gen,
+    date: NaiveDate,
+    users: &[usize],
+    tweak: impl Fn(usize, &mut SessionPlan),
+) -> (Vec<String>, Vec<String>) {
+    let mut sessions = Vec::new();
+    let mut actors = Vec::new();
+    for (i, &u) in users.iter().enumerate() {
+        let t = g.user_time(date, u);
+        let mut plan = g.natural_plan(u, t);
+        plan.end = End::Natural;
+        tweak(i, &mut plan);
+        sessions.push(g.session(plan));
+        actors.push(id(g, u));
+    }
+    (sessions, actors)
 }
 
 /// Plant what belongs on `date` (relative to the end of the period).
@@ -130,22 +151,10 @@ fn volume_spike(g: &mut Gen, date: NaiveDate, first: bool) {
 }
 
 fn unauthorized_sessions(g: &mut Gen, date: NaiveDate) {
-    let mut missing = Vec::new();
-    let mut late = Vec::new();
-    let mut actors = Vec::new();
-    for (i, u) in [3usize, 27, 58, 88, 101, 64, 95].into_iter().enumerate() {
-        let t = g.user_time(date, u);
-        let mut plan = g.natural_plan(u, t);
-        plan.end = End::Natural;
+    let (mut missing, actors) = planted_sessions(g, date, &[3, 27, 58, 88, 101, 64, 95], |i, plan| {
         plan.auth = if i < 5 { Auth::Missing } else { Auth::Late };
-        let sid = g.session(plan);
-        if i < 5 {
-            missing.push(sid)
-        } else {
-            late.push(sid)
-        }
-        actors.push(id(g, u));
-    }
+    });
+    let late = missing.split_off(5);
     g.anomalies.push(Anomaly {
         kind: "session_without_authorization",
         description: "Agent sessions that started with no authorization record".into(),
@@ -171,16 +180,12 @@ fn secrets_in_prompts(g: &mut Gen, date: NaiveDate) {
     ];
     for (i, (kind, prompt)) in prompts.into_iter().enumerate() {
         let u = [7usize, 44, 61, 90][i];
-        let t = g.user_time(date, u);
-        let mut plan = g.natural_plan(u, t);
-        plan.end = End::Natural;
-        plan.prompt = Some(prompt.to_string());
-        let sid = g.session(plan);
+        let (sids, _) = planted_sessions(g, date, &[u], |_, plan| plan.prompt = Some(prompt.to_string()));
         g.anomalies.push(Anomaly {
             kind: "secret_in_prompt",
             description: format!("A {} was pasted into an agent prompt", kind.replace('_', " ")),
             actor_ids: vec![id(g, u)],
-            session_ids: vec![sid],
+            session_ids: sids,
             values: vec![kind.to_string()],
             ..Anomaly::default()
         });
@@ -188,16 +193,7 @@ fn secrets_in_prompts(g: &mut Gen, date: NaiveDate) {
 }
 
 fn token_outliers(g: &mut Gen, date: NaiveDate) {
-    let mut ids = Vec::new();
-    let mut actors = Vec::new();
-    for u in [22usize, 83] {
-        let t = g.user_time(date, u);
-        let mut plan = g.natural_plan(u, t);
-        plan.end = End::Natural;
-        plan.token_factor = 60;
-        ids.push(g.session(plan));
-        actors.push(id(g, u));
-    }
+    let (ids, actors) = planted_sessions(g, date, &[22, 83], |_, plan| plan.token_factor = 60);
     g.anomalies.push(Anomaly {
         kind: "token_outlier",
         description: "Agent sessions that used about sixty times the usual number of model tokens".into(),
@@ -208,14 +204,7 @@ fn token_outliers(g: &mut Gen, date: NaiveDate) {
 }
 
 fn shadow_service_account(g: &mut Gen, date: NaiveDate) {
-    let mut ids = Vec::new();
-    for u in [5usize, 49, 70] {
-        let t = g.user_time(date, u);
-        let mut plan = g.natural_plan(u, t);
-        plan.end = End::Natural;
-        plan.sa = &org::SHADOW_ACCOUNT;
-        ids.push(g.session(plan));
-    }
+    let (ids, _) = planted_sessions(g, date, &[5, 49, 70], |_, plan| plan.sa = &org::SHADOW_ACCOUNT);
     g.anomalies.push(Anomaly {
         kind: "unprovisioned_service_account",
         description: format!(
@@ -284,16 +273,12 @@ fn new_ip(g: &mut Gen, date: NaiveDate) {
 
 fn scope_widening(g: &mut Gen, date: NaiveDate) {
     let u = WIDE_SCOPE_USER;
-    let t = g.user_time(date, u);
-    let mut plan = g.natural_plan(u, t);
-    plan.end = End::Natural;
-    plan.extra_scopes = vec!["admin_mode", "sudo"];
-    let sid = g.session(plan);
+    let (ids, _) = planted_sessions(g, date, &[u], |_, plan| plan.extra_scopes = vec!["admin_mode", "sudo"]);
     g.anomalies.push(Anomaly {
         kind: "scope_widening",
         description: "An agent session was authorized with admin_mode and sudo on top of the usual scopes".into(),
         actor_ids: vec![id(g, u)],
-        session_ids: vec![sid],
+        session_ids: ids,
         values: vec!["admin_mode".into(), "sudo".into()],
         ..Anomaly::default()
     });
@@ -326,28 +311,20 @@ fn provisioning_burst(g: &mut Gen, date: NaiveDate) {
 }
 
 fn broken_lifecycles(g: &mut Gen, date: NaiveDate) {
-    let mut stuck = Vec::new();
-    for u in [15usize, 47, 99] {
-        let t = g.user_time(date, u);
-        let mut plan = g.natural_plan(u, t);
+    let (stuck, _) = planted_sessions(g, date, &[15, 47, 99], |_, plan| {
         plan.sa = &org::SERVICE_ACCOUNTS[0];
         plan.end = End::Stuck;
-        stuck.push(g.session(plan));
-    }
+    });
     g.anomalies.push(Anomaly {
         kind: "session_without_end",
         description: "Agent sessions that created resources but never completed or failed".into(),
         session_ids: stuck,
         ..Anomaly::default()
     });
-    let mut orphans = Vec::new();
-    for u in [33usize, 77] {
-        let t = g.user_time(date, u);
-        let mut plan = g.natural_plan(u, t);
+    let (orphans, _) = planted_sessions(g, date, &[33, 77], |_, plan| {
         plan.sa = &org::SERVICE_ACCOUNTS[0];
         plan.emit_start = false;
-        orphans.push(g.session(plan));
-    }
+    });
     g.anomalies.push(Anomaly {
         kind: "session_without_start",
         description: "Resources created by agent sessions that have no start event".into(),
