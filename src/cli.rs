@@ -52,15 +52,61 @@ pub enum Command {
     /// Demo data: a realistic organisation's audit trail, generated deterministically.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Database set-up: create the flow-session tables, optionally load the demo data.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Show which tables and columns a database source has, rows in range, and read permission.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the flow-session tables (never touches existing GitLab tables); with --with-demo,
+    /// also create GitLab-shaped audit tables in an empty database and load the demo data.
+    Init(DbInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbInitArgs {
+    /// Database URL (postgres://user:pass@host/db).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub source: String,
+    /// Schema to create the tables in.
+    #[arg(long, default_value = "public")]
+    pub schema: String,
+    /// Also create GitLab-shaped audit tables and load the bundled demo data into them.
+    #[arg(long)]
+    pub with_demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where events come from (shared by every command that reads events).
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// NDJSON files or directories (read sorted; `.gz` decompressed) or - for stdin. Repeatable.
-    /// Without it, the bundled demo data is used.
-    #[arg(long, value_name = "PATH")]
+    /// postgres://user:pass@host:5432/db (TLS per sslmode/sslrootcert), or NDJSON files or
+    /// directories (read sorted; `.gz` decompressed) or - for stdin (repeatable). Without it:
+    /// DATABASE_URL if set, else the bundled demo data.
+    #[arg(long, value_name = "URL|PATH")]
     pub source: Vec<String>,
+    /// Database schema holding the tables.
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
+    /// Read a table under another name: GITLAB_NAME=ACTUAL_NAME (repeatable).
+    #[arg(long = "table", value_name = "NAME=ACTUAL", value_parser = parse_rename)]
+    pub tables: Vec<(String, String)>,
+    /// Rows fetched per page and table (database sources).
+    #[arg(long, value_name = "N", default_value_t = 5000, hide = true)]
+    pub page_rows: i64,
     /// What to do with a line that cannot be read: stop (after delivering what came before) or skip it.
     #[arg(long, value_enum, default_value_t = OnError::Fail)]
     pub on_error: OnError,
@@ -98,6 +144,17 @@ pub struct ExportArgs {
     /// Rotated files to keep (PATH.1 … PATH.N).
     #[arg(long, value_name = "N", default_value_t = 5, requires = "rotate_size")]
     pub rotate_keep: u32,
+    /// Export incrementally: continue after where the last run with this checkpoint name stopped
+    /// (database sources); the checkpoint moves only after the output acknowledged delivery.
+    #[arg(long, value_name = "NAME")]
+    pub checkpoint: Option<String>,
+    /// Directory for checkpoint state (default: $XDG_STATE_HOME/compliance-report).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Leave rows newer than now minus this for the next run, so rows committed late with an
+    /// older timestamp are not skipped (e.g. 60s, 5m, 0).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lag: std::time::Duration,
     /// Override the default severity of event names: NAME=N (0-10; NAME may end in *). Repeatable.
     #[arg(long = "severity", value_name = "NAME=N")]
     pub severities: Vec<String>,
@@ -142,6 +199,31 @@ pub struct GenerateArgs {
     /// Write the event files gzip-compressed (`.gz`).
     #[arg(long)]
     pub gzip: bool,
+}
+
+/// Parse `GITLAB_NAME=ACTUAL_NAME`.
+pub fn parse_rename(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_string(), b.to_string())),
+        _ => Err(format!("{text:?} is not NAME=ACTUAL, e.g. ai_audit_events=ai_audit_events_copy")),
+    }
+}
+
+/// Parse durations like `90s`, `5m`, `2h`, `1d`, `0`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 60s, 5m or 1h"))?;
+    let secs = match unit {
+        "" if n == 0 => 0,
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?} is not a duration like 60s, 5m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Parse sizes like `1048576`, `500KiB`, `100MiB`, `1GB`.

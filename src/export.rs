@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
+use crate::checkpoint::{Checkpoint, CheckpointError, Watermarks};
 use crate::encode::Encoder;
 use crate::model::catalog::glob_match;
 use crate::model::AuditEvent;
@@ -85,28 +86,43 @@ pub enum ExportError {
         #[source]
         source: SinkError,
     },
+    /// Events were delivered but the checkpoint could not be written; the next run re-sends them.
+    #[error("{delivered} events were delivered but the checkpoint was not saved (they will be sent again)")]
+    Checkpoint {
+        delivered: u64,
+        #[source]
+        source: CheckpointError,
+    },
 }
 
 struct Pipeline<'a> {
     encoder: &'a dyn Encoder,
     sinks: &'a mut [Box<dyn Sink>],
+    checkpoint: Option<&'a mut Checkpoint>,
     batch: Batch,
+    /// Positions read since the last acknowledged batch (delivered or filtered out).
+    pending: Watermarks,
     stats: Stats,
 }
 
 impl Pipeline<'_> {
+    /// Send the batch to every sink; once all acknowledged, move the checkpoint.
     fn flush(&mut self) -> Result<(), ExportError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        for sink in self.sinks.iter_mut() {
-            if let Err(source) = sink.send(&self.batch) {
-                let delivered = self.stats.delivered + source.written() as u64;
-                return Err(ExportError::Sink { sink: sink.name(), delivered, source });
+        if !self.batch.is_empty() {
+            for sink in self.sinks.iter_mut() {
+                if let Err(source) = sink.send(&self.batch) {
+                    let delivered = self.stats.delivered + source.written() as u64;
+                    return Err(ExportError::Sink { sink: sink.name(), delivered, source });
+                }
             }
+            self.stats.delivered += self.batch.len() as u64;
+            self.batch.clear();
         }
-        self.stats.delivered += self.batch.len() as u64;
-        self.batch.clear();
+        if let Some(cp) = self.checkpoint.as_deref_mut() {
+            cp.commit(&self.pending)
+                .map_err(|source| ExportError::Checkpoint { delivered: self.stats.delivered, source })?;
+        }
+        self.pending.clear();
         Ok(())
     }
 }
@@ -116,15 +132,27 @@ pub fn run(
     events: EventStream,
     encoder: &dyn Encoder,
     sinks: &mut [Box<dyn Sink>],
+    checkpoint: Option<&mut Checkpoint>,
     opts: &Options,
     progress: &ProgressBar,
 ) -> Result<Stats, ExportError> {
     let started = Instant::now();
-    let mut p = Pipeline { encoder, sinks, batch: Batch::default(), stats: Stats::default() };
+    let mut p = Pipeline {
+        encoder,
+        sinks,
+        checkpoint,
+        batch: Batch::default(),
+        pending: Watermarks::new(),
+        stats: Stats::default(),
+    };
     for item in events {
         p.stats.read += 1;
         match item {
-            Ok(ev) => {
+            Ok(record) => {
+                if let Some((table, pos)) = record.position {
+                    p.pending.insert(table.to_string(), pos);
+                }
+                let ev = record.event;
                 if !opts.filter.matches(&ev) {
                     continue;
                 }

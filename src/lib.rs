@@ -3,6 +3,7 @@
 //! The modules follow the pipeline: [`sources`] → [`model`] → [`encode`] → [`sinks`], driven by
 //! [`export`]; [`commands`] is the command-line edge.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod demo;
@@ -24,5 +25,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Export(args) => commands::export::run(&args),
         cli::Command::Demo(cli::DemoCommand::Generate(args)) => commands::demo::generate(&args),
+        cli::Command::Db(cli::DbCommand::Init(args)) => commands::db::init(&args),
+        cli::Command::Check(args) => commands::db::check(&args),
     }
 }

@@ -1,0 +1,89 @@
+//! `db init` and `check`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{CheckArgs, DbInitArgs};
+use crate::redact::mask_url;
+use crate::sources::postgres::{self, setup, PgConfig};
+use crate::sources::{ndjson, SourceSpec};
+
+use super::{export::filter, usage};
+
+fn postgres_url(spec: &SourceSpec) -> anyhow::Result<&str> {
+    match spec {
+        SourceSpec::Postgres(url) => Ok(url),
+        other => Err(usage(format!("this command needs a database --source (postgres://…), not {}", other.describe()))),
+    }
+}
+
+pub fn init(args: &DbInitArgs) -> anyhow::Result<ExitCode> {
+    let spec = SourceSpec::parse(std::slice::from_ref(&args.source)).map_err(usage)?;
+    let url = postgres_url(&spec)?;
+    let cfg = PgConfig::new(url);
+    let demo = if args.with_demo {
+        let events: Vec<_> = ndjson::NdjsonSource::new(crate::sources::demo::inputs()).collect::<Result<_, _>>().context("cannot read the bundled demo data")?;
+        let (sessions, resources) = crate::sources::demo::tables().context("cannot read the bundled demo tables")?;
+        Some(setup::DemoData { events, sessions, resources })
+    } else {
+        None
+    };
+    let report = postgres::block_on(async {
+        let mut conn = postgres::connect(&cfg).await?;
+        setup::init(&mut conn, &args.schema, demo.as_ref()).await
+    })?
+    .with_context(|| format!("db init on {} failed", mask_url(url)))?;
+    for table in &report.created {
+        tracing::info!("created {table} and its companion tables in schema {}", args.schema);
+    }
+    for (table, rows) in &report.loaded {
+        tracing::info!("loaded {rows} rows into {}.{table}", args.schema);
+    }
+    if report.created.is_empty() && report.loaded.is_empty() {
+        tracing::info!("tables already present; nothing to do");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let filter = filter(&args.filter)?;
+    let spec = super::export::source(&args.source.source)?;
+    let url = postgres_url(&spec)?;
+    let read = super::export::read_options(&args.source, &filter);
+    let mut cfg = PgConfig::new(url);
+    cfg.from = read.range.from;
+    cfg.to = read.range.to;
+    cfg.renames = read.renames;
+    if let Some(s) = read.schema {
+        cfg.schema = s;
+    }
+    let checks = postgres::block_on(async {
+        let mut conn = postgres::connect(&cfg).await?;
+        setup::check(&mut conn, &cfg).await
+    })?
+    .with_context(|| format!("check on {} failed", mask_url(url)))?;
+    let mut out = String::new();
+    if args.json {
+        out = serde_json::to_string_pretty(&checks).expect("serializes");
+        out.push('\n');
+    } else {
+        out.push_str(&format!("{:<40} {:<8} {:<9} {:>12}  notes\n", "table", "found", "readable", "rows"));
+        for c in &checks {
+            let rows = c.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
+            let notes = if !c.found {
+                "not found: skipped by exports".to_string()
+            } else if !c.missing.is_empty() {
+                format!("missing column(s): {}", c.missing.join(", "))
+            } else if !c.readable {
+                "no SELECT privilege".to_string()
+            } else {
+                format!("{} columns", c.columns.len())
+            };
+            out.push_str(&format!("{:<40} {:<8} {:<9} {:>12}  {notes}\n", c.table, if c.found { "yes" } else { "no" }, if c.readable { "yes" } else { "no" }, rows));
+        }
+    }
+    use std::io::Write;
+    std::io::stdout().write_all(out.as_bytes()).context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}

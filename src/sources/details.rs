@@ -1,0 +1,213 @@
+//! GitLab's `details` column: a YAML-serialized Ruby hash (`:event_name: foo`, symbol keys and
+//! values, `!ruby/…` tags, nested hashes) or JSON. Parsed into the details map; anything that is
+//! not a hash is reported so the caller can keep the text verbatim.
+//!
+//! YAML is parsed from events into JSON values directly, with a budget on nodes, so aliases
+//! (`&a`/`*a`) cannot expand without bound (a "YAML bomb" costs at most [`MAX_NODES`]).
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::Yaml;
+
+/// Most nodes a details document may expand to (aliases count their full size).
+pub const MAX_NODES: usize = 100_000;
+
+/// The key under which unparseable details text is kept verbatim.
+pub const RAW_KEY: &str = "raw_details";
+
+/// Parse a details text into a map.
+pub fn parse(text: &str) -> Result<Map<String, Value>, String> {
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Ok(Map::new());
+    }
+    if trimmed.starts_with('{') {
+        if let Ok(Value::Object(map)) = serde_json::from_str(trimmed) {
+            return Ok(map);
+        }
+    }
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|e| format!("not YAML or JSON: {e}"))?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    match builder.root {
+        Some(Value::Object(map)) => Ok(map),
+        Some(Value::Null) | None => Ok(Map::new()),
+        Some(other) => Err(format!("details are not a hash but {}", kind(&other))),
+    }
+}
+
+/// Parse, or keep the text verbatim under [`RAW_KEY`] with the reason.
+pub fn parse_or_raw(text: &str) -> (Map<String, Value>, Option<String>) {
+    match parse(text) {
+        Ok(map) => (map, None),
+        Err(reason) => (Map::from_iter([(RAW_KEY.to_string(), Value::String(text.to_string()))]), Some(reason)),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a hash",
+    }
+}
+
+enum Frame {
+    Seq(Vec<Value>, usize),
+    Map(Map<String, Value>, Option<String>, usize),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, (Value, usize)>,
+    root: Option<Value>,
+    nodes: usize,
+    error: Option<String>,
+}
+
+/// A Ruby symbol dumped as a plain scalar (`:foo`) becomes `foo`.
+fn unsymbol(s: String) -> String {
+    match s.strip_prefix(':') {
+        Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '?' || c == '!') => {
+            rest.to_string()
+        }
+        _ => s,
+    }
+}
+
+fn scalar(v: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+    if style != TScalarStyle::Plain {
+        return Value::String(v);
+    }
+    if tag.is_some_and(|t| t.handle != "tag:yaml.org,2002:") {
+        // Ruby object tags (`!ruby/object:BigDecimal`, …): keep the text.
+        return Value::String(v);
+    }
+    match Yaml::from_str(&v) {
+        Yaml::Integer(i) => Value::Number(i.into()),
+        Yaml::Real(r) => r.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::String(r)),
+        Yaml::Boolean(b) => Value::Bool(b),
+        Yaml::Null => Value::Null,
+        _ => Value::String(unsymbol(v)),
+    }
+}
+
+fn key_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl Builder {
+    fn fail(&mut self, msg: String) {
+        if self.error.is_none() {
+            self.error = Some(msg);
+        }
+    }
+
+    fn insert(&mut self, value: Value, size: usize, anchor: usize) {
+        self.nodes += size;
+        if self.nodes > MAX_NODES {
+            self.fail(format!("details expand to more than {MAX_NODES} nodes (YAML aliases?)"));
+            return;
+        }
+        if anchor > 0 {
+            self.anchors.insert(anchor, (value.clone(), size));
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Seq(items, n)) => {
+                items.push(value);
+                *n += size;
+            }
+            Some(Frame::Map(map, key, n)) => {
+                *n += size;
+                match key.take() {
+                    None => *key = Some(key_text(value)),
+                    Some(k) => {
+                        map.insert(unsymbol(k), value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, _mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        match ev {
+            Event::Scalar(v, style, anchor, tag) => {
+                let value = scalar(v, style, tag.as_ref());
+                self.insert(value, 1, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), anchor)),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Map::new(), None, anchor)),
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Seq(items, anchor)) => self.insert(Value::Array(items), 1, anchor),
+                Some(Frame::Map(map, _, anchor)) => self.insert(Value::Object(map), 1, anchor),
+                None => self.fail("unbalanced YAML".into()),
+            },
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some((value, size)) => self.insert(value, size, 0),
+                None => self.fail(format!("YAML alias to unknown anchor {id}")),
+            },
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ruby_yaml_hash_with_symbols_and_nesting() {
+        let text = "---\n:event_name: user_created\n:author_name: Administrator\n:custom_message: Added user \"x: y\"\n:target_id: 42\n:ip_address: \n:from: :developer\n:quoted: \":not_a_symbol\"\n:nested:\n  :protocol: ssh\n  :list:\n  - 1\n  - two\n:amount: !ruby/object:BigDecimal 18:0.1E1\n:ratio: 0.5\n:enabled: true\n";
+        let map = parse(text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&map).unwrap(),
+            r#"{"amount":"18:0.1E1","author_name":"Administrator","custom_message":"Added user \"x: y\"","enabled":true,"event_name":"user_created","from":"developer","ip_address":null,"nested":{"list":[1,"two"],"protocol":"ssh"},"quoted":":not_a_symbol","ratio":0.5,"target_id":42}"#
+        );
+    }
+
+    #[test]
+    fn hash_with_indifferent_access_tag_and_json() {
+        let text = "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nevent_name: x\n";
+        assert_eq!(parse(text).unwrap()["event_name"], "x");
+        assert_eq!(parse(r#"{"a": {"b": [1]}}"#).unwrap()["a"]["b"][0], 1);
+        assert_eq!(parse("").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn non_hashes_and_garbage_are_kept_raw() {
+        assert_eq!(parse("- a\n- b\n").unwrap_err(), "details are not a hash but a list");
+        let (map, why) = parse_or_raw("{unclosed: [");
+        assert_eq!(map[RAW_KEY], "{unclosed: [");
+        assert!(why.unwrap().starts_with("not YAML or JSON"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for c in 'b'..='k' {
+            text.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            prev = c;
+        }
+        assert!(parse(&text).unwrap_err().contains("more than 100000 nodes"));
+        assert_eq!(parse("a: &x 1\nb: *x\n").unwrap()["b"], 1);
+    }
+}

@@ -1,0 +1,555 @@
+//! The tables the PostgreSQL source reads, as data: for each, its columns (GitLab's names and
+//! types), its keyset order, and how a row becomes an event. Adding a table is one entry here.
+
+use serde_json::{json, Map, Value};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::checkpoint::Position;
+use crate::model::{time, Actor, ActorClass, AiContext, AuditEvent, Authorization, Origin, Outcome, Scope, Target};
+use crate::sources::details;
+use crate::sources::normalize::{enrich, GitlabEnvelope};
+
+/// The type of a keyset column after the time column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Int,
+    Text,
+}
+
+/// How rows of a table become events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapping {
+    /// `project_/group_/user_/instance_audit_events`: scope column and entity type.
+    SplitAudit { scope_col: Option<&'static str>, entity_type: &'static str },
+    /// Legacy `audit_events` (`entity_type`/`entity_id`, `created_at` without time zone).
+    LegacyAudit,
+    /// `ai_audit_events`.
+    AiAudit,
+    /// `flow_sessions`: one `duo_flow_started` event per row.
+    FlowStart,
+    /// `flow_sessions` rows with `completed_at`: `duo_flow_completed` / `duo_flow_failed`.
+    FlowEnd,
+    /// `flow_session_resources` (joined to their session).
+    FlowResource,
+    /// GitLab's `duo_workflows_workflows`: one `duo_flow_started` event per workflow.
+    DuoWorkflow,
+    /// GitLab's `duo_workflows_workflow_<kind>s` link tables: resources of a workflow.
+    DuoLink { resource_type: &'static str, id_col: &'static str },
+}
+
+/// One table (or one event stream of a table) the source reads.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// Table name (configurable tables are renamed before use).
+    pub table: String,
+    /// Name of the stream in checkpoints (the table name, or `table#end` for a second stream).
+    pub stream: String,
+    pub mapping: Mapping,
+    /// Time column of the keyset order.
+    pub time_col: &'static str,
+    /// Whether the time column is `timestamp without time zone` (UTC by convention).
+    pub naive_time: bool,
+    /// Tie-breaking key columns after the time column.
+    pub key: &'static [(&'static str, KeyType)],
+    /// Columns that must exist.
+    pub required: &'static [&'static str],
+    /// Columns used when present (NULL otherwise), with their SQL type for the NULL.
+    pub optional: &'static [(&'static str, &'static str)],
+}
+
+const AUDIT_COLS: &[&str] = &["id", "created_at", "author_id", "event_name", "details", "ip_address", "author_name", "entity_path", "target_details", "target_type", "target_id"];
+const FLOW_REQUIRED: &[&str] = &["session_id", "user_id", "project_id", "flow_type", "input_prompt", "input_context", "started_at", "completed_at", "status", "authorization_verified_at", "authorization_method", "authorized_scopes", "plan_summary", "decisions_log"];
+const FLOW_OPTIONAL: &[(&str, &str)] = &[
+    ("service_account_id", "bigint"),
+    ("input_tokens", "bigint"),
+    ("output_tokens", "bigint"),
+    ("model_provider", "text"),
+    ("model_engine", "text"),
+    ("correlation_id", "text"),
+];
+const ID_KEY: &[(&str, KeyType)] = &[("id", KeyType::Int)];
+
+/// Every table the source knows, under GitLab's names.
+pub fn catalog() -> Vec<TableSpec> {
+    let split = |table: &str, scope_col: Option<&'static str>, entity_type: &'static str| TableSpec {
+        table: table.to_string(),
+        stream: table.to_string(),
+        mapping: Mapping::SplitAudit { scope_col, entity_type },
+        time_col: "created_at",
+        naive_time: false,
+        key: ID_KEY,
+        required: AUDIT_COLS,
+        optional: &[],
+    };
+    let link = |table: &str, resource_type: &'static str, id_col: &'static str, required: &'static [&'static str]| TableSpec {
+        table: table.to_string(),
+        stream: table.to_string(),
+        mapping: Mapping::DuoLink { resource_type, id_col },
+        time_col: "created_at",
+        naive_time: false,
+        key: ID_KEY,
+        required,
+        optional: &[],
+    };
+    vec![
+        split("project_audit_events", Some("project_id"), "Project"),
+        split("group_audit_events", Some("group_id"), "Group"),
+        split("user_audit_events", Some("user_id"), "User"),
+        split("instance_audit_events", None, "Instance"),
+        TableSpec {
+            table: "audit_events".into(),
+            stream: "audit_events".into(),
+            mapping: Mapping::LegacyAudit,
+            time_col: "created_at",
+            naive_time: true,
+            key: ID_KEY,
+            required: &["id", "created_at", "author_id", "entity_id", "entity_type", "details", "ip_address", "author_name", "entity_path", "target_details", "target_type", "target_id"],
+            optional: &[],
+        },
+        TableSpec {
+            table: "ai_audit_events".into(),
+            stream: "ai_audit_events".into(),
+            mapping: Mapping::AiAudit,
+            time_col: "created_at",
+            naive_time: false,
+            key: ID_KEY,
+            required: &["id", "created_at", "cloud_event_id", "author_id", "project_id", "namespace_id", "event_name", "ip_address", "workflow_id", "details"],
+            optional: &[],
+        },
+        TableSpec {
+            table: "flow_sessions".into(),
+            stream: "flow_sessions".into(),
+            mapping: Mapping::FlowStart,
+            time_col: "started_at",
+            naive_time: false,
+            key: &[("session_id", KeyType::Text)],
+            required: FLOW_REQUIRED,
+            optional: FLOW_OPTIONAL,
+        },
+        TableSpec {
+            table: "flow_sessions".into(),
+            stream: "flow_sessions#end".into(),
+            mapping: Mapping::FlowEnd,
+            time_col: "completed_at",
+            naive_time: false,
+            key: &[("session_id", KeyType::Text)],
+            required: FLOW_REQUIRED,
+            optional: FLOW_OPTIONAL,
+        },
+        TableSpec {
+            table: "flow_session_resources".into(),
+            stream: "flow_session_resources".into(),
+            mapping: Mapping::FlowResource,
+            time_col: "created_at",
+            naive_time: false,
+            key: &[("flow_session_id", KeyType::Text), ("resource_type", KeyType::Text), ("resource_id", KeyType::Text), ("action", KeyType::Text)],
+            required: &["flow_session_id", "resource_type", "resource_id", "action", "created_at"],
+            optional: &[],
+        },
+        TableSpec {
+            table: "duo_workflows_workflows".into(),
+            stream: "duo_workflows_workflows".into(),
+            mapping: Mapping::DuoWorkflow,
+            time_col: "created_at",
+            naive_time: false,
+            key: ID_KEY,
+            required: &["id", "user_id", "project_id", "namespace_id", "created_at", "status", "goal", "workflow_definition"],
+            optional: &[("service_account_id", "bigint"), ("tool_call_approvals", "jsonb"), ("title", "text"), ("summary", "text")],
+        },
+        link("duo_workflows_workflow_merge_requests", "MergeRequest", "merge_request_id", &["id", "workflow_id", "merge_request_id", "project_id", "namespace_id", "created_at"]),
+        link("duo_workflows_workflow_notes", "Note", "note_id", &["id", "workflow_id", "note_id", "project_id", "namespace_id", "created_at"]),
+        link("duo_workflows_workflow_pipelines", "Pipeline", "pipeline_id", &["id", "workflow_id", "pipeline_id", "project_id", "namespace_id", "created_at"]),
+        link("duo_workflows_workflow_work_items", "WorkItem", "work_item_id", &["id", "workflow_id", "work_item_id", "project_id", "namespace_id", "created_at"]),
+    ]
+}
+
+/// Quote an identifier for SQL (`"name"`, inner quotes doubled).
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl TableSpec {
+    /// The SELECT list: every column this mapping reads, in a fixed order, `NULL` for optional
+    /// columns the table lacks.
+    fn select_list(&self, present: &dyn Fn(&str) -> bool) -> String {
+        let t = "t.";
+        let opt = |col: &str, ty: &str| if present(col) { format!("{t}{}", ident(col)) } else { format!("NULL::{ty}") };
+        let cols: Vec<String> = match self.mapping {
+            Mapping::SplitAudit { scope_col, .. } => {
+                let mut v: Vec<String> = ["id", "created_at", "author_id", "event_name", "details"].iter().map(|c| format!("{t}{c}")).collect();
+                v.push(format!("abbrev({t}ip_address)"));
+                v.extend(["author_name", "entity_path", "target_details", "target_type", "target_id"].iter().map(|c| format!("{t}{c}")));
+                v.push(scope_col.map_or("NULL::bigint".into(), |c| format!("{t}{}", ident(c))));
+                v
+            }
+            Mapping::LegacyAudit => vec![
+                "t.id", "t.created_at", "t.author_id", "t.entity_type::text", "t.entity_id", "t.details", "abbrev(t.ip_address)",
+                "t.author_name", "t.entity_path", "t.target_details", "t.target_type", "t.target_id",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            Mapping::AiAudit => vec![
+                "t.id", "t.created_at", "t.cloud_event_id::text", "t.author_id", "t.project_id", "t.namespace_id", "t.event_name",
+                "abbrev(t.ip_address)", "t.workflow_id", "t.details",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            Mapping::FlowStart | Mapping::FlowEnd => {
+                let mut v: Vec<String> = vec![
+                    "t.session_id::text", "t.user_id", "t.project_id", "t.flow_type", "t.input_prompt", "t.input_context::text",
+                    "t.started_at", "t.completed_at", "t.status", "t.authorization_verified_at", "t.authorization_method",
+                    "t.authorized_scopes", "t.plan_summary", "t.decisions_log::text",
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect();
+                v.extend(FLOW_OPTIONAL.iter().map(|(c, ty)| opt(c, ty)));
+                v
+            }
+            Mapping::FlowResource => vec![
+                "t.flow_session_id::text", "t.resource_type", "t.resource_id", "t.action", "t.created_at",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            Mapping::DuoWorkflow => {
+                let mut v: Vec<String> = vec!["t.id", "t.user_id", "t.project_id", "t.namespace_id", "t.created_at", "t.status::int", "t.goal", "t.workflow_definition"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+                v.push(opt("service_account_id", "bigint"));
+                v.push(if present("tool_call_approvals") { "t.tool_call_approvals::text".into() } else { "NULL::text".into() });
+                v.push(opt("title", "text"));
+                v.push(opt("summary", "text"));
+                v
+            }
+            Mapping::DuoLink { id_col, .. } => {
+                vec!["t.id".into(), "t.workflow_id".into(), format!("t.{}", ident(id_col)), "t.project_id".into(), "t.namespace_id".into(), "t.created_at".into()]
+            }
+        };
+        cols.join(", ")
+    }
+
+    /// The page query: rows after the cursor (`$1` time, `$2…` key), within `[from, to)`
+    /// (the next two parameters), in keyset order, at most the last parameter rows.
+    pub fn page_sql(&self, schema: &str, present: &dyn Fn(&str) -> bool, has_cursor: bool) -> String {
+        let table = format!("{}.{}", ident(schema), ident(&self.table));
+        let time = format!("t.{}", ident(self.time_col));
+        let key_cols: Vec<String> = std::iter::once(time.clone()).chain(self.key.iter().map(|(c, _)| format!("t.{}", ident(c)))).collect();
+        let mut n = 0;
+        let mut param = || {
+            n += 1;
+            format!("${n}")
+        };
+        let ts_type = if self.naive_time { "timestamp" } else { "timestamptz" };
+        let mut conds = Vec::new();
+        if has_cursor {
+            let params: Vec<String> = std::iter::once(format!("{}::{ts_type}", param()))
+                .chain(self.key.iter().map(|(_, ty)| format!("{}::{}", param(), if *ty == KeyType::Int { "bigint" } else { "text" })))
+                .collect();
+            let lhs: Vec<String> = key_cols.iter().enumerate().map(|(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() }).collect();
+            conds.push(format!("({}) > ({})", lhs.join(", "), params.join(", ")));
+        }
+        conds.push(format!("{time} >= {}::{ts_type}", param()));
+        conds.push(format!("{time} < {}::{ts_type}", param()));
+        if self.mapping == Mapping::FlowEnd {
+            conds.push(format!("{time} IS NOT NULL"));
+        }
+        let order: Vec<String> = key_cols.iter().enumerate().map(|(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() }).collect();
+        let (from, join_cols) = match self.mapping {
+            Mapping::FlowResource => (
+                format!("{table} t LEFT JOIN {}.{} s ON s.session_id = t.flow_session_id", ident(schema), ident("flow_sessions")),
+                ", s.user_id, s.project_id, s.flow_type, NULL::bigint".to_string(),
+            ),
+            _ => (format!("{table} t"), String::new()),
+        };
+        format!(
+            "SELECT {}{join_cols} FROM {from} WHERE {} ORDER BY {} LIMIT {}",
+            self.select_list(present),
+            conds.join(" AND "),
+            order.join(", "),
+            param()
+        )
+    }
+
+    /// The position of a row (its time column and key), read from the row.
+    pub fn position(&self, row: &PgRow) -> Result<Position, sqlx::Error> {
+        let time = match self.mapping {
+            Mapping::SplitAudit { .. } | Mapping::AiAudit => row.try_get(1)?,
+            Mapping::LegacyAudit => row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc(),
+            Mapping::FlowStart => row.try_get(6)?,
+            Mapping::FlowEnd => row.try_get(7)?,
+            Mapping::FlowResource => row.try_get(4)?,
+            Mapping::DuoWorkflow => row.try_get(4)?,
+            Mapping::DuoLink { .. } => row.try_get(5)?,
+        };
+        let key = match self.mapping {
+            Mapping::FlowStart | Mapping::FlowEnd => vec![json!(row.try_get::<String, _>(0)?)],
+            Mapping::FlowResource => (0..4).map(|i| row.try_get::<String, _>(i).map(Value::String)).collect::<Result<_, _>>()?,
+            _ => vec![json!(row.try_get::<i64, _>(0)?)],
+        };
+        Ok(Position { time, key })
+    }
+
+    /// Turn a row into an event. `warn` receives details that could not be parsed.
+    pub fn event(&self, row: &PgRow, warn: &mut dyn FnMut(String)) -> Result<AuditEvent, sqlx::Error> {
+        let mut details_of = |text: Option<String>, id: &dyn std::fmt::Display| -> Map<String, Value> {
+            let (map, why) = details::parse_or_raw(text.as_deref().unwrap_or(""));
+            if let Some(why) = why {
+                warn(format!("{} row {id}: details kept verbatim in {}: {why}", self.table, details::RAW_KEY));
+            }
+            map
+        };
+        let origin = |native: String| Origin { format: self.table.clone(), native_id: Some(native) };
+        let ev = match self.mapping {
+            Mapping::SplitAudit { entity_type, .. } => {
+                let id: i64 = row.try_get(0)?;
+                let details = details_of(row.try_get(4)?, &id);
+                let env = GitlabEnvelope {
+                    time: Some(row.try_get(1)?),
+                    event_name: row.try_get(3)?,
+                    author_id: Some(row.try_get(2)?),
+                    author_name: row.try_get(6)?,
+                    entity_type: Some(entity_type.to_string()),
+                    entity_id: row.try_get(11)?,
+                    entity_path: row.try_get(7)?,
+                    target_type: row.try_get(9)?,
+                    target_id: row.try_get::<Option<i64>, _>(10)?.map(|i| i.to_string()),
+                    target_details: row.try_get(8)?,
+                    ip_address: row.try_get(5)?,
+                };
+                finish(env.into_event(origin(id.to_string()), details))
+            }
+            Mapping::LegacyAudit => {
+                let id: i64 = row.try_get(0)?;
+                let details = details_of(row.try_get(5)?, &id);
+                let env = GitlabEnvelope {
+                    time: Some(row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc()),
+                    event_name: None,
+                    author_id: Some(row.try_get(2)?),
+                    author_name: row.try_get(7)?,
+                    entity_type: Some(row.try_get(3)?),
+                    entity_id: Some(row.try_get(4)?),
+                    entity_path: row.try_get(8)?,
+                    target_type: row.try_get(10)?,
+                    target_id: row.try_get::<Option<i64>, _>(11)?.map(|i| i.to_string()),
+                    target_details: row.try_get(9)?,
+                    ip_address: row.try_get(6)?,
+                };
+                finish(env.into_event(origin(id.to_string()), details))
+            }
+            Mapping::AiAudit => {
+                let id: i64 = row.try_get(0)?;
+                let details = details_of(row.try_get(9)?, &id);
+                let project: Option<i64> = row.try_get(4)?;
+                let namespace: Option<i64> = row.try_get(5)?;
+                let (entity_type, entity_id) = match (project, namespace) {
+                    (Some(p), _) => (Some("Project".to_string()), Some(p)),
+                    (None, Some(n)) => (Some("Namespace".to_string()), Some(n)),
+                    _ => (None, None),
+                };
+                let env = GitlabEnvelope {
+                    time: Some(row.try_get(1)?),
+                    event_name: Some(row.try_get(6)?),
+                    author_id: Some(row.try_get(3)?),
+                    entity_type,
+                    entity_id,
+                    ip_address: row.try_get(7)?,
+                    ..GitlabEnvelope::default()
+                };
+                let mut ev = finish(env.into_event(origin(id.to_string()), details));
+                let ai = ev.ai_mut();
+                ai.cloud_event_id = row.try_get(2)?;
+                if let Some(w) = row.try_get::<Option<i64>, _>(8)? {
+                    ai.workflow_id = Some(w);
+                }
+                ev
+            }
+            Mapping::FlowStart | Mapping::FlowEnd => flow_event(self, row)?,
+            Mapping::FlowResource => {
+                let session: String = row.try_get(0)?;
+                let kind: String = row.try_get(1)?;
+                let rid: String = row.try_get(2)?;
+                let action: String = row.try_get(3)?;
+                let user: Option<i64> = row.try_get(5)?;
+                let name = if action == "created" { "duo_flow_resource_created" } else { "duo_flow_resource_modified" };
+                let native = format!("{session}/{kind}/{rid}/{action}");
+                let mut ev = AuditEvent::new(row.try_get(4)?, name.into(), Actor::default(), origin(native.clone()));
+                ev.on_behalf_of = user.map(|u| Actor { id: Some(u.to_string()), name: None, class: ActorClass::User });
+                ev.scope = row.try_get::<Option<i64>, _>(6)?.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
+                ev.target = Some(Target { kind: Some(kind.clone()), id: Some(rid.clone()), details: None });
+                ev.outcome = Outcome::Success;
+                ev.ai = Some(AiContext { session_id: Some(session.clone()), flow_type: row.try_get(7)?, ..AiContext::default() });
+                ev.details = Map::from_iter([
+                    ("session_id".to_string(), json!(session)),
+                    ("resource_type".to_string(), json!(kind)),
+                    ("resource_id".to_string(), json!(rid)),
+                    ("action".to_string(), json!(action)),
+                ]);
+                ev.assign_id("");
+                ev
+            }
+            Mapping::DuoWorkflow => {
+                let id: i64 = row.try_get(0)?;
+                let user: i64 = row.try_get(1)?;
+                let sa: Option<i64> = row.try_get(8)?;
+                let status: i32 = row.try_get(5)?;
+                let flow_type: String = row.try_get(7)?;
+                let mut ev = AuditEvent::new(row.try_get(4)?, "duo_flow_started".into(), Actor::default(), origin(id.to_string()));
+                set_identity(&mut ev, user, sa);
+                ev.scope = scope_of(row.try_get(2)?, row.try_get(3)?);
+                ev.outcome = Outcome::Success;
+                ev.ai = Some(AiContext { session_id: Some(id.to_string()), workflow_id: Some(id), flow_type: Some(flow_type.clone()), ..AiContext::default() });
+                let mut d = Map::new();
+                d.insert("workflow_id".into(), json!(id));
+                d.insert("flow_type".into(), json!(flow_type));
+                d.insert("status".into(), json!(status));
+                d.insert("status_name".into(), json!(workflow_status(status)));
+                d.insert("user_id".into(), json!(user));
+                if let Some(goal) = row.try_get::<Option<String>, _>(6)? {
+                    d.insert("input_prompt".into(), json!(goal));
+                }
+                if let Some(a) = row.try_get::<Option<String>, _>(9)? {
+                    d.insert("tool_call_approvals".into(), serde_json::from_str(&a).unwrap_or(Value::String(a)));
+                }
+                for (key, idx) in [("title", 10), ("summary", 11)] {
+                    if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
+                        d.insert(key.into(), json!(v));
+                    }
+                }
+                ev.details = d;
+                ev.assign_id("");
+                ev
+            }
+            Mapping::DuoLink { resource_type, .. } => {
+                let id: i64 = row.try_get(0)?;
+                let workflow: i64 = row.try_get(1)?;
+                let rid: i64 = row.try_get(2)?;
+                let mut ev = AuditEvent::new(row.try_get(5)?, "duo_flow_resource_created".into(), Actor::default(), origin(id.to_string()));
+                ev.scope = scope_of(row.try_get(3)?, row.try_get(4)?);
+                ev.target = Some(Target { kind: Some(resource_type.into()), id: Some(rid.to_string()), details: None });
+                ev.outcome = Outcome::Success;
+                ev.ai = Some(AiContext { session_id: Some(workflow.to_string()), workflow_id: Some(workflow), ..AiContext::default() });
+                ev.details = Map::from_iter([
+                    ("workflow_id".to_string(), json!(workflow)),
+                    ("resource_type".to_string(), json!(resource_type)),
+                    ("resource_id".to_string(), json!(rid.to_string())),
+                    ("action".to_string(), json!("created")),
+                ]);
+                ev.assign_id("");
+                ev
+            }
+        };
+        Ok(ev)
+    }
+}
+
+fn finish(result: Result<AuditEvent, String>) -> AuditEvent {
+    let mut ev = result.expect("database rows always carry a time");
+    ev.assign_id("");
+    ev
+}
+
+fn scope_of(project: Option<i64>, namespace: Option<i64>) -> Option<Scope> {
+    match (project, namespace) {
+        (Some(p), _) => Some(Scope { kind: "Project".into(), id: Some(p), path: None }),
+        (None, Some(n)) => Some(Scope { kind: "Namespace".into(), id: Some(n), path: None }),
+        _ => None,
+    }
+}
+
+/// The actor is the service account when one acted for the user (composite identity).
+fn set_identity(ev: &mut AuditEvent, user: i64, service_account: Option<i64>) {
+    let user_actor = Actor { id: Some(user.to_string()), name: None, class: ActorClass::User };
+    match service_account {
+        Some(sa) => {
+            ev.actor = Actor { id: Some(sa.to_string()), name: None, class: ActorClass::ServiceAccount };
+            ev.on_behalf_of = Some(user_actor);
+        }
+        None => ev.actor = user_actor,
+    }
+}
+
+/// GitLab's `Ai::DuoWorkflows::Workflow` status values.
+pub fn workflow_status(status: i32) -> &'static str {
+    match status {
+        0 => "created",
+        1 => "running",
+        2 => "paused",
+        3 => "finished",
+        4 => "failed",
+        5 => "stopped",
+        6 => "input_required",
+        7 => "plan_approval_required",
+        8 => "tool_call_approval_required",
+        _ => "unknown",
+    }
+}
+
+fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
+    let session: String = row.try_get(0)?;
+    let user: i64 = row.try_get(1)?;
+    let project: Option<i64> = row.try_get(2)?;
+    let flow_type: String = row.try_get(3)?;
+    let started: time::Timestamp = row.try_get(6)?;
+    let completed: Option<time::Timestamp> = row.try_get(7)?;
+    let status: String = row.try_get(8)?;
+    let sa: Option<i64> = row.try_get(14)?;
+    let start = spec.mapping == Mapping::FlowStart;
+    let (name, at, outcome, suffix) = if start {
+        ("duo_flow_started", started, Outcome::Success, "started")
+    } else if status == "failed" {
+        ("duo_flow_failed", completed.unwrap_or(started), Outcome::Failure, "ended")
+    } else {
+        ("duo_flow_completed", completed.unwrap_or(started), Outcome::Success, "ended")
+    };
+    let mut ev = AuditEvent::new(at, name.into(), Actor::default(), Origin { format: spec.table.clone(), native_id: Some(format!("{session}/{suffix}")) });
+    set_identity(&mut ev, user, sa);
+    ev.scope = project.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
+    ev.outcome = outcome;
+    ev.correlation_id = row.try_get(19)?;
+    let mut ai = AiContext {
+        session_id: Some(session.clone()),
+        flow_type: Some(flow_type.clone()),
+        model_provider: row.try_get(17)?,
+        model_engine: row.try_get(18)?,
+        ..AiContext::default()
+    };
+    let mut d = Map::new();
+    d.insert("session_id".into(), json!(session));
+    d.insert("flow_type".into(), json!(flow_type));
+    d.insert("status".into(), json!(status));
+    d.insert("user_id".into(), json!(user));
+    if start {
+        let verified: Option<time::Timestamp> = row.try_get(9)?;
+        let method: Option<String> = row.try_get(10)?;
+        let scopes: Option<Vec<String>> = row.try_get(11)?;
+        if verified.is_some() || method.is_some() || scopes.as_ref().is_some_and(|s| !s.is_empty()) {
+            ai.authorization = Some(Authorization { verified_at: verified, method, scopes: scopes.unwrap_or_default() });
+        }
+        for (key, idx) in [("input_prompt", 4), ("plan_summary", 12)] {
+            if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
+                d.insert(key.into(), json!(v));
+            }
+        }
+        for (key, idx) in [("input_context", 5), ("decisions_log", 13)] {
+            if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
+                d.insert(key.into(), serde_json::from_str(&v).unwrap_or(Value::String(v)));
+            }
+        }
+    } else {
+        let tin: Option<i64> = row.try_get(15)?;
+        let tout: Option<i64> = row.try_get(16)?;
+        ai.input_tokens = tin.and_then(|n| u64::try_from(n).ok());
+        ai.output_tokens = tout.and_then(|n| u64::try_from(n).ok());
+        ai.duration_ms = completed.and_then(|c| u64::try_from((c - started).num_milliseconds()).ok());
+    }
+    ev.ai = Some(ai);
+    ev.details = d;
+    enrich(&mut ev);
+    ev.assign_id("");
+    Ok(ev)
+}
