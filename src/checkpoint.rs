@@ -148,7 +148,11 @@ mod tests {
         assert!(matches!(Checkpoint::open(dir.path(), "../x", "s"), Err(CheckpointError::BadName(_))));
         std::fs::write(dir.path().join("bad.json"), "{").unwrap();
         assert!(matches!(Checkpoint::open(dir.path(), "bad", "s"), Err(CheckpointError::Corrupt { .. })));
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp.")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .collect();
         assert!(leftovers.is_empty());
     }
 }

@@ -23,7 +23,9 @@ pub fn init(args: &DbInitArgs) -> anyhow::Result<ExitCode> {
     let url = postgres_url(&spec)?;
     let cfg = PgConfig::new(url);
     let demo = if args.with_demo {
-        let events: Vec<_> = ndjson::NdjsonSource::new(crate::sources::demo::inputs()).collect::<Result<_, _>>().context("cannot read the bundled demo data")?;
+        let events: Vec<_> = ndjson::NdjsonSource::new(crate::sources::demo::inputs())
+            .collect::<Result<_, _>>()
+            .context("cannot read the bundled demo data")?;
         let (sessions, resources) = crate::sources::demo::tables().context("cannot read the bundled demo tables")?;
         Some(setup::DemoData { events, sessions, resources })
     } else {
@@ -80,7 +82,13 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("{} columns", c.columns.len())
             };
-            out.push_str(&format!("{:<40} {:<8} {:<9} {:>12}  {notes}\n", c.table, if c.found { "yes" } else { "no" }, if c.readable { "yes" } else { "no" }, rows));
+            out.push_str(&format!(
+                "{:<40} {:<8} {:<9} {:>12}  {notes}\n",
+                c.table,
+                if c.found { "yes" } else { "no" },
+                if c.readable { "yes" } else { "no" },
+                rows
+            ));
         }
     }
     use std::io::Write;

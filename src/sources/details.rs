@@ -59,9 +59,10 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// A container being built: its items, its anchor id (0: none) and the nodes it holds.
 enum Frame {
-    Seq(Vec<Value>, usize),
-    Map(Map<String, Value>, Option<String>, usize),
+    Seq { items: Vec<Value>, anchor: usize, size: usize },
+    Map { map: Map<String, Value>, key: Option<String>, anchor: usize, size: usize },
 }
 
 #[derive(Default)]
@@ -76,7 +77,9 @@ struct Builder {
 /// A Ruby symbol dumped as a plain scalar (`:foo`) becomes `foo`.
 fn unsymbol(s: String) -> String {
     match s.strip_prefix(':') {
-        Some(rest) if !rest.is_empty() && rest.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '?' || c == '!') => {
+        Some(rest)
+            if !rest.is_empty() && rest.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '?' || c == '!') =>
+        {
             rest.to_string()
         }
         _ => s,
@@ -93,7 +96,9 @@ fn scalar(v: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
     }
     match Yaml::from_str(&v) {
         Yaml::Integer(i) => Value::Number(i.into()),
-        Yaml::Real(r) => r.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::String(r)),
+        Yaml::Real(r) => {
+            r.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::String(r))
+        }
         Yaml::Boolean(b) => Value::Bool(b),
         Yaml::Null => Value::Null,
         _ => Value::String(unsymbol(v)),
@@ -115,6 +120,13 @@ impl Builder {
         }
     }
 
+    /// Add a finished container of `size` nodes: its children are already counted in the
+    /// total, but an alias to it later costs its whole size.
+    fn add_container(&mut self, value: Value, size: usize, anchor: usize) {
+        self.nodes -= size;
+        self.insert(value, size + 1, anchor);
+    }
+
     fn insert(&mut self, value: Value, size: usize, anchor: usize) {
         self.nodes += size;
         if self.nodes > MAX_NODES {
@@ -126,11 +138,11 @@ impl Builder {
         }
         match self.stack.last_mut() {
             None => self.root = Some(value),
-            Some(Frame::Seq(items, n)) => {
+            Some(Frame::Seq { items, size: n, .. }) => {
                 items.push(value);
                 *n += size;
             }
-            Some(Frame::Map(map, key, n)) => {
+            Some(Frame::Map { map, key, size: n, .. }) => {
                 *n += size;
                 match key.take() {
                     None => *key = Some(key_text(value)),
@@ -153,11 +165,14 @@ impl MarkedEventReceiver for Builder {
                 let value = scalar(v, style, tag.as_ref());
                 self.insert(value, 1, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Map::new(), None, anchor)),
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { items: Vec::new(), anchor, size: 0 }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { map: Map::new(), key: None, anchor, size: 0 })
+            }
+            // Children were counted as they were added; the container itself is one more node.
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq(items, anchor)) => self.insert(Value::Array(items), 1, anchor),
-                Some(Frame::Map(map, _, anchor)) => self.insert(Value::Object(map), 1, anchor),
+                Some(Frame::Seq { items, anchor, size }) => self.add_container(Value::Array(items), size, anchor),
+                Some(Frame::Map { map, anchor, size, .. }) => self.add_container(Value::Object(map), size, anchor),
                 None => self.fail("unbalanced YAML".into()),
             },
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -175,7 +190,7 @@ mod tests {
 
     #[test]
     fn ruby_yaml_hash_with_symbols_and_nesting() {
-        let text = "---\n:event_name: user_created\n:author_name: Administrator\n:custom_message: Added user \"x: y\"\n:target_id: 42\n:ip_address: \n:from: :developer\n:quoted: \":not_a_symbol\"\n:nested:\n  :protocol: ssh\n  :list:\n  - 1\n  - two\n:amount: !ruby/object:BigDecimal 18:0.1E1\n:ratio: 0.5\n:enabled: true\n";
+        let text = "---\n:event_name: user_created\n:author_name: Administrator\n:custom_message: 'Added user \"x: y\"'\n:target_id: 42\n:ip_address: \n:from: :developer\n:quoted: \":not_a_symbol\"\n:nested:\n  :protocol: ssh\n  :list:\n  - 1\n  - two\n:amount: !ruby/object:BigDecimal 18:0.1E1\n:ratio: 0.5\n:enabled: true\n";
         let map = parse(text).unwrap();
         assert_eq!(
             serde_json::to_string(&map).unwrap(),
@@ -207,7 +222,8 @@ mod tests {
             text.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
             prev = c;
         }
-        assert!(parse(&text).unwrap_err().contains("more than 100000 nodes"));
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("more than 100000 nodes"), "{err}");
         assert_eq!(parse("a: &x 1\nb: *x\n").unwrap()["b"], 1);
     }
 }

@@ -192,10 +192,10 @@ fn usage_errors_exit_2_with_a_hint() {
     assert!(r.stderr.contains("IANA name"), "{}", r.stderr);
     let r = run(&["export", "--format", "xml"]);
     assert_eq!(r.code, 2);
-    let r = run(&["export", "--format", "cef", "--source", "postgres://app:hunter2@db/gitlab"]);
+    let r = run(&["export", "--format", "cef", "--source", "mysql://app:hunter2@db/gitlab"]);
     assert_eq!(r.code, 2);
     assert!(!r.stderr.contains("hunter2"), "password leaked: {}", r.stderr);
-    assert!(r.stderr.contains("postgres://app:***@db/gitlab"), "{}", r.stderr);
+    assert!(r.stderr.contains("mysql://app:***@db/gitlab"), "{}", r.stderr);
     let help = run(&["export", "--help"]).ok();
     assert!(help.stdout_text().contains("--range 2026-10-01..2026-10-31"));
     assert!(help.stdout_text().contains("Exit codes"));

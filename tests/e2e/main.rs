@@ -3,5 +3,7 @@
 mod cef_parser;
 mod demo_data;
 mod export;
+mod pg;
+mod postgres;
 mod properties;
 mod util;

@@ -78,7 +78,9 @@ fn db_error(url: &str, what: &str, e: sqlx::Error) -> SourceError {
     let hint = match &e {
         sqlx::Error::Database(d) if d.code().as_deref() == Some("28P01") => " (wrong user or password)",
         sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => " (no such database)",
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("42501") => " (the role may not read this table: GRANT SELECT)",
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("42501") => {
+            " (the role may not read this table: GRANT SELECT)"
+        }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => " (is the server running and reachable?)",
         sqlx::Error::Tls(_) => " (check sslmode and sslrootcert)",
         _ => "",
@@ -94,17 +96,22 @@ pub async fn connect(cfg: &PgConfig) -> Result<PgConnection, SourceError> {
         Ok(r) => r.map_err(|e| db_error(&cfg.url, "cannot connect", e)),
         Err(_) => Err(SourceError::Database {
             source_url: mask_url(&cfg.url),
-            message: format!("cannot connect: no answer within {:?} (is the server running and reachable?)", cfg.connect_timeout),
+            message: format!(
+                "cannot connect: no answer within {:?} (is the server running and reachable?)",
+                cfg.connect_timeout
+            ),
         }),
     }
 }
 
 /// Columns of every table in `schema`: table → column names.
 pub async fn columns(conn: &mut PgConnection, schema: &str) -> Result<HashMap<String, HashSet<String>>, sqlx::Error> {
-    let rows = sqlx::query("SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = $1")
-        .bind(schema)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = $1",
+    )
+    .bind(schema)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut out: HashMap<String, HashSet<String>> = HashMap::new();
     for row in rows {
         out.entry(row.get(0)).or_default().insert(row.get(1));
@@ -143,7 +150,11 @@ struct Stream {
     name: Arc<str>,
 }
 
-fn bind_cursor<'q>(mut q: Query<'q, Postgres, PgArguments>, spec: &TableSpec, pos: &Position) -> Query<'q, Postgres, PgArguments> {
+fn bind_cursor<'q>(
+    mut q: Query<'q, Postgres, PgArguments>,
+    spec: &TableSpec,
+    pos: &Position,
+) -> Query<'q, Postgres, PgArguments> {
     q = if spec.naive_time { q.bind(pos.time.naive_utc()) } else { q.bind(pos.time) };
     for (v, (_, ty)) in pos.key.iter().zip(spec.key) {
         q = match ty {
@@ -159,7 +170,13 @@ fn bounds(from: Option<Timestamp>, to: Timestamp) -> (Timestamp, Timestamp) {
     (from.unwrap_or(chrono::DateTime::UNIX_EPOCH), to)
 }
 
-async fn fetch_page(conn: &mut PgConnection, s: &mut Stream, from: Timestamp, to: Timestamp, rows: i64) -> Result<Vec<PgRow>, sqlx::Error> {
+async fn fetch_page(
+    conn: &mut PgConnection,
+    s: &mut Stream,
+    from: Timestamp,
+    to: Timestamp,
+    rows: i64,
+) -> Result<Vec<PgRow>, sqlx::Error> {
     let sql = if s.cursor.is_some() { &s.sql_next } else { &s.sql_first };
     let mut q = sqlx::query(sql);
     if let Some(pos) = &s.cursor {
@@ -177,8 +194,12 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
         move |e: sqlx::Error| db_error(&url, &what, e)
     };
     let mut conn = connect(&cfg).await?;
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut conn).await.map_err(err("cannot start a read-only snapshot"))?;
-    let now: Timestamp = sqlx::query_scalar("SELECT now()").fetch_one(&mut conn).await.map_err(err("cannot read the server time"))?;
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut conn)
+        .await
+        .map_err(err("cannot start a read-only snapshot"))?;
+    let now: Timestamp =
+        sqlx::query_scalar("SELECT now()").fetch_one(&mut conn).await.map_err(err("cannot read the server time"))?;
     let lag = chrono::Duration::from_std(cfg.lag).unwrap_or(chrono::Duration::zero());
     let upper = match cfg.to {
         Some(to) if to < now - lag => to,
@@ -213,34 +234,34 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
         // Refill empty buffers, then take the earliest head.
         for s in streams.iter_mut() {
             if s.buf.is_empty() && !s.done {
-                let rows = fetch_page(&mut conn, s, from, to, cfg.page_rows).await.map_err(err(&format!("cannot read {}", s.spec.table)))?;
+                let rows = fetch_page(&mut conn, s, from, to, cfg.page_rows)
+                    .await
+                    .map_err(err(&format!("cannot read {}", s.spec.table)))?;
                 s.done = (rows.len() as i64) < cfg.page_rows;
                 for row in &rows {
-                    let pos = s.spec.position(row).map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
+                    let pos =
+                        s.spec.position(row).map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
                     let mut warn = |msg: String| {
                         warnings += 1;
                         if warnings <= 10 {
                             tracing::warn!("{msg}");
                         }
                     };
-                    let ev = s.spec.event(row, &mut warn).map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
+                    let ev = s
+                        .spec
+                        .event(row, &mut warn)
+                        .map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
                     s.cursor = Some(pos.clone());
                     s.buf.push_back((pos.clone(), Record { event: ev, position: Some((s.name.clone(), pos)) }));
                 }
             }
         }
-        let next = streams
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.buf.front().map(|(p, _)| (p.time, i)))
-            .min();
+        let next = streams.iter().enumerate().filter_map(|(i, s)| s.buf.front().map(|(p, _)| (p.time, i))).min();
         let Some((_, i)) = next else { break };
         let (_, rec) = streams[i].buf.pop_front().expect("front exists");
         chunk.push(Ok(rec));
-        if chunk.len() >= 1024 {
-            if tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(1024))).is_err() {
-                return Ok(()); // the consumer stopped
-            }
+        if chunk.len() >= 1024 && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(1024))).is_err() {
+            return Ok(()); // the consumer stopped
         }
     }
     if !chunk.is_empty() {

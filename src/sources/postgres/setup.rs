@@ -15,8 +15,14 @@ pub const FLOW_DDL: &str = include_str!("../../../fixtures/sql/postgres/flow_ses
 pub const GITLAB_DDL: &str = include_str!("../../../fixtures/sql/postgres/gitlab_audit.sql");
 
 /// Partitioned tables of [`GITLAB_DDL`].
-pub const PARTITIONED: &[&str] =
-    &["audit_events", "project_audit_events", "group_audit_events", "user_audit_events", "instance_audit_events", "ai_audit_events"];
+pub const PARTITIONED: &[&str] = &[
+    "audit_events",
+    "project_audit_events",
+    "group_audit_events",
+    "user_audit_events",
+    "instance_audit_events",
+    "ai_audit_events",
+];
 
 /// What `db init` did.
 #[derive(Debug, Default)]
@@ -30,12 +36,14 @@ fn sql_err(what: &str) -> impl Fn(sqlx::Error) -> SourceError + '_ {
 }
 
 async fn exists(conn: &mut PgConnection, schema: &str, table: &str) -> Result<bool, SourceError> {
-    sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2)")
-        .bind(schema)
-        .bind(table)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(sql_err("cannot inspect tables"))
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2)",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql_err("cannot inspect tables"))
 }
 
 /// Create the flow tables (and with `demo`, the GitLab-shaped tables, partitions and data).
@@ -48,9 +56,15 @@ pub async fn init(conn: &mut PgConnection, schema: &str, demo: Option<&DemoData>
         .await
         .map_err(sql_err("cannot inspect schemas"))?;
     if !schema_exists {
-        sqlx::query(&format!("CREATE SCHEMA {}", ident(schema))).execute(&mut *tx).await.map_err(sql_err("cannot create schema"))?;
+        sqlx::query(&format!("CREATE SCHEMA {}", ident(schema)))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_err("cannot create schema"))?;
     }
-    sqlx::query(&format!("SET LOCAL search_path TO {}", ident(schema))).execute(&mut *tx).await.map_err(sql_err("cannot set search_path"))?;
+    sqlx::query(&format!("SET LOCAL search_path TO {}", ident(schema)))
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_err("cannot set search_path"))?;
     let mut ddl = vec![("flow_sessions", FLOW_DDL)];
     if demo.is_some() {
         ddl.push(("ai_audit_events", GITLAB_DDL));
@@ -95,9 +109,17 @@ async fn create_partitions(conn: &mut PgConnection, demo: &DemoData) -> Result<(
             );
             sqlx::query(&sql).execute(&mut *conn).await.map_err(sql_err("cannot create partition"))?;
         }
-        let sql = format!("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT", ident(&format!("{table}_default")), ident(table));
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT",
+            ident(&format!("{table}_default")),
+            ident(table)
+        );
         sqlx::query(&sql).execute(&mut *conn).await.map_err(sql_err("cannot create partition"))?;
-        let sql = format!("CREATE INDEX IF NOT EXISTS {} ON {} (created_at, id)", ident(&format!("{table}_created_at_id")), ident(table));
+        let sql = format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (created_at, id)",
+            ident(&format!("{table}_created_at_id")),
+            ident(table)
+        );
         sqlx::query(&sql).execute(&mut *conn).await.map_err(sql_err("cannot create index"))?;
     }
     Ok(())
@@ -183,7 +205,8 @@ impl AuditRows {
         ]);
         let names: Vec<String> = cols.iter().map(|(c, _)| ident(c)).collect();
         let params: Vec<String> = cols.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}", i + 1)).collect();
-        let sql = format!("INSERT INTO {} ({}) SELECT * FROM UNNEST({})", ident(table), names.join(", "), params.join(", "));
+        let sql =
+            format!("INSERT INTO {} ({}) SELECT * FROM UNNEST({})", ident(table), names.join(", "), params.join(", "));
         let mut q = sqlx::query(&sql).bind(&self.ids).bind(&self.times);
         if scope_col.is_some() {
             q = q.bind(&self.scope);
@@ -238,8 +261,18 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
     let legacy_until = first.map(|t| t + chrono::Duration::days(30));
     let mut split: std::collections::BTreeMap<&str, AuditRows> = Default::default();
     let mut legacy = AuditRows::default();
-    let (mut ai_ids, mut ai_times, mut ai_cloud, mut ai_authors, mut ai_projects, mut ai_namespaces, mut ai_names, mut ai_ips, mut ai_workflows, mut ai_details) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (
+        mut ai_ids,
+        mut ai_times,
+        mut ai_cloud,
+        mut ai_authors,
+        mut ai_projects,
+        mut ai_namespaces,
+        mut ai_names,
+        mut ai_ips,
+        mut ai_workflows,
+        mut ai_details,
+    ) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut next_id = 0i64;
     for ev in &demo.events {
         if ev.origin.format == "agent_audit" {
@@ -252,7 +285,12 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
             let is_project = scope.kind == "Project";
             ai_ids.push(next_id);
             ai_times.push(ev.time);
-            ai_cloud.push(ai.cloud_event_id.clone().and_then(|c| uuid::Uuid::parse_str(&c).ok()).unwrap_or_else(|| uuid::Uuid::from_u128(next_id as u128)));
+            ai_cloud.push(
+                ai.cloud_event_id
+                    .clone()
+                    .and_then(|c| uuid::Uuid::parse_str(&c).ok())
+                    .unwrap_or_else(|| uuid::Uuid::from_u128(next_id as u128)),
+            );
             ai_authors.push(ev.actor.id.as_deref().and_then(|i| i.parse::<i64>().ok()).unwrap_or(0));
             ai_projects.push(if is_project { scope.id } else { None });
             ai_namespaces.push(if is_project { None } else { Some(scope.id.unwrap_or(0)) });
@@ -271,8 +309,14 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
         }
         let yaml = ruby_yaml(&ev.details);
         let kind = ev.scope.as_ref().map(|s| s.kind.as_str()).unwrap_or("Instance");
-        if ev.origin.format == "gitlab_audit_log" && legacy_until.is_some_and(|u| ev.time < u) && ev.event_name.starts_with("authenticated_with_") {
-            legacy.push(next_id, ev, yaml);
+        if ev.origin.format == "gitlab_audit_log"
+            && legacy_until.is_some_and(|u| ev.time < u)
+            && ev.event_name.starts_with("authenticated_with_")
+        {
+            // The legacy table has no event_name column: GitLab keeps it in the details.
+            let mut d = ev.details.clone();
+            d.insert("event_name".into(), Value::String(ev.event_name.clone()));
+            legacy.push(next_id, ev, ruby_yaml(&d));
             continue;
         }
         let table = match kind {
@@ -313,7 +357,12 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
     .map_err(sql_err("cannot load demo AI audit events"))?;
     loaded.push(("ai_audit_events".into(), r.rows_affected()));
     for (seq, max) in [("audit_events_id_seq", next_id), ("ai_audit_events_id_seq", next_id)] {
-        sqlx::query("SELECT setval($1, $2)").bind(seq).bind(max.max(1)).execute(&mut *conn).await.map_err(sql_err("cannot set sequence"))?;
+        sqlx::query("SELECT setval($1, $2)")
+            .bind(seq)
+            .bind(max.max(1))
+            .execute(&mut *conn)
+            .await
+            .map_err(sql_err("cannot set sequence"))?;
     }
     loaded.push(("flow_sessions".into(), load_sessions(conn, &demo.sessions).await?));
     loaded.push(("flow_session_resources".into(), load_resources(conn, &demo.resources).await?));
@@ -324,7 +373,8 @@ async fn load_sessions(conn: &mut PgConnection, sessions: &[FlowSession]) -> Res
     let mut n = 0;
     for chunk in sessions.chunks(2000) {
         let col = |f: &dyn Fn(&FlowSession) -> Option<String>| chunk.iter().map(f).collect::<Vec<_>>();
-        let ids: Vec<uuid::Uuid> = chunk.iter().map(|s| uuid::Uuid::parse_str(&s.session_id).unwrap_or_default()).collect();
+        let ids: Vec<uuid::Uuid> =
+            chunk.iter().map(|s| uuid::Uuid::parse_str(&s.session_id).unwrap_or_default()).collect();
         let users: Vec<i64> = chunk.iter().map(|s| s.user_id).collect();
         let projects: Vec<Option<i64>> = chunk.iter().map(|s| s.project_id).collect();
         let sas: Vec<Option<i64>> = chunk.iter().map(|s| s.service_account_id).collect();
@@ -332,7 +382,8 @@ async fn load_sessions(conn: &mut PgConnection, sessions: &[FlowSession]) -> Res
         let completed: Vec<_> = chunk.iter().map(|s| s.completed_at).collect();
         let verified: Vec<_> = chunk.iter().map(|s| s.authorization_verified_at).collect();
         // Arrays of arrays cannot be bound; scopes travel as JSON and are unpacked in SQL.
-        let scopes: Vec<String> = chunk.iter().map(|s| serde_json::to_string(&s.authorized_scopes).expect("strings")).collect();
+        let scopes: Vec<String> =
+            chunk.iter().map(|s| serde_json::to_string(&s.authorized_scopes).expect("strings")).collect();
         let tin: Vec<i64> = chunk.iter().map(|s| s.input_tokens as i64).collect();
         let tout: Vec<i64> = chunk.iter().map(|s| s.output_tokens as i64).collect();
         let r = sqlx::query(
@@ -376,7 +427,8 @@ async fn load_sessions(conn: &mut PgConnection, sessions: &[FlowSession]) -> Res
 async fn load_resources(conn: &mut PgConnection, resources: &[FlowSessionResource]) -> Result<u64, SourceError> {
     let mut n = 0;
     for chunk in resources.chunks(5000) {
-        let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| uuid::Uuid::parse_str(&r.flow_session_id).unwrap_or_default()).collect();
+        let ids: Vec<uuid::Uuid> =
+            chunk.iter().map(|r| uuid::Uuid::parse_str(&r.flow_session_id).unwrap_or_default()).collect();
         let kinds: Vec<&str> = chunk.iter().map(|r| r.resource_type.as_str()).collect();
         let rids: Vec<&str> = chunk.iter().map(|r| r.resource_id.as_str()).collect();
         let actions: Vec<&str> = chunk.iter().map(|r| r.action.as_str()).collect();
@@ -408,25 +460,39 @@ pub async fn check(conn: &mut PgConnection, cfg: &super::PgConfig) -> Result<Vec
             continue;
         }
         let have = cols.get(&spec.table);
-        let missing: Vec<String> = spec.required.iter().filter(|c| have.is_none_or(|h| !h.contains(**c))).map(|c| c.to_string()).collect();
-        let mut check = TableCheck { table: spec.table.clone(), found: have.is_some(), missing, readable: false, rows: None, columns: have.map(|h| h.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()).unwrap_or_default() };
+        let missing: Vec<String> =
+            spec.required.iter().filter(|c| have.is_none_or(|h| !h.contains(**c))).map(|c| c.to_string()).collect();
+        let mut check = TableCheck {
+            table: spec.table.clone(),
+            found: have.is_some(),
+            missing,
+            readable: false,
+            rows: None,
+            columns: have.map(|h| h.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()).unwrap_or_default(),
+        };
         if check.found {
-            let readable: bool = sqlx::query("SELECT has_table_privilege(format('%I.%I', $1::text, $2::text), 'SELECT')")
-                .bind(&cfg.schema)
-                .bind(&spec.table)
-                .fetch_one(&mut *conn)
-                .await
-                .map(|r| r.get::<bool, _>(0))
-                .unwrap_or(false);
+            let readable: bool =
+                sqlx::query("SELECT has_table_privilege(format('%I.%I', $1::text, $2::text), 'SELECT')")
+                    .bind(&cfg.schema)
+                    .bind(&spec.table)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map(|r| r.get::<bool, _>(0))
+                    .unwrap_or(false);
             check.readable = readable;
             if readable && check.missing.is_empty() {
                 let time = ident(spec.time_col);
                 let from = cfg.from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
                 let to = cfg.to.unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(36500));
                 let cast = if spec.naive_time { "timestamp" } else { "timestamptz" };
-                let sql = format!("SELECT count(*) FROM {}.{} WHERE {time} >= $1::{cast} AND {time} < $2::{cast}", ident(&cfg.schema), ident(&spec.table));
+                let sql = format!(
+                    "SELECT count(*) FROM {}.{} WHERE {time} >= $1::{cast} AND {time} < $2::{cast}",
+                    ident(&cfg.schema),
+                    ident(&spec.table)
+                );
                 let q = sqlx::query_scalar::<_, i64>(&sql);
-                let q = if spec.naive_time { q.bind(from.naive_utc()).bind(to.naive_utc()) } else { q.bind(from).bind(to) };
+                let q =
+                    if spec.naive_time { q.bind(from.naive_utc()).bind(to.naive_utc()) } else { q.bind(from).bind(to) };
                 check.rows = q.fetch_one(&mut *conn).await.ok();
             }
         }
@@ -452,7 +518,8 @@ mod tests {
 
     #[test]
     fn ruby_yaml_round_trips_through_the_details_parser() {
-        let d: Map<String, Value> = serde_json::from_str(r#"{"a":"x: \"y\"\n","b":null,"c":{"k":[1,"two"]},"d":1.5,"e":":sym"}"#).unwrap();
+        let d: Map<String, Value> =
+            serde_json::from_str(r#"{"a":"x: \"y\"\n","b":null,"c":{"k":[1,"two"]},"d":1.5,"e":":sym"}"#).unwrap();
         let text = ruby_yaml(&d);
         assert_eq!(text, "---\n:a: \"x: \\\"y\\\"\\n\"\n:b:\n:c: {\"k\":[1,\"two\"]}\n:d: 1.5\n:e: \":sym\"\n");
         assert_eq!(crate::sources::details::parse(&text).unwrap(), d);

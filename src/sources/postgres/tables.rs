@@ -58,8 +58,35 @@ pub struct TableSpec {
     pub optional: &'static [(&'static str, &'static str)],
 }
 
-const AUDIT_COLS: &[&str] = &["id", "created_at", "author_id", "event_name", "details", "ip_address", "author_name", "entity_path", "target_details", "target_type", "target_id"];
-const FLOW_REQUIRED: &[&str] = &["session_id", "user_id", "project_id", "flow_type", "input_prompt", "input_context", "started_at", "completed_at", "status", "authorization_verified_at", "authorization_method", "authorized_scopes", "plan_summary", "decisions_log"];
+const AUDIT_COLS: &[&str] = &[
+    "id",
+    "created_at",
+    "author_id",
+    "event_name",
+    "details",
+    "ip_address",
+    "author_name",
+    "entity_path",
+    "target_details",
+    "target_type",
+    "target_id",
+];
+const FLOW_REQUIRED: &[&str] = &[
+    "session_id",
+    "user_id",
+    "project_id",
+    "flow_type",
+    "input_prompt",
+    "input_context",
+    "started_at",
+    "completed_at",
+    "status",
+    "authorization_verified_at",
+    "authorization_method",
+    "authorized_scopes",
+    "plan_summary",
+    "decisions_log",
+];
 const FLOW_OPTIONAL: &[(&str, &str)] = &[
     ("service_account_id", "bigint"),
     ("input_tokens", "bigint"),
@@ -82,16 +109,17 @@ pub fn catalog() -> Vec<TableSpec> {
         required: AUDIT_COLS,
         optional: &[],
     };
-    let link = |table: &str, resource_type: &'static str, id_col: &'static str, required: &'static [&'static str]| TableSpec {
-        table: table.to_string(),
-        stream: table.to_string(),
-        mapping: Mapping::DuoLink { resource_type, id_col },
-        time_col: "created_at",
-        naive_time: false,
-        key: ID_KEY,
-        required,
-        optional: &[],
-    };
+    let link =
+        |table: &str, resource_type: &'static str, id_col: &'static str, required: &'static [&'static str]| TableSpec {
+            table: table.to_string(),
+            stream: table.to_string(),
+            mapping: Mapping::DuoLink { resource_type, id_col },
+            time_col: "created_at",
+            naive_time: false,
+            key: ID_KEY,
+            required,
+            optional: &[],
+        };
     vec![
         split("project_audit_events", Some("project_id"), "Project"),
         split("group_audit_events", Some("group_id"), "Group"),
@@ -104,7 +132,20 @@ pub fn catalog() -> Vec<TableSpec> {
             time_col: "created_at",
             naive_time: true,
             key: ID_KEY,
-            required: &["id", "created_at", "author_id", "entity_id", "entity_type", "details", "ip_address", "author_name", "entity_path", "target_details", "target_type", "target_id"],
+            required: &[
+                "id",
+                "created_at",
+                "author_id",
+                "entity_id",
+                "entity_type",
+                "details",
+                "ip_address",
+                "author_name",
+                "entity_path",
+                "target_details",
+                "target_type",
+                "target_id",
+            ],
             optional: &[],
         },
         TableSpec {
@@ -114,7 +155,18 @@ pub fn catalog() -> Vec<TableSpec> {
             time_col: "created_at",
             naive_time: false,
             key: ID_KEY,
-            required: &["id", "created_at", "cloud_event_id", "author_id", "project_id", "namespace_id", "event_name", "ip_address", "workflow_id", "details"],
+            required: &[
+                "id",
+                "created_at",
+                "cloud_event_id",
+                "author_id",
+                "project_id",
+                "namespace_id",
+                "event_name",
+                "ip_address",
+                "workflow_id",
+                "details",
+            ],
             optional: &[],
         },
         TableSpec {
@@ -143,7 +195,12 @@ pub fn catalog() -> Vec<TableSpec> {
             mapping: Mapping::FlowResource,
             time_col: "created_at",
             naive_time: false,
-            key: &[("flow_session_id", KeyType::Text), ("resource_type", KeyType::Text), ("resource_id", KeyType::Text), ("action", KeyType::Text)],
+            key: &[
+                ("flow_session_id", KeyType::Text),
+                ("resource_type", KeyType::Text),
+                ("resource_id", KeyType::Text),
+                ("action", KeyType::Text),
+            ],
             required: &["flow_session_id", "resource_type", "resource_id", "action", "created_at"],
             optional: &[],
         },
@@ -154,13 +211,47 @@ pub fn catalog() -> Vec<TableSpec> {
             time_col: "created_at",
             naive_time: false,
             key: ID_KEY,
-            required: &["id", "user_id", "project_id", "namespace_id", "created_at", "status", "goal", "workflow_definition"],
-            optional: &[("service_account_id", "bigint"), ("tool_call_approvals", "jsonb"), ("title", "text"), ("summary", "text")],
+            required: &[
+                "id",
+                "user_id",
+                "project_id",
+                "namespace_id",
+                "created_at",
+                "status",
+                "goal",
+                "workflow_definition",
+            ],
+            optional: &[
+                ("service_account_id", "bigint"),
+                ("tool_call_approvals", "jsonb"),
+                ("title", "text"),
+                ("summary", "text"),
+            ],
         },
-        link("duo_workflows_workflow_merge_requests", "MergeRequest", "merge_request_id", &["id", "workflow_id", "merge_request_id", "project_id", "namespace_id", "created_at"]),
-        link("duo_workflows_workflow_notes", "Note", "note_id", &["id", "workflow_id", "note_id", "project_id", "namespace_id", "created_at"]),
-        link("duo_workflows_workflow_pipelines", "Pipeline", "pipeline_id", &["id", "workflow_id", "pipeline_id", "project_id", "namespace_id", "created_at"]),
-        link("duo_workflows_workflow_work_items", "WorkItem", "work_item_id", &["id", "workflow_id", "work_item_id", "project_id", "namespace_id", "created_at"]),
+        link(
+            "duo_workflows_workflow_merge_requests",
+            "MergeRequest",
+            "merge_request_id",
+            &["id", "workflow_id", "merge_request_id", "project_id", "namespace_id", "created_at"],
+        ),
+        link(
+            "duo_workflows_workflow_notes",
+            "Note",
+            "note_id",
+            &["id", "workflow_id", "note_id", "project_id", "namespace_id", "created_at"],
+        ),
+        link(
+            "duo_workflows_workflow_pipelines",
+            "Pipeline",
+            "pipeline_id",
+            &["id", "workflow_id", "pipeline_id", "project_id", "namespace_id", "created_at"],
+        ),
+        link(
+            "duo_workflows_workflow_work_items",
+            "WorkItem",
+            "work_item_id",
+            &["id", "workflow_id", "work_item_id", "project_id", "namespace_id", "created_at"],
+        ),
     ]
 }
 
@@ -177,31 +268,67 @@ impl TableSpec {
         let opt = |col: &str, ty: &str| if present(col) { format!("{t}{}", ident(col)) } else { format!("NULL::{ty}") };
         let cols: Vec<String> = match self.mapping {
             Mapping::SplitAudit { scope_col, .. } => {
-                let mut v: Vec<String> = ["id", "created_at", "author_id", "event_name", "details"].iter().map(|c| format!("{t}{c}")).collect();
+                let mut v: Vec<String> = ["id", "created_at", "author_id", "event_name", "details"]
+                    .iter()
+                    .map(|c| format!("{t}{c}"))
+                    .collect();
                 v.push(format!("abbrev({t}ip_address)"));
-                v.extend(["author_name", "entity_path", "target_details", "target_type", "target_id"].iter().map(|c| format!("{t}{c}")));
+                v.extend(
+                    ["author_name", "entity_path", "target_details", "target_type", "target_id"]
+                        .iter()
+                        .map(|c| format!("{t}{c}")),
+                );
                 v.push(scope_col.map_or("NULL::bigint".into(), |c| format!("{t}{}", ident(c))));
                 v
             }
             Mapping::LegacyAudit => vec![
-                "t.id", "t.created_at", "t.author_id", "t.entity_type::text", "t.entity_id", "t.details", "abbrev(t.ip_address)",
-                "t.author_name", "t.entity_path", "t.target_details", "t.target_type", "t.target_id",
+                "t.id",
+                "t.created_at",
+                "t.author_id",
+                "t.entity_type::text",
+                "t.entity_id",
+                "t.details",
+                "abbrev(t.ip_address)",
+                "t.author_name",
+                "t.entity_path",
+                "t.target_details",
+                "t.target_type",
+                "t.target_id",
             ]
             .into_iter()
             .map(String::from)
             .collect(),
             Mapping::AiAudit => vec![
-                "t.id", "t.created_at", "t.cloud_event_id::text", "t.author_id", "t.project_id", "t.namespace_id", "t.event_name",
-                "abbrev(t.ip_address)", "t.workflow_id", "t.details",
+                "t.id",
+                "t.created_at",
+                "t.cloud_event_id::text",
+                "t.author_id",
+                "t.project_id",
+                "t.namespace_id",
+                "t.event_name",
+                "abbrev(t.ip_address)",
+                "t.workflow_id",
+                "t.details",
             ]
             .into_iter()
             .map(String::from)
             .collect(),
             Mapping::FlowStart | Mapping::FlowEnd => {
                 let mut v: Vec<String> = vec![
-                    "t.session_id::text", "t.user_id", "t.project_id", "t.flow_type", "t.input_prompt", "t.input_context::text",
-                    "t.started_at", "t.completed_at", "t.status", "t.authorization_verified_at", "t.authorization_method",
-                    "t.authorized_scopes", "t.plan_summary", "t.decisions_log::text",
+                    "t.session_id::text",
+                    "t.user_id",
+                    "t.project_id",
+                    "t.flow_type",
+                    "t.input_prompt",
+                    "t.input_context::text",
+                    "t.started_at",
+                    "t.completed_at",
+                    "t.status",
+                    "t.authorization_verified_at",
+                    "t.authorization_method",
+                    "t.authorized_scopes",
+                    "t.plan_summary",
+                    "t.decisions_log::text",
                 ]
                 .into_iter()
                 .map(String::from)
@@ -209,25 +336,45 @@ impl TableSpec {
                 v.extend(FLOW_OPTIONAL.iter().map(|(c, ty)| opt(c, ty)));
                 v
             }
-            Mapping::FlowResource => vec![
-                "t.flow_session_id::text", "t.resource_type", "t.resource_id", "t.action", "t.created_at",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            Mapping::DuoWorkflow => {
-                let mut v: Vec<String> = vec!["t.id", "t.user_id", "t.project_id", "t.namespace_id", "t.created_at", "t.status::int", "t.goal", "t.workflow_definition"]
+            Mapping::FlowResource => {
+                vec!["t.flow_session_id::text", "t.resource_type", "t.resource_id", "t.action", "t.created_at"]
                     .into_iter()
                     .map(String::from)
-                    .collect();
+                    .collect()
+            }
+            Mapping::DuoWorkflow => {
+                let mut v: Vec<String> = vec![
+                    "t.id",
+                    "t.user_id",
+                    "t.project_id",
+                    "t.namespace_id",
+                    "t.created_at",
+                    "t.status::int",
+                    "t.goal",
+                    "t.workflow_definition",
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect();
                 v.push(opt("service_account_id", "bigint"));
-                v.push(if present("tool_call_approvals") { "t.tool_call_approvals::text".into() } else { "NULL::text".into() });
+                v.push(if present("tool_call_approvals") {
+                    "t.tool_call_approvals::text".into()
+                } else {
+                    "NULL::text".into()
+                });
                 v.push(opt("title", "text"));
                 v.push(opt("summary", "text"));
                 v
             }
             Mapping::DuoLink { id_col, .. } => {
-                vec!["t.id".into(), "t.workflow_id".into(), format!("t.{}", ident(id_col)), "t.project_id".into(), "t.namespace_id".into(), "t.created_at".into()]
+                vec![
+                    "t.id".into(),
+                    "t.workflow_id".into(),
+                    format!("t.{}", ident(id_col)),
+                    "t.project_id".into(),
+                    "t.namespace_id".into(),
+                    "t.created_at".into(),
+                ]
             }
         };
         cols.join(", ")
@@ -238,7 +385,8 @@ impl TableSpec {
     pub fn page_sql(&self, schema: &str, present: &dyn Fn(&str) -> bool, has_cursor: bool) -> String {
         let table = format!("{}.{}", ident(schema), ident(&self.table));
         let time = format!("t.{}", ident(self.time_col));
-        let key_cols: Vec<String> = std::iter::once(time.clone()).chain(self.key.iter().map(|(c, _)| format!("t.{}", ident(c)))).collect();
+        let key_cols: Vec<String> =
+            std::iter::once(time.clone()).chain(self.key.iter().map(|(c, _)| format!("t.{}", ident(c)))).collect();
         let mut n = 0;
         let mut param = || {
             n += 1;
@@ -248,9 +396,19 @@ impl TableSpec {
         let mut conds = Vec::new();
         if has_cursor {
             let params: Vec<String> = std::iter::once(format!("{}::{ts_type}", param()))
-                .chain(self.key.iter().map(|(_, ty)| format!("{}::{}", param(), if *ty == KeyType::Int { "bigint" } else { "text" })))
+                .chain(
+                    self.key
+                        .iter()
+                        .map(|(_, ty)| format!("{}::{}", param(), if *ty == KeyType::Int { "bigint" } else { "text" })),
+                )
                 .collect();
-            let lhs: Vec<String> = key_cols.iter().enumerate().map(|(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() }).collect();
+            let lhs: Vec<String> = key_cols
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() },
+                )
+                .collect();
             conds.push(format!("({}) > ({})", lhs.join(", "), params.join(", ")));
         }
         conds.push(format!("{time} >= {}::{ts_type}", param()));
@@ -258,10 +416,18 @@ impl TableSpec {
         if self.mapping == Mapping::FlowEnd {
             conds.push(format!("{time} IS NOT NULL"));
         }
-        let order: Vec<String> = key_cols.iter().enumerate().map(|(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() }).collect();
+        let order: Vec<String> = key_cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() })
+            .collect();
         let (from, join_cols) = match self.mapping {
             Mapping::FlowResource => (
-                format!("{table} t LEFT JOIN {}.{} s ON s.session_id = t.flow_session_id", ident(schema), ident("flow_sessions")),
+                format!(
+                    "{table} t LEFT JOIN {}.{} s ON s.session_id = t.flow_session_id",
+                    ident(schema),
+                    ident("flow_sessions")
+                ),
                 ", s.user_id, s.project_id, s.flow_type, NULL::bigint".to_string(),
             ),
             _ => (format!("{table} t"), String::new()),
@@ -288,7 +454,9 @@ impl TableSpec {
         };
         let key = match self.mapping {
             Mapping::FlowStart | Mapping::FlowEnd => vec![json!(row.try_get::<String, _>(0)?)],
-            Mapping::FlowResource => (0..4).map(|i| row.try_get::<String, _>(i).map(Value::String)).collect::<Result<_, _>>()?,
+            Mapping::FlowResource => {
+                (0..4).map(|i| row.try_get::<String, _>(i).map(Value::String)).collect::<Result<_, _>>()?
+            }
             _ => vec![json!(row.try_get::<i64, _>(0)?)],
         };
         Ok(Position { time, key })
@@ -379,10 +547,18 @@ impl TableSpec {
                 let native = format!("{session}/{kind}/{rid}/{action}");
                 let mut ev = AuditEvent::new(row.try_get(4)?, name.into(), Actor::default(), origin(native.clone()));
                 ev.on_behalf_of = user.map(|u| Actor { id: Some(u.to_string()), name: None, class: ActorClass::User });
-                ev.scope = row.try_get::<Option<i64>, _>(6)?.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
+                ev.scope = row.try_get::<Option<i64>, _>(6)?.map(|p| Scope {
+                    kind: "Project".into(),
+                    id: Some(p),
+                    path: None,
+                });
                 ev.target = Some(Target { kind: Some(kind.clone()), id: Some(rid.clone()), details: None });
                 ev.outcome = Outcome::Success;
-                ev.ai = Some(AiContext { session_id: Some(session.clone()), flow_type: row.try_get(7)?, ..AiContext::default() });
+                ev.ai = Some(AiContext {
+                    session_id: Some(session.clone()),
+                    flow_type: row.try_get(7)?,
+                    ..AiContext::default()
+                });
                 ev.details = Map::from_iter([
                     ("session_id".to_string(), json!(session)),
                     ("resource_type".to_string(), json!(kind)),
@@ -398,11 +574,21 @@ impl TableSpec {
                 let sa: Option<i64> = row.try_get(8)?;
                 let status: i32 = row.try_get(5)?;
                 let flow_type: String = row.try_get(7)?;
-                let mut ev = AuditEvent::new(row.try_get(4)?, "duo_flow_started".into(), Actor::default(), origin(id.to_string()));
+                let mut ev = AuditEvent::new(
+                    row.try_get(4)?,
+                    "duo_flow_started".into(),
+                    Actor::default(),
+                    origin(id.to_string()),
+                );
                 set_identity(&mut ev, user, sa);
                 ev.scope = scope_of(row.try_get(2)?, row.try_get(3)?);
                 ev.outcome = Outcome::Success;
-                ev.ai = Some(AiContext { session_id: Some(id.to_string()), workflow_id: Some(id), flow_type: Some(flow_type.clone()), ..AiContext::default() });
+                ev.ai = Some(AiContext {
+                    session_id: Some(id.to_string()),
+                    workflow_id: Some(id),
+                    flow_type: Some(flow_type.clone()),
+                    ..AiContext::default()
+                });
                 let mut d = Map::new();
                 d.insert("workflow_id".into(), json!(id));
                 d.insert("flow_type".into(), json!(flow_type));
@@ -428,11 +614,20 @@ impl TableSpec {
                 let id: i64 = row.try_get(0)?;
                 let workflow: i64 = row.try_get(1)?;
                 let rid: i64 = row.try_get(2)?;
-                let mut ev = AuditEvent::new(row.try_get(5)?, "duo_flow_resource_created".into(), Actor::default(), origin(id.to_string()));
+                let mut ev = AuditEvent::new(
+                    row.try_get(5)?,
+                    "duo_flow_resource_created".into(),
+                    Actor::default(),
+                    origin(id.to_string()),
+                );
                 ev.scope = scope_of(row.try_get(3)?, row.try_get(4)?);
                 ev.target = Some(Target { kind: Some(resource_type.into()), id: Some(rid.to_string()), details: None });
                 ev.outcome = Outcome::Success;
-                ev.ai = Some(AiContext { session_id: Some(workflow.to_string()), workflow_id: Some(workflow), ..AiContext::default() });
+                ev.ai = Some(AiContext {
+                    session_id: Some(workflow.to_string()),
+                    workflow_id: Some(workflow),
+                    ..AiContext::default()
+                });
                 ev.details = Map::from_iter([
                     ("workflow_id".to_string(), json!(workflow)),
                     ("resource_type".to_string(), json!(resource_type)),
@@ -506,7 +701,12 @@ fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> 
     } else {
         ("duo_flow_completed", completed.unwrap_or(started), Outcome::Success, "ended")
     };
-    let mut ev = AuditEvent::new(at, name.into(), Actor::default(), Origin { format: spec.table.clone(), native_id: Some(format!("{session}/{suffix}")) });
+    let mut ev = AuditEvent::new(
+        at,
+        name.into(),
+        Actor::default(),
+        Origin { format: spec.table.clone(), native_id: Some(format!("{session}/{suffix}")) },
+    );
     set_identity(&mut ev, user, sa);
     ev.scope = project.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
     ev.outcome = outcome;
@@ -528,7 +728,8 @@ fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> 
         let method: Option<String> = row.try_get(10)?;
         let scopes: Option<Vec<String>> = row.try_get(11)?;
         if verified.is_some() || method.is_some() || scopes.as_ref().is_some_and(|s| !s.is_empty()) {
-            ai.authorization = Some(Authorization { verified_at: verified, method, scopes: scopes.unwrap_or_default() });
+            ai.authorization =
+                Some(Authorization { verified_at: verified, method, scopes: scopes.unwrap_or_default() });
         }
         for (key, idx) in [("input_prompt", 4), ("plan_summary", 12)] {
             if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
