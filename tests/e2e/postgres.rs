@@ -270,3 +270,47 @@ fn bad_credentials_and_hosts_never_show_the_password() {
         assert!(r.stderr.contains("wrong user or password") && !r.stderr.contains("Sup3rS3cret"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn tls_verify_full_with_a_ca_file() {
+    let Some(_db) = TestDb::new("tls") else { return };
+    let Ok(ca) = std::env::var("TEST_PG_CA") else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "TEST_PG_CA must be set under CI=true (see .ci/run)"
+        );
+        eprintln!("skipping: TEST_PG_CA not set");
+        return;
+    };
+    let admin = crate::pg::admin_url();
+    let userinfo = admin.trim_start_matches("postgres://").split('@').next().unwrap().to_string();
+    let url = |host: &str, ca: &str| {
+        format!("postgres://{userinfo}@{host}:5432/postgres?sslmode=verify-full&sslrootcert={ca}")
+    };
+    let ok = run(&["check", "--source", &url("localhost", &ca)]);
+    assert_eq!(ok.code, 0, "verify-full with the right CA connects: {}", ok.stderr);
+    let wrong_ca = tempfile::NamedTempFile::new().unwrap();
+    // A certificate made on the spot, unrelated to the server's.
+    let other = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+            "-keyout",
+            "/dev/null",
+            "-out",
+        ])
+        .arg(wrong_ca.path())
+        .output()
+        .unwrap();
+    assert!(other.status.success());
+    let bad = run(&["check", "--source", &url("localhost", wrong_ca.path().to_str().unwrap())]);
+    assert_eq!(bad.code, 1, "a server certificate from another CA is refused");
+    assert!(bad.stderr.contains("sslmode"), "{}", bad.stderr);
+}
