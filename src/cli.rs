@@ -105,7 +105,7 @@ pub struct SourceArgs {
     #[arg(long = "table", value_name = "NAME=ACTUAL", value_parser = parse_rename)]
     pub tables: Vec<(String, String)>,
     /// Rows fetched per page and table (database sources).
-    #[arg(long, value_name = "N", default_value_t = 5000, hide = true)]
+    #[arg(long, value_name = "N", default_value_t = 1000, hide = true)]
     pub page_rows: i64,
     /// What to do with a line that cannot be read: stop (after delivering what came before) or skip it.
     #[arg(long, value_enum, default_value_t = OnError::Fail)]

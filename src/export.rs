@@ -150,7 +150,12 @@ pub fn run(
         match item {
             Ok(record) => {
                 if let Some((table, pos)) = record.position {
-                    p.pending.insert(table.to_string(), pos);
+                    match p.pending.get_mut(&*table) {
+                        Some(slot) => *slot = pos,
+                        None => {
+                            p.pending.insert(table.to_string(), pos);
+                        }
+                    }
                 }
                 let ev = record.event;
                 if !opts.filter.matches(&ev) {

@@ -30,21 +30,53 @@ impl Default for CefConfig {
     }
 }
 
-/// Custom-field labels; fixed so receivers can map them once.
-pub const LABELS: &[(&str, &str)] = &[
-    ("cs1", "sessionId"),
-    ("cs2", "flowType"),
-    ("cs3", "correlationId"),
-    ("cs4", "scopePath"),
-    ("cs5", "authorizationMethod"),
-    ("cs6", "onBehalfOfUserId"),
-    ("cn1", "inputTokens"),
-    ("cn2", "outputTokens"),
-    ("cn3", "durationMs"),
-    ("flexString1", "actorClass"),
-    ("flexString2", "target"),
-    ("c6a2", "Source IPv6 Address"),
+/// A labelled custom key: the key, its label key, the label, and the spec's length limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Custom {
+    pub key: &'static str,
+    pub label_key: &'static str,
+    pub label: &'static str,
+    pub limit: usize,
+}
+
+const fn custom(key: &'static str, label_key: &'static str, label: &'static str, limit: usize) -> Custom {
+    Custom { key, label_key, label, limit }
+}
+
+pub const SESSION_ID: Custom = custom("cs1", "cs1Label", "sessionId", 4000);
+pub const FLOW_TYPE: Custom = custom("cs2", "cs2Label", "flowType", 4000);
+pub const CORRELATION_ID: Custom = custom("cs3", "cs3Label", "correlationId", 4000);
+pub const SCOPE_PATH: Custom = custom("cs4", "cs4Label", "scopePath", 4000);
+pub const AUTHORIZATION_METHOD: Custom = custom("cs5", "cs5Label", "authorizationMethod", 4000);
+pub const ON_BEHALF_OF: Custom = custom("cs6", "cs6Label", "onBehalfOfUserId", 4000);
+pub const INPUT_TOKENS: Custom = custom("cn1", "cn1Label", "inputTokens", 0);
+pub const OUTPUT_TOKENS: Custom = custom("cn2", "cn2Label", "outputTokens", 0);
+pub const DURATION_MS: Custom = custom("cn3", "cn3Label", "durationMs", 0);
+pub const ACTOR_CLASS: Custom = custom("flexString1", "flexString1Label", "actorClass", 1023);
+pub const TARGET: Custom = custom("flexString2", "flexString2Label", "target", 1023);
+pub const SOURCE_IPV6: Custom = custom("c6a2", "c6a2Label", "Source IPv6 Address", 1023);
+
+/// Every labelled key this encoder writes (README's table is checked against it).
+pub const LABELS: &[Custom] = &[
+    SESSION_ID,
+    FLOW_TYPE,
+    CORRELATION_ID,
+    SCOPE_PATH,
+    AUTHORIZATION_METHOD,
+    ON_BEHALF_OF,
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    DURATION_MS,
+    ACTOR_CLASS,
+    TARGET,
+    SOURCE_IPV6,
 ];
+
+/// Spec length limits (bytes) of the standard extension keys used here.
+const ACT_MAX: usize = 63;
+const OUTCOME_MAX: usize = 63;
+const EXTERNAL_ID_MAX: usize = 40;
+const STRING_MAX: usize = 1023;
 
 /// Spec length limits (bytes) for the header fields.
 const VENDOR_MAX: usize = 63;
@@ -52,16 +84,6 @@ const PRODUCT_MAX: usize = 63;
 const VERSION_MAX: usize = 31;
 const SIGNATURE_MAX: usize = 1023;
 const NAME_MAX: usize = 512;
-
-/// Spec length limit of an extension key's value (bytes); labels and unlisted keys get 1023.
-pub fn key_limit(key: &str) -> usize {
-    match key {
-        "act" | "outcome" => 63,
-        "externalId" => 40,
-        "cs1" | "cs2" | "cs3" | "cs4" | "cs5" | "cs6" => 4000,
-        _ => 1023,
-    }
-}
 
 /// Cut `s` to at most `max` bytes without splitting a character.
 pub fn truncate(s: &str, max: usize) -> &str {
@@ -75,35 +97,41 @@ pub fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Write a header field: `\` → `\\`, `|` → `\|`, CR/LF → space.
-fn push_header(out: &mut Vec<u8>, value: &str, max: usize) {
-    for c in truncate(value, max).chars() {
-        match c {
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '|' => out.extend_from_slice(b"\\|"),
-            '\r' | '\n' => out.push(b' '),
-            c => push_char(out, c),
+/// Copy `value`, replacing each byte for which `escape` returns a replacement. Every special
+/// character is ASCII, so runs between them are copied whole and UTF-8 stays intact.
+fn push_escaped(out: &mut Vec<u8>, value: &str, escape: impl Fn(u8) -> Option<&'static [u8]>) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if let Some(rep) = escape(b) {
+            out.extend_from_slice(&bytes[start..i]);
+            out.extend_from_slice(rep);
+            start = i + 1;
         }
     }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Write a header field: `\` → `\\`, `|` → `\|`, CR/LF → space.
+fn push_header(out: &mut Vec<u8>, value: &str, max: usize) {
+    push_escaped(out, truncate(value, max), |b| match b {
+        b'\\' => Some(b"\\\\"),
+        b'|' => Some(b"\\|"),
+        b'\r' | b'\n' => Some(b" "),
+        _ => None,
+    });
     out.push(b'|');
 }
 
 /// Write an extension value: `\` → `\\`, `=` → `\=`, CR → `\r`, LF → `\n`.
 fn push_value(out: &mut Vec<u8>, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '=' => out.extend_from_slice(b"\\="),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            c => push_char(out, c),
-        }
-    }
-}
-
-fn push_char(out: &mut Vec<u8>, c: char) {
-    let mut buf = [0u8; 4];
-    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    push_escaped(out, value, |b| match b {
+        b'\\' => Some(b"\\\\"),
+        b'=' => Some(b"\\="),
+        b'\r' => Some(b"\\r"),
+        b'\n' => Some(b"\\n"),
+        _ => None,
+    });
 }
 
 /// Collects `key=value` pairs, skipping empty values.
@@ -113,31 +141,50 @@ struct Extension<'a> {
 }
 
 impl Extension<'_> {
-    fn pair(&mut self, key: &str, value: &str) {
-        if value.is_empty() {
-            return;
-        }
+    fn key(&mut self, key: &str) {
         if !self.first {
             self.out.push(b' ');
         }
         self.first = false;
         self.out.extend_from_slice(key.as_bytes());
         self.out.push(b'=');
-        push_value(self.out, truncate(value, key_limit(key)));
     }
 
-    fn opt(&mut self, key: &str, value: Option<&str>) {
+    /// `key=value`, the value cut to `max` bytes and escaped; empty values are left out.
+    fn pair(&mut self, key: &str, max: usize, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        self.key(key);
+        push_value(self.out, truncate(value, max));
+    }
+
+    fn opt(&mut self, key: &str, max: usize, value: Option<&str>) {
         if let Some(v) = value {
-            self.pair(key, v);
+            self.pair(key, max, v);
         }
     }
 
     /// A custom field and its label, only when there is a value.
-    fn labelled(&mut self, key: &str, value: Option<&str>) {
+    fn labelled(&mut self, c: Custom, value: Option<&str>) {
         let Some(v) = value.filter(|v| !v.is_empty()) else { return };
-        let label = LABELS.iter().find(|(k, _)| *k == key).map(|(_, l)| *l).expect("label defined");
-        self.pair(key, v);
-        self.pair(&format!("{key}Label"), label);
+        self.pair(c.key, c.limit, v);
+        self.pair(c.label_key, STRING_MAX, c.label);
+    }
+
+    /// A number (no escaping needed).
+    fn number(&mut self, key: &str, n: impl std::fmt::Display) {
+        use std::io::Write;
+        self.key(key);
+        write!(self.out, "{n}").expect("writing to a Vec cannot fail");
+    }
+
+    /// A numeric custom field and its label.
+    fn labelled_number(&mut self, c: Custom, n: Option<u64>) {
+        if let Some(n) = n {
+            self.number(c.key, n);
+            self.pair(c.label_key, STRING_MAX, c.label);
+        }
     }
 }
 
@@ -162,37 +209,42 @@ impl Encoder for CefEncoder {
         push_header(out, &self.config.version, VERSION_MAX);
         push_header(out, &ev.event_name, SIGNATURE_MAX);
         push_header(out, &display_name(&ev.event_name), NAME_MAX);
-        out.extend_from_slice(self.severity.severity(ev).to_string().as_bytes());
+        let severity = self.severity.severity(ev);
+        if severity == 10 {
+            out.extend_from_slice(b"10");
+        } else {
+            out.push(b'0' + severity);
+        }
         out.push(b'|');
 
         let ai = ev.ai.as_ref();
         let mut x = Extension { out, first: true };
         let rt = time::epoch_millis(&ev.time);
-        x.pair("rt", &rt.to_string());
+        x.number("rt", rt);
         if let Some(ms) = ai.and_then(|a| a.duration_ms).and_then(|d| i64::try_from(d).ok()) {
-            x.pair("start", &(rt - ms).to_string());
-            x.pair("end", &rt.to_string());
+            x.number("start", rt - ms);
+            x.number("end", rt);
         }
-        x.pair("externalId", &ev.id);
-        x.opt("cat", ev.category.as_deref());
-        x.pair("act", &ev.event_name);
-        x.pair("outcome", ev.outcome.as_str());
-        x.opt("suser", ev.actor.name.as_deref());
-        x.opt("suid", ev.actor.id.as_deref());
+        x.pair("externalId", EXTERNAL_ID_MAX, &ev.id);
+        x.opt("cat", STRING_MAX, ev.category.as_deref());
+        x.pair("act", ACT_MAX, &ev.event_name);
+        x.pair("outcome", OUTCOME_MAX, ev.outcome.as_str());
+        x.opt("suser", STRING_MAX, ev.actor.name.as_deref());
+        x.opt("suid", STRING_MAX, ev.actor.id.as_deref());
         if ev.actor.class != ActorClass::Unknown {
-            x.labelled("flexString1", Some(ev.actor.class.as_str()));
+            x.labelled(ACTOR_CLASS, Some(ev.actor.class.as_str()));
         }
         match ev.ip_address.as_deref().map(|ip| (ip, ip.parse::<IpAddr>())) {
-            Some((ip, Ok(IpAddr::V4(_)))) => x.pair("src", ip),
-            Some((ip, Ok(IpAddr::V6(_)))) => x.labelled("c6a2", Some(ip)),
+            Some((ip, Ok(IpAddr::V4(_)))) => x.pair("src", STRING_MAX, ip),
+            Some((ip, Ok(IpAddr::V6(_)))) => x.labelled(SOURCE_IPV6, Some(ip)),
             _ => {}
         }
-        x.opt("msg", ev.message.as_deref());
-        x.opt("reason", failure_reason(ev));
+        x.opt("msg", STRING_MAX, ev.message.as_deref());
+        x.opt("reason", STRING_MAX, failure_reason(ev));
         if let Some(t) = &ev.target {
             if t.kind.as_deref() == Some("User") {
-                x.opt("duser", t.details.as_deref());
-                x.opt("duid", t.id.as_deref());
+                x.opt("duser", STRING_MAX, t.details.as_deref());
+                x.opt("duid", STRING_MAX, t.id.as_deref());
             } else {
                 let target = match (&t.kind, &t.id) {
                     (Some(k), Some(i)) => Some(format!("{k}:{i}")),
@@ -200,18 +252,18 @@ impl Encoder for CefEncoder {
                     (None, Some(i)) => Some(i.clone()),
                     (None, None) => None,
                 };
-                x.labelled("flexString2", target.as_deref());
+                x.labelled(TARGET, target.as_deref());
             }
         }
-        x.labelled("cs1", ai.and_then(|a| a.session_id.as_deref()));
-        x.labelled("cs2", ai.and_then(|a| a.flow_type.as_deref()));
-        x.labelled("cs3", ev.correlation_id.as_deref());
-        x.labelled("cs4", ev.scope.as_ref().and_then(|s| s.path.as_deref()));
-        x.labelled("cs5", ai.and_then(|a| a.authorization.as_ref()).and_then(|a| a.method.as_deref()));
-        x.labelled("cs6", ev.on_behalf_of.as_ref().and_then(|u| u.id.as_deref()));
-        x.labelled("cn1", ai.and_then(|a| a.input_tokens).map(|n| n.to_string()).as_deref());
-        x.labelled("cn2", ai.and_then(|a| a.output_tokens).map(|n| n.to_string()).as_deref());
-        x.labelled("cn3", ai.and_then(|a| a.duration_ms).map(|n| n.to_string()).as_deref());
+        x.labelled(SESSION_ID, ai.and_then(|a| a.session_id.as_deref()));
+        x.labelled(FLOW_TYPE, ai.and_then(|a| a.flow_type.as_deref()));
+        x.labelled(CORRELATION_ID, ev.correlation_id.as_deref());
+        x.labelled(SCOPE_PATH, ev.scope.as_ref().and_then(|s| s.path.as_deref()));
+        x.labelled(AUTHORIZATION_METHOD, ai.and_then(|a| a.authorization.as_ref()).and_then(|a| a.method.as_deref()));
+        x.labelled(ON_BEHALF_OF, ev.on_behalf_of.as_ref().and_then(|u| u.id.as_deref()));
+        x.labelled_number(INPUT_TOKENS, ai.and_then(|a| a.input_tokens));
+        x.labelled_number(OUTPUT_TOKENS, ai.and_then(|a| a.output_tokens));
+        x.labelled_number(DURATION_MS, ai.and_then(|a| a.duration_ms));
     }
 }
 

@@ -49,10 +49,10 @@ pub fn category(event_name: &str) -> Option<&'static str> {
 
 /// A human-readable name for an event: GitLab's description when the type is known,
 /// otherwise the event name with separators turned into spaces.
-pub fn display_name(event_name: &str) -> String {
+pub fn display_name(event_name: &str) -> std::borrow::Cow<'static, str> {
     match event_types().get(event_name) {
-        Some(t) if !t.description.is_empty() => t.description.to_string(),
-        _ => event_name.replace(['_', '.'], " "),
+        Some(t) if !t.description.is_empty() => std::borrow::Cow::Borrowed(t.description),
+        _ => std::borrow::Cow::Owned(event_name.replace(['_', '.'], " ")),
     }
 }
 
@@ -68,10 +68,18 @@ pub const DEFAULT_SEVERITY_RULES: &[(&str, u8)] = &[
     ("everything else", 3),
 ];
 
-/// The severity table in force: the defaults plus user overrides.
-#[derive(Debug, Clone, Default)]
+/// The severity table in force: the defaults plus user overrides. Results are cached per
+/// event name and outcome (the category, the rules' other input, follows from the name).
+#[derive(Debug, Default)]
 pub struct SeverityTable {
     overrides: Vec<(String, u8)>,
+    cache: std::sync::Mutex<HashMap<String, [Option<u8>; 3]>>,
+}
+
+impl Clone for SeverityTable {
+    fn clone(&self) -> Self {
+        SeverityTable { overrides: self.overrides.clone(), cache: Default::default() }
+    }
 }
 
 /// A `--severity` override that cannot be used.
@@ -96,11 +104,25 @@ impl SeverityTable {
         let level: u8 =
             level.trim().parse().ok().filter(|l| *l <= 10).ok_or_else(|| SeverityError::Range(spec.to_string()))?;
         self.overrides.push((name.trim().to_string(), level));
+        self.cache.lock().expect("severity cache").clear();
         Ok(())
     }
 
     /// The severity of an event: the last matching override, else the default rules.
     pub fn severity(&self, ev: &AuditEvent) -> u8 {
+        let slot = ev.outcome as usize;
+        let mut cache = self.cache.lock().expect("severity cache");
+        if let Some(level) = cache.get(ev.event_name.as_str()).and_then(|levels| levels[slot]) {
+            return level;
+        }
+        let level = self.compute(ev);
+        if cache.len() < 100_000 {
+            cache.entry(ev.event_name.clone()).or_default()[slot] = Some(level);
+        }
+        level
+    }
+
+    fn compute(&self, ev: &AuditEvent) -> u8 {
         let name = ev.event_name.as_str();
         if let Some((_, level)) = self.overrides.iter().rev().find(|(pat, _)| glob_match(pat, name)) {
             return *level;

@@ -300,7 +300,13 @@ impl AuditEvent {
             }
         }
         let digest = h.finalize();
-        self.id = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = String::with_capacity(32);
+        for b in &digest[..16] {
+            id.push(HEX[(b >> 4) as usize] as char);
+            id.push(HEX[(b & 15) as usize] as char);
+        }
+        self.id = id;
     }
 
     /// The AI context, created on first use.

@@ -18,14 +18,15 @@ use crate::model::AuditEvent;
 /// One event and, for sources that support incremental export, where it sits in its table.
 #[derive(Debug, Clone)]
 pub struct Record {
-    pub event: AuditEvent,
+    /// Boxed: events are moved several times between buffers and threads (776 bytes unboxed).
+    pub event: Box<AuditEvent>,
     /// Table (stream) name and keyset position; `None` for sources without checkpoints.
     pub position: Option<(Arc<str>, Position)>,
 }
 
 impl From<AuditEvent> for Record {
     fn from(event: AuditEvent) -> Record {
-        Record { event, position: None }
+        Record { event: Box::new(event), position: None }
     }
 }
 

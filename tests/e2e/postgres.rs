@@ -314,3 +314,35 @@ fn tls_verify_full_with_a_ca_file() {
     assert_eq!(bad.code, 1, "a server certificate from another CA is refused");
     assert!(bad.stderr.contains("sslmode"), "{}", bad.stderr);
 }
+
+#[test]
+fn gitlab_agent_workflow_tables_map_onto_sessions() {
+    let Some(db) = TestDb::new("duo") else { return };
+    // Columns and types as in GitLab's db/structure.sql (the subset the tool reads, plus defaults).
+    db.sql(
+        "CREATE TABLE duo_workflows_workflows (id bigint NOT NULL, user_id bigint NOT NULL, project_id bigint, created_at timestamptz NOT NULL, \
+         updated_at timestamptz NOT NULL, status smallint DEFAULT 0 NOT NULL, goal text, workflow_definition text DEFAULT 'software_development' NOT NULL, \
+         namespace_id bigint, service_account_id bigint, tool_call_approvals jsonb DEFAULT '{}' NOT NULL, summary text, title text); \
+         CREATE TABLE duo_workflows_workflow_merge_requests (id bigint NOT NULL, workflow_id bigint NOT NULL, merge_request_id bigint NOT NULL, \
+         project_id bigint, namespace_id bigint, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, link_type smallint NOT NULL); \
+         INSERT INTO duo_workflows_workflows VALUES (77, 42, 7, '2026-10-01T09:00:00Z', '2026-10-01T09:10:00Z', 3, 'Fix the flaky test', \
+         'fix_pipeline', NULL, 5003, '{\"run_command\": \"approved\"}', NULL, 'Fix flaky'); \
+         INSERT INTO duo_workflows_workflow_merge_requests VALUES (1, 77, 555, 7, NULL, '2026-10-01T09:05:00Z', '2026-10-01T09:05:00Z', 1);",
+    );
+    let evs = events(&export(&db, &[]).ok());
+    assert_eq!(evs.len(), 2);
+    let start = &evs[0];
+    assert_eq!(start["event_name"], "duo_flow_started");
+    assert_eq!(start["actor"]["id"], "5003");
+    assert_eq!(start["actor"]["class"], "service_account");
+    assert_eq!(start["on_behalf_of"]["id"], "42");
+    assert_eq!(start["ai"]["flow_type"], "fix_pipeline");
+    assert_eq!(start["details"]["status_name"], "finished");
+    assert_eq!(start["details"]["input_prompt"], "Fix the flaky test");
+    assert_eq!(start["details"]["tool_call_approvals"]["run_command"], "approved");
+    let mr = &evs[1];
+    assert_eq!(mr["event_name"], "duo_flow_resource_created");
+    assert_eq!(mr["target"]["type"], "MergeRequest");
+    assert_eq!(mr["target"]["id"], "555");
+    assert_eq!(mr["ai"]["session_id"], "77");
+}

@@ -49,7 +49,7 @@ impl PgConfig {
             url: url.to_string(),
             schema: "public".into(),
             renames: HashMap::new(),
-            page_rows: 5_000,
+            page_rows: 1_000,
             from: None,
             to: None,
             lag: Duration::from_secs(60),
@@ -145,7 +145,7 @@ struct Stream {
     sql_first: String,
     sql_next: String,
     cursor: Option<Position>,
-    buf: VecDeque<(Position, Record)>,
+    buf: VecDeque<Record>,
     done: bool,
     name: Arc<str>,
 }
@@ -184,6 +184,61 @@ async fn fetch_page(
     }
     q = if s.spec.naive_time { q.bind(from.naive_utc()).bind(to.naive_utc()) } else { q.bind(from).bind(to) };
     q.bind(rows).fetch_all(&mut *conn).await
+}
+
+type Mapped = Result<(Vec<Record>, Vec<String>), sqlx::Error>;
+
+/// Turn rows into records (the costliest step of a PostgreSQL export: mostly parsing
+/// `details`); warnings about unparseable details are returned, not logged.
+fn map_rows(spec: &TableSpec, name: &Arc<str>, rows: &[PgRow]) -> Mapped {
+    let mut notes = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let pos = spec.position(row)?;
+        let event = spec.event(row, &mut |msg| notes.push(msg))?;
+        out.push(Record { event: Box::new(event), position: Some((name.clone(), pos)) });
+    }
+    Ok((out, notes))
+}
+
+/// A second thread that maps half of each large page while the reader maps the other half.
+/// One long-lived thread (not one per page) keeps the allocator's per-thread caches warm.
+struct Mapper {
+    tx: SyncSender<(TableSpec, Arc<str>, Vec<PgRow>)>,
+    rx: Receiver<Mapped>,
+}
+
+impl Mapper {
+    fn start() -> std::io::Result<Mapper> {
+        let (tx, work) = sync_channel::<(TableSpec, Arc<str>, Vec<PgRow>)>(1);
+        let (done, rx) = sync_channel(1);
+        std::thread::Builder::new().name("postgres-mapper".into()).spawn(move || {
+            for (spec, name, rows) in work {
+                if done.send(map_rows(&spec, &name, &rows)).is_err() {
+                    break;
+                }
+            }
+        })?;
+        Ok(Mapper { tx, rx })
+    }
+
+    /// Map a page, order kept, splitting large pages between this thread and the worker.
+    fn map(&self, spec: &TableSpec, name: &Arc<str>, mut rows: Vec<PgRow>) -> Mapped {
+        if rows.len() < 256 {
+            return map_rows(spec, name, &rows);
+        }
+        let second = rows.split_off(rows.len() / 2);
+        if self.tx.send((spec.clone(), name.clone(), second)).is_err() {
+            unreachable!("the mapping thread lives as long as the mapper");
+        }
+        let first = map_rows(spec, name, &rows);
+        let second = self.rx.recv().expect("the mapping thread answers every page");
+        let (mut records, mut notes) = first?;
+        let (more, more_notes) = second?;
+        records.extend(more);
+        notes.extend(more_notes);
+        Ok((records, notes))
+    }
 }
 
 /// Read everything in range and send it, in time order, through `tx` in chunks.
@@ -228,6 +283,7 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
         })
         .collect();
     let (from, to) = bounds(cfg.from, upper);
+    let mapper = Mapper::start().map_err(|e| SourceError::Io { path: "postgres mapping thread".into(), source: e })?;
     let mut chunk = Vec::with_capacity(1024);
     let mut warnings = 0u64;
     loop {
@@ -238,27 +294,28 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
                     .await
                     .map_err(err(&format!("cannot read {}", s.spec.table)))?;
                 s.done = (rows.len() as i64) < cfg.page_rows;
-                for row in &rows {
-                    let pos =
-                        s.spec.position(row).map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
-                    let mut warn = |msg: String| {
-                        warnings += 1;
-                        if warnings <= 10 {
-                            tracing::warn!("{msg}");
-                        }
-                    };
-                    let ev = s
-                        .spec
-                        .event(row, &mut warn)
-                        .map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
-                    s.cursor = Some(pos.clone());
-                    s.buf.push_back((pos.clone(), Record { event: ev, position: Some((s.name.clone(), pos)) }));
+                let (records, notes) = mapper
+                    .map(&s.spec, &s.name, rows)
+                    .map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
+                for note in notes {
+                    warnings += 1;
+                    if warnings <= 10 {
+                        tracing::warn!("{note}");
+                    }
                 }
+                if let Some((_, pos)) = records.last().and_then(|r| r.position.as_ref()) {
+                    s.cursor = Some(pos.clone());
+                }
+                s.buf.extend(records);
             }
         }
-        let next = streams.iter().enumerate().filter_map(|(i, s)| s.buf.front().map(|(p, _)| (p.time, i))).min();
+        let next = streams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.buf.front().and_then(|r| r.position.as_ref()).map(|(_, p)| (p.time, i)))
+            .min();
         let Some((_, i)) = next else { break };
-        let (_, rec) = streams[i].buf.pop_front().expect("front exists");
+        let rec = streams[i].buf.pop_front().expect("front exists");
         chunk.push(Ok(rec));
         if chunk.len() >= 1024 && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(1024))).is_err() {
             return Ok(()); // the consumer stopped
