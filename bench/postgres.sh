@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Export N ai_audit_events rows (realistic details) to CEF on /dev/null, against psql's \copy of
-# the same rows and columns, in one run; peak RSS from GNU time.
+# the same rows and columns, in one run; each reader's median of three runs; peak RSS from GNU time.
 # Usage: bash bench/postgres.sh [ROWS...]   (default: 1000000 5000000)
 # Needs a PostgreSQL server: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
@@ -17,6 +17,14 @@ cols="id, created_at, cloud_event_id, author_id, project_id, namespace_id, event
 
 secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
 rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+# median3 LOG CMD...: run CMD three times under GNU time (stdout to /dev/null); leave the median run's report in LOG.
+median3() {
+  local log=$1; shift
+  for k in 1 2 3; do /usr/bin/time -v "$@" > /dev/null 2> "$log.$k"; done
+  local mid
+  mid=$(for k in 1 2 3; do echo "$(secs "$log.$k") $k"; done | sort -n | sed -n 2p | cut -d' ' -f2)
+  cp "$log.$mid" "$log"
+}
 
 echo "| rows | compliance-report s | rows/s | psql \\copy s | rows/s | ratio | psql \\copy ORDER BY s | ratio | peak RSS (MiB) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -44,9 +52,9 @@ VACUUM ANALYZE ai_audit_events;
 SQL
   # Warm the cache, then measure each reader.
   psql "$url" -X -q -c "\\copy (SELECT $cols FROM ai_audit_events) TO '/dev/null'"
-  /usr/bin/time -v psql "$url" -X -q -c "\\copy (SELECT $cols FROM ai_audit_events) TO STDOUT" > /dev/null 2> /tmp/cr-bench-psql.log
-  /usr/bin/time -v psql "$url" -X -q -c "\\copy (SELECT $cols FROM ai_audit_events ORDER BY created_at, id) TO STDOUT" > /dev/null 2> /tmp/cr-bench-psql-ordered.log
-  /usr/bin/time -v "$bin" -q export --source "$url" --format cef --lag 0 > /dev/null 2> /tmp/cr-bench-cr.log
+  median3 /tmp/cr-bench-psql.log psql "$url" -X -q -c "\\copy (SELECT $cols FROM ai_audit_events) TO STDOUT"
+  median3 /tmp/cr-bench-psql-ordered.log psql "$url" -X -q -c "\\copy (SELECT $cols FROM ai_audit_events ORDER BY created_at, id) TO STDOUT"
+  median3 /tmp/cr-bench-cr.log "$bin" -q export --source "$url" --format cef --lag 0
   lines=$("$bin" -q export --source "$url" --format cef --lag 0 | wc -l)
   [ "$lines" = "$n" ] || { echo "exported $lines rows, expected $n" >&2; exit 1; }
   t_cr=$(secs /tmp/cr-bench-cr.log); t_ps=$(secs /tmp/cr-bench-psql.log); t_po=$(secs /tmp/cr-bench-psql-ordered.log)

@@ -69,6 +69,9 @@ pub enum SourceError {
     /// A database could not be reached or read (the URL is shown with its password masked).
     #[error("{source_url}: {message}")]
     Database { source_url: String, message: String },
+    /// A statement failed on a connection already open (the caller names the database).
+    #[error("{0}")]
+    Query(String),
 }
 
 impl SourceError {

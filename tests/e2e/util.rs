@@ -38,13 +38,14 @@ fn finish(out: Output) -> Run {
 
 /// Run the binary with `args`, stdin closed.
 pub fn run(args: &[&str]) -> Run {
-    finish(Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("binary runs"))
+    finish(Command::new(BIN).args(args).env_remove("DATABASE_URL").stdin(Stdio::null()).output().expect("binary runs"))
 }
 
 /// Run the binary with `args`, feeding `input` on stdin.
 pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
+        .env_remove("DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

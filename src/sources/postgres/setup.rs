@@ -32,7 +32,7 @@ pub struct InitReport {
 }
 
 fn sql_err(what: &str) -> impl Fn(sqlx::Error) -> SourceError + '_ {
-    move |e| SourceError::Database { source_url: String::new(), message: format!("{what}: {e}") }
+    move |e| SourceError::Query(format!("{what}: {e}"))
 }
 
 async fn exists(conn: &mut PgConnection, schema: &str, table: &str) -> Result<bool, SourceError> {
@@ -82,10 +82,9 @@ pub async fn init(conn: &mut PgConnection, schema: &str, demo: Option<&DemoData>
                 .await
                 .map_err(sql_err("cannot inspect tables"))?;
             if any {
-                return Err(SourceError::Database {
-                    source_url: String::new(),
-                    message: format!("table {schema}.{table} already has rows: refusing to load demo data into it (use an empty database or schema)"),
-                });
+                return Err(SourceError::Query(format!(
+                    "table {schema}.{table} already has rows: refusing to load demo data into it (use an empty database or schema)"
+                )));
             }
         }
         create_partitions(&mut tx, demo).await?;
