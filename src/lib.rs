@@ -13,6 +13,7 @@ pub mod logging;
 pub mod model;
 pub mod range;
 pub mod redact;
+pub mod schedule;
 pub mod sinks;
 pub mod sources;
 
