@@ -57,6 +57,36 @@ pub enum Command {
     Db(DbCommand),
     /// Show which tables and columns a database source has, rows in range, and read permission.
     Check(CheckArgs),
+    /// Run one job of the job file now (for system cron, systemd timers, Kubernetes CronJobs).
+    /// Exit code 3 when the job is already running elsewhere.
+    Run(RunArgs),
+    /// Inspect the job file.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// Where the job file is.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Job file (default: ./compliance-report.toml, then $XDG_CONFIG_HOME/compliance-report/compliance-report.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Name of the job (a [jobs.NAME] table).
+    pub job: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs with their next fire times.
+    List(ConfigArgs),
+    /// Check the job file and report every problem with its line and key.
+    Validate(ConfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +145,8 @@ pub struct SourceArgs {
 /// Which events (shared by commands that filter).
 #[derive(Debug, Args)]
 pub struct FilterArgs {
-    /// FROM..TO: days (2026-10-01..2026-10-31, both inclusive) or RFC 3339 instants; either end may be empty.
+    /// FROM..TO: days (2026-10-01..2026-10-31, both inclusive) or RFC 3339 instants, either end may be
+    /// empty; or today, yesterday, last-7d, last-30d, last-month, last-quarter, month-to-date.
     #[arg(long, value_name = "FROM..TO")]
     pub range: Option<String>,
     /// Time zone for day ranges (IANA name).

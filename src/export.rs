@@ -20,12 +20,32 @@ pub struct Filter {
     pub range: TimeRange,
     /// Event names (a trailing `*` matches a prefix); empty means all.
     pub events: Vec<String>,
+    /// Scope paths or ids (a trailing `*` matches a prefix, e.g. `acme/payments/*`); empty means all.
+    pub projects: Vec<String>,
+    /// Actor ids or names, matched against the acting identity and the user it acted for.
+    pub actors: Vec<String>,
 }
 
 impl Filter {
     pub fn matches(&self, ev: &AuditEvent) -> bool {
-        self.range.contains(&ev.time)
-            && (self.events.is_empty() || self.events.iter().any(|p| glob_match(p, &ev.event_name)))
+        let any = |patterns: &[String], values: &[Option<&str>]| {
+            patterns.is_empty() || patterns.iter().any(|p| values.iter().flatten().any(|v| glob_match(p, v)))
+        };
+        if !self.range.contains(&ev.time) || !any(&self.events, &[Some(&ev.event_name)]) {
+            return false;
+        }
+        let scope_id = ev.scope.as_ref().and_then(|s| s.id).map(|i| i.to_string());
+        let behalf = ev.on_behalf_of.as_ref();
+        any(&self.projects, &[ev.scope.as_ref().and_then(|s| s.path.as_deref()), scope_id.as_deref()])
+            && any(
+                &self.actors,
+                &[
+                    ev.actor.id.as_deref(),
+                    ev.actor.name.as_deref(),
+                    behalf.and_then(|a| a.id.as_deref()),
+                    behalf.and_then(|a| a.name.as_deref()),
+                ],
+            )
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod demo;
 pub mod encode;
 pub mod export;
@@ -28,5 +29,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Demo(cli::DemoCommand::Generate(args)) => commands::demo::generate(&args),
         cli::Command::Db(cli::DbCommand::Init(args)) => commands::db::init(&args),
         cli::Command::Check(args) => commands::db::check(&args),
+        cli::Command::Run(args) => commands::jobs::run(&args),
+        cli::Command::Jobs(cli::JobsCommand::List(args)) => commands::jobs::list(&args),
+        cli::Command::Jobs(cli::JobsCommand::Validate(args)) => commands::jobs::validate(&args),
     }
 }

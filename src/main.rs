@@ -8,6 +8,7 @@ use clap::Parser;
 /// where glibc's allocator spent half the time (measured with perf; see README, Performance).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use compliance_report::schedule::lock::LockError;
 use compliance_report::{cli::Cli, logging, UsageError};
 
 fn main() -> ExitCode {
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
+            } else if matches!(err.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) {
+                ExitCode::from(3)
             } else {
                 ExitCode::from(1)
             }

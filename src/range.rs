@@ -1,6 +1,8 @@
 //! Time ranges from the command line: `2026-10-01..2026-10-31` (whole days, inclusive, in a
 //! time zone), RFC 3339 instants (`2026-10-01T00:00:00Z..2026-10-01T12:00:00Z`), or open ends.
-//! A range is half-open: `from <= t < to`.
+//! A range is half-open: `from <= t < to`. Relative ranges for scheduled jobs —
+//! `today`, `yesterday`, `last-7d`, `last-30d`, `last-month`, `last-quarter`, `month-to-date` —
+//! are whole days in the zone, computed from the current time.
 
 use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -18,8 +20,8 @@ pub struct TimeRange {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RangeError {
-    /// No `..` separator.
-    #[error("range {0:?} has no \"..\"; write FROM..TO, e.g. 2026-10-01..2026-10-31")]
+    /// No `..` separator and not a relative range.
+    #[error("range {0:?} has no \"..\"; write FROM..TO (e.g. 2026-10-01..2026-10-31) or one of today, yesterday, last-7d, last-30d, last-month, last-quarter, month-to-date")]
     NoSeparator(String),
     /// One end is neither a date nor an RFC 3339 instant.
     #[error("{0:?} is neither a date (2026-10-01) nor an RFC 3339 instant (2026-10-01T00:00:00Z)")]
@@ -68,9 +70,38 @@ fn parse_end(text: &str, tz: Tz, is_end: bool) -> Result<Option<Timestamp>, Rang
         .map_err(|_| RangeError::BadEnd(text.to_string()))
 }
 
+/// A relative range at `now` in `tz`, if `text` names one.
+pub fn relative(text: &str, tz: Tz, now: Timestamp) -> Option<TimeRange> {
+    use chrono::{Datelike, Months};
+    let today = now.with_timezone(&tz).date_naive();
+    let day = |d: NaiveDate| Some(start_of_day(d, tz));
+    let month_start = today.with_day(1)?;
+    let quarter_start = NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1)?;
+    let (from, to) = match text {
+        "today" => (day(today), Some(now)),
+        "yesterday" => (day(today.pred_opt()?), day(today)),
+        "last-7d" => (day(today.checked_sub_days(Days::new(7))?), day(today)),
+        "last-30d" => (day(today.checked_sub_days(Days::new(30))?), day(today)),
+        "month-to-date" => (day(month_start), Some(now)),
+        "last-month" => (day(month_start.checked_sub_months(Months::new(1))?), day(month_start)),
+        "last-quarter" => (day(quarter_start.checked_sub_months(Months::new(3))?), day(quarter_start)),
+        _ => return None,
+    };
+    Some(TimeRange { from, to })
+}
+
 impl TimeRange {
-    /// Parse `FROM..TO`; dates are whole days in `tz`, both ends inclusive.
+    /// Parse `FROM..TO` (dates are whole days in `tz`, both ends inclusive) or a relative range
+    /// (see [`relative`]) at the current time.
     pub fn parse(text: &str, tz: Tz) -> Result<TimeRange, RangeError> {
+        TimeRange::parse_at(text, tz, time::to_micros(chrono::Utc::now()))
+    }
+
+    /// [`TimeRange::parse`] with an explicit current time.
+    pub fn parse_at(text: &str, tz: Tz, now: Timestamp) -> Result<TimeRange, RangeError> {
+        if let Some(range) = relative(text.trim(), tz, now) {
+            return Ok(range);
+        }
         let (a, b) = text.split_once("..").ok_or_else(|| RangeError::NoSeparator(text.to_string()))?;
         let range = TimeRange { from: parse_end(a, tz, false)?, to: parse_end(b, tz, true)? };
         if let (Some(f), Some(t)) = (range.from, range.to) {
@@ -117,11 +148,33 @@ mod tests {
     }
 
     #[test]
-    fn errors_explain_the_expected_form() {
+    fn relative_ranges_are_whole_days_in_the_zone() {
+        let now = time::parse("2026-11-23T10:30:00Z").unwrap();
+        let at = |text: &str, tz: Tz| TimeRange::parse_at(text, tz, now).unwrap().to_string();
+        assert_eq!(at("yesterday", Tz::UTC), "2026-11-22T00:00:00.000000Z..2026-11-23T00:00:00.000000Z");
+        assert_eq!(at("last-7d", Tz::UTC), "2026-11-16T00:00:00.000000Z..2026-11-23T00:00:00.000000Z");
+        assert_eq!(at("last-month", Tz::UTC), "2026-10-01T00:00:00.000000Z..2026-11-01T00:00:00.000000Z");
+        assert_eq!(at("last-quarter", Tz::UTC), "2026-07-01T00:00:00.000000Z..2026-10-01T00:00:00.000000Z");
+        assert_eq!(at("month-to-date", Tz::UTC), "2026-11-01T00:00:00.000000Z..2026-11-23T10:30:00.000000Z");
+        let berlin = parse_tz("Europe/Berlin").unwrap();
+        // October in Berlin starts at UTC+2 and ends at UTC+1.
+        assert_eq!(at("last-month", berlin), "2026-09-30T22:00:00.000000Z..2026-10-31T23:00:00.000000Z");
+        let january = time::parse("2027-01-15T00:00:00Z").unwrap();
         assert_eq!(
-            TimeRange::parse("2026-10-01", Tz::UTC).unwrap_err().to_string(),
-            "range \"2026-10-01\" has no \"..\"; write FROM..TO, e.g. 2026-10-01..2026-10-31"
+            TimeRange::parse_at("last-quarter", Tz::UTC, january).unwrap().to_string(),
+            "2026-10-01T00:00:00.000000Z..2027-01-01T00:00:00.000000Z"
         );
+        assert_eq!(
+            TimeRange::parse_at("last-month", Tz::UTC, january).unwrap().to_string(),
+            "2026-12-01T00:00:00.000000Z..2027-01-01T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn errors_explain_the_expected_form() {
+        assert!(TimeRange::parse("2026-10-01", Tz::UTC).unwrap_err().to_string().starts_with(
+            "range \"2026-10-01\" has no \"..\"; write FROM..TO (e.g. 2026-10-01..2026-10-31) or one of today"
+        ));
         assert!(matches!(TimeRange::parse("2026-10-31..2026-10-01", Tz::UTC), Err(RangeError::Reversed(_))));
         assert!(matches!(TimeRange::parse("oct..", Tz::UTC), Err(RangeError::BadEnd(_))));
         assert!(matches!(parse_tz("Mars/Base"), Err(RangeError::BadZone(_))));

@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::{ExportArgs, FilterArgs, SourceArgs};
+use crate::config::SinkConfig;
 use crate::encode::{cef::CefConfig, EncoderConfig};
 use crate::export::{self, Filter, Options};
 use crate::model::catalog::SeverityTable;
@@ -26,7 +27,7 @@ pub fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
         Some(text) => TimeRange::parse(text, tz).map_err(usage)?,
         None => TimeRange::default(),
     };
-    Ok(Filter { range, events: args.events.clone() })
+    Ok(Filter { range, events: args.events.clone(), ..Filter::default() })
 }
 
 /// Resolve `--source` (or `DATABASE_URL`) and say on stderr when the demo data is used.
@@ -56,12 +57,63 @@ pub fn read_options(args: &SourceArgs, filter: &Filter) -> ReadOptions {
     }
 }
 
-pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let filter = filter(&args.filter)?;
+/// Everything an export run needs, from the command line or from a job.
+pub struct Plan {
+    pub spec: SourceSpec,
+    pub filter: Filter,
+    pub encoder: EncoderConfig,
+    pub sinks: Vec<SinkConfig>,
+    pub read: ReadOptions,
+    pub on_error: crate::export::OnError,
+    pub checkpoint: Option<String>,
+    pub state_dir: Option<std::path::PathBuf>,
+}
+
+/// Severity overrides as a table (usage error on a bad one).
+pub fn severity_table(specs: &[String]) -> anyhow::Result<SeverityTable> {
     let mut severity = SeverityTable::default();
-    for spec in &args.severities {
+    for spec in specs {
         severity.add_override(spec).map_err(usage)?;
     }
+    Ok(severity)
+}
+
+/// Run one export to the end.
+pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
+    let encoder = plan.encoder.build();
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    for sink in &plan.sinks {
+        sinks.push(match sink {
+            SinkConfig::File { path, rotation } => {
+                Box::new(FileSink::new(path.clone(), *rotation).context("cannot use the output file")?)
+            }
+            SinkConfig::Stdout => Box::new(StdoutSink::new().context("cannot use stdout")?),
+        });
+    }
+    let spec = &plan.spec;
+    let mut checkpoint = match &plan.checkpoint {
+        Some(name) => {
+            if !spec.supports_checkpoints() {
+                return Err(usage("--checkpoint needs a database --source (files have no stable row positions)"));
+            }
+            let dir = plan.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir);
+            let cp = Checkpoint::open(&dir, name, &spec.describe())?;
+            plan.read.resume = cp.watermarks();
+            tracing::info!(checkpoint = %name, tables = plan.read.resume.len(), "resuming after the stored watermarks");
+            Some(cp)
+        }
+        None => None,
+    };
+    let events = spec.open(&plan.read).with_context(|| format!("cannot open source {}", spec.describe()))?;
+    tracing::debug!(source = %spec.describe(), range = %plan.filter.range, "export starting");
+    let opts = Options { filter: plan.filter, on_error: plan.on_error, ..Options::default() };
+    let progress = crate::logging::progress("events delivered");
+    export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let filter = filter(&args.filter)?;
     let encoder = EncoderConfig {
         format: args.format,
         cef: CefConfig {
@@ -69,36 +121,26 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             product: args.cef.cef_product.clone(),
             version: args.cef.cef_version.clone().unwrap_or_else(|| CefConfig::default().version),
         },
-        severity,
-    }
-    .build();
+        severity: severity_table(&args.severities)?,
+    };
     let spec = source(&args.source.source)?;
-    let mut sinks: Vec<Box<dyn Sink>> = vec![match &args.output {
-        Some(path) => {
-            let rotation = args.rotate_size.map(|max_bytes| Rotation { max_bytes, keep: args.rotate_keep });
-            Box::new(FileSink::new(path.clone(), rotation).context("cannot use --output")?)
-        }
-        None => Box::new(StdoutSink::new().context("cannot use stdout")?),
+    let sinks = vec![match &args.output {
+        Some(path) => SinkConfig::File {
+            path: path.clone(),
+            rotation: args.rotate_size.map(|max_bytes| Rotation { max_bytes, keep: args.rotate_keep }),
+        },
+        None => SinkConfig::Stdout,
     }];
     let mut read = read_options(&args.source, &filter);
     read.lag = args.lag;
-    let mut checkpoint = match &args.checkpoint {
-        Some(name) => {
-            if !spec.supports_checkpoints() {
-                return Err(usage("--checkpoint needs a database --source (files have no stable row positions)"));
-            }
-            let dir = args.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir);
-            let cp = Checkpoint::open(&dir, name, &spec.describe())?;
-            read.resume = cp.watermarks();
-            tracing::info!(checkpoint = %name, tables = read.resume.len(), "resuming after the stored watermarks");
-            Some(cp)
-        }
-        None => None,
-    };
-    let events = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
-    tracing::debug!(source = %spec.describe(), range = %filter.range, "export starting");
-    let opts = Options { filter, on_error: args.source.on_error, ..Options::default() };
-    let progress = crate::logging::progress("events delivered");
-    export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress)?;
-    Ok(ExitCode::SUCCESS)
+    execute(Plan {
+        spec,
+        filter,
+        encoder,
+        sinks,
+        read,
+        on_error: args.source.on_error,
+        checkpoint: args.checkpoint.clone(),
+        state_dir: args.state_dir.clone(),
+    })
 }

@@ -71,7 +71,10 @@ mod tests {
     fn weekdays_one_to_five_are_monday_to_friday() {
         let s = Schedule::parse("0 9 * * 1-5", Tz::UTC).unwrap();
         let days: Vec<Weekday> = fires(&s, "2026-11-22T12:00:00Z", 7).iter().map(|t| t.weekday()).collect();
-        assert_eq!(days, [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Mon, Weekday::Tue]);
+        assert_eq!(
+            days,
+            [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Mon, Weekday::Tue]
+        );
         let sunday = Schedule::parse("0 9 * * 0", Tz::UTC).unwrap();
         let seven = Schedule::parse("0 9 * * 7", Tz::UTC).unwrap();
         assert_eq!(fires(&sunday, "2026-11-23T00:00:00Z", 2), fires(&seven, "2026-11-23T00:00:00Z", 2));
@@ -106,12 +109,21 @@ mod tests {
         // 02:30 does not exist on 2026-03-29 (clocks jump 02:00 → 03:00): it fires once that day.
         let s = Schedule::parse("30 2 * * *", berlin).unwrap();
         let spring = fires(&s, "2026-03-28T12:00:00Z", 2);
-        assert_eq!(spring[0].with_timezone(&berlin).date_naive(), chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap());
+        assert_eq!(
+            spring[0].with_timezone(&berlin).date_naive(),
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap()
+        );
         assert_eq!(spring[1], berlin.with_ymd_and_hms(2026, 3, 30, 2, 30, 0).unwrap().with_timezone(&Utc));
         // 02:30 occurs twice on 2026-10-25: it fires once.
         let autumn = fires(&s, "2026-10-24T12:00:00Z", 2);
-        assert_eq!(autumn[0].with_timezone(&berlin).date_naive(), chrono::NaiveDate::from_ymd_opt(2026, 10, 25).unwrap());
-        assert_eq!(autumn[1].with_timezone(&berlin).date_naive(), chrono::NaiveDate::from_ymd_opt(2026, 10, 26).unwrap());
+        assert_eq!(
+            autumn[0].with_timezone(&berlin).date_naive(),
+            chrono::NaiveDate::from_ymd_opt(2026, 10, 25).unwrap()
+        );
+        assert_eq!(
+            autumn[1].with_timezone(&berlin).date_naive(),
+            chrono::NaiveDate::from_ymd_opt(2026, 10, 26).unwrap()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod cef_parser;
 mod demo_data;
 mod export;
+mod jobs;
 mod pg;
 mod postgres;
 mod properties;

@@ -1,0 +1,674 @@
+//! The job file (TOML): named export and report jobs with schedules. Validation does no I/O
+//! beyond reading secrets, checks every key, and reports every problem with its line and key.
+//!
+//! ```toml
+//! state_dir = "/var/lib/compliance-report"
+//!
+//! [jobs.siem]
+//! kind = "export"
+//! source = "${DATABASE_URL}"
+//! format = "cef"
+//! schedule = "*/15 * * * *"
+//! checkpoint = "siem"
+//! [[jobs.siem.sinks]]
+//! type = "file"
+//! path = "/var/spool/audit/events.cef"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use toml_edit::{Document, Item, Table, Value};
+
+use crate::cli::{parse_duration, parse_size};
+use crate::encode::Format;
+use crate::schedule::cron::Schedule;
+use crate::sinks::file::Rotation;
+
+/// A validated job file.
+#[derive(Debug, Clone)]
+pub struct JobFile {
+    pub path: PathBuf,
+    pub state_dir: Option<PathBuf>,
+    pub jobs: Vec<Job>,
+}
+
+/// One named job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    /// When the built-in scheduler runs it (`None`: only `run JOB`).
+    pub schedule: Option<Schedule>,
+    pub timezone: Tz,
+    /// Extra attempts after a failed run (the scheduler's retry budget).
+    pub retries: u32,
+    /// Random delay before a scheduled run, up to this long.
+    pub jitter: Duration,
+    pub action: Action,
+}
+
+/// What a job does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Export(ExportJob),
+    Report(ReportJob),
+}
+
+/// An export job.
+#[derive(Debug, Clone)]
+pub struct ExportJob {
+    /// Source URL or paths (secrets already filled in; never log it unmasked).
+    pub source: Vec<String>,
+    pub schema: Option<String>,
+    pub format: Format,
+    pub range: Option<String>,
+    pub events: Vec<String>,
+    pub projects: Vec<String>,
+    pub actors: Vec<String>,
+    pub checkpoint: Option<String>,
+    pub lag: Duration,
+    pub severities: Vec<String>,
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// Where an export job delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkConfig {
+    Stdout,
+    File { path: PathBuf, rotation: Option<Rotation> },
+}
+
+/// A report job.
+#[derive(Debug, Clone)]
+pub struct ReportJob {
+    pub framework: String,
+    pub range: String,
+    pub output_dir: PathBuf,
+    pub formats: Vec<String>,
+}
+
+/// One problem in a job file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+/// Why a job file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read job file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No job file was given or found.
+    #[error("no job file: pass --config PATH, or create ./compliance-report.toml or {0}")]
+    NotFound(String),
+    /// The file has problems; all of them are listed.
+    #[error("{path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  line {}: {}: {}", p.line, p.key, p.message)).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: String, problems: Vec<Problem> },
+}
+
+/// The job file used when `--config` is not given: `./compliance-report.toml`, else
+/// `$XDG_CONFIG_HOME/compliance-report/compliance-report.toml` (or `~/.config/…`).
+pub fn default_path() -> Result<PathBuf, ConfigError> {
+    let local = PathBuf::from("compliance-report.toml");
+    if local.exists() {
+        return Ok(local);
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let global = base.join("compliance-report").join("compliance-report.toml");
+    if global.exists() {
+        Ok(global)
+    } else {
+        Err(ConfigError::NotFound(global.display().to_string()))
+    }
+}
+
+/// Read and validate a job file.
+pub fn load(path: &Path) -> Result<JobFile, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+    parse(path, &text, &|name| std::env::var(name).ok())
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<Problem>,
+}
+
+const JOB_KEYS: &[&str] = &["kind", "schedule", "timezone", "retries", "jitter"];
+const EXPORT_KEYS: &[&str] = &[
+    "source",
+    "password_file",
+    "schema",
+    "format",
+    "range",
+    "events",
+    "projects",
+    "actors",
+    "checkpoint",
+    "lag",
+    "severity",
+    "sinks",
+];
+const REPORT_KEYS: &[&str] = &["framework", "range", "output_dir", "formats"];
+const FRAMEWORKS: &[&str] = &["soc2", "iso27001", "fedramp"];
+const REPORT_FORMATS: &[&str] = &["html", "pdf", "md", "json", "csv"];
+
+impl Checker<'_> {
+    fn line(&self, span: Option<std::ops::Range<usize>>) -> usize {
+        span.map_or(0, |s| self.text[..s.start.min(self.text.len())].matches('\n').count() + 1)
+    }
+
+    fn problem(&mut self, span: Option<std::ops::Range<usize>>, key: &str, message: impl Into<String>) {
+        let line = self.line(span);
+        self.problems.push(Problem { line, key: key.to_string(), message: message.into() });
+    }
+
+    fn span_of(table: &Table, key: &str) -> Option<std::ops::Range<usize>> {
+        table.key(key).and_then(|k| k.span()).or_else(|| table.get(key).and_then(Item::span))
+    }
+
+    fn string(&mut self, table: &Table, path: &str, key: &str) -> Option<String> {
+        let item = table.get(key)?;
+        match item.as_str() {
+            Some(s) => Some(s.to_string()),
+            None => {
+                self.problem(Self::span_of(table, key), &format!("{path}.{key}"), "must be a string");
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, table: &Table, path: &str, key: &str) -> Vec<String> {
+        let Some(item) = table.get(key) else { return Vec::new() };
+        match item.as_array() {
+            Some(arr) if arr.iter().all(|v| v.as_str().is_some()) => {
+                arr.iter().filter_map(Value::as_str).map(str::to_string).collect()
+            }
+            _ => {
+                self.problem(Self::span_of(table, key), &format!("{path}.{key}"), "must be a list of strings");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `${VAR}` references replaced by the environment's values.
+    fn expand(&mut self, table: &Table, path: &str, key: &str, value: &str) -> String {
+        let mut out = String::new();
+        let mut rest = value;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else {
+                self.problem(Self::span_of(table, key), &format!("{path}.{key}"), "unclosed ${…} reference");
+                return out;
+            };
+            let name = &rest[start + 2..start + end];
+            match (self.env)(name) {
+                Some(v) => out.push_str(&v),
+                None => self.problem(
+                    Self::span_of(table, key),
+                    &format!("{path}.{key}"),
+                    format!("environment variable {name} is not set"),
+                ),
+            }
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn unknown_keys(&mut self, table: &Table, path: &str, allowed: &[&[&str]]) {
+        for (key, _) in table.iter() {
+            if !allowed.iter().any(|set| set.contains(&key)) {
+                let known: Vec<&str> = allowed.iter().flat_map(|s| s.iter().copied()).collect();
+                self.problem(
+                    Self::span_of(table, key),
+                    &format!("{path}.{key}"),
+                    format!("unknown key (known: {})", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn job(&mut self, name: &str, table: &Table) -> Option<Job> {
+        let path = format!("jobs.{name}");
+        let header = table.span();
+        let kind = self.string(table, &path, "kind");
+        let action_keys: &[&str] = match kind.as_deref() {
+            Some("export") => EXPORT_KEYS,
+            Some("report") => REPORT_KEYS,
+            Some(other) => {
+                self.problem(
+                    Self::span_of(table, "kind"),
+                    &format!("{path}.kind"),
+                    format!("{other:?} is not a job kind; use \"export\" or \"report\""),
+                );
+                &[]
+            }
+            None => {
+                if !table.contains_key("kind") {
+                    self.problem(header.clone(), &path, "missing key \"kind\" (\"export\" or \"report\")");
+                }
+                &[]
+            }
+        };
+        if kind.as_deref().is_some_and(|k| k == "export" || k == "report") {
+            self.unknown_keys(table, &path, &[JOB_KEYS, action_keys]);
+        }
+        let timezone = match self.string(table, &path, "timezone") {
+            None => Tz::UTC,
+            Some(tz) => tz.parse().unwrap_or_else(|_| {
+                self.problem(
+                    Self::span_of(table, "timezone"),
+                    &format!("{path}.timezone"),
+                    format!("unknown time zone {tz:?}; use an IANA name such as UTC or Europe/Berlin"),
+                );
+                Tz::UTC
+            }),
+        };
+        let schedule = self.string(table, &path, "schedule").and_then(|s| {
+            Schedule::parse(&s, timezone)
+                .map_err(|e| self.problem(Self::span_of(table, "schedule"), &format!("{path}.schedule"), e))
+                .ok()
+        });
+        let retries = match table.get("retries") {
+            None => 0,
+            Some(item) => match item.as_integer().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => n,
+                None => {
+                    self.problem(
+                        Self::span_of(table, "retries"),
+                        &format!("{path}.retries"),
+                        "must be a whole number ≥ 0",
+                    );
+                    0
+                }
+            },
+        };
+        let duration = |c: &mut Self, key: &str, default: Duration| match c.string(table, &path, key) {
+            None => default,
+            Some(text) => parse_duration(&text).unwrap_or_else(|e| {
+                c.problem(Self::span_of(table, key), &format!("{path}.{key}"), e);
+                default
+            }),
+        };
+        let jitter = duration(self, "jitter", Duration::ZERO);
+        let action = match kind.as_deref() {
+            Some("export") => {
+                let lag = duration(self, "lag", Duration::from_secs(60));
+                Action::Export(self.export(name, table, lag)?)
+            }
+            Some("report") => Action::Report(self.report(name, table)?),
+            _ => return None,
+        };
+        Some(Job { name: name.to_string(), schedule, timezone, retries, jitter, action })
+    }
+
+    fn export(&mut self, name: &str, table: &Table, lag: Duration) -> Option<ExportJob> {
+        let path = format!("jobs.{name}");
+        let mut source = match table.get("source") {
+            None => {
+                self.problem(
+                    table.span(),
+                    &path,
+                    "missing key \"source\" (a postgres:// URL, ${DATABASE_URL}, or paths)",
+                );
+                Vec::new()
+            }
+            Some(item) if item.as_str().is_some() => {
+                let raw = item.as_str().unwrap_or_default().to_string();
+                vec![self.expand(table, &path, "source", &raw)]
+            }
+            Some(_) => self.strings(table, &path, "source"),
+        };
+        if let Some(file) = self.string(table, &path, "password_file") {
+            match std::fs::read_to_string(&file) {
+                Ok(secret) => match source.first().map(|s| with_password(s, secret.trim_end_matches(['\n', '\r']))) {
+                    Some(Some(url)) => source[0] = url,
+                    _ => self.problem(
+                        Self::span_of(table, "password_file"),
+                        &format!("{path}.password_file"),
+                        "needs a source URL with a user name (postgres://user@host/db)",
+                    ),
+                },
+                Err(e) => self.problem(
+                    Self::span_of(table, "password_file"),
+                    &format!("{path}.password_file"),
+                    format!("cannot read {file}: {e}"),
+                ),
+            }
+        }
+        let format = match self.string(table, &path, "format").as_deref() {
+            Some("cef") => Format::Cef,
+            Some("json") => Format::Json,
+            Some(other) => {
+                self.problem(
+                    Self::span_of(table, "format"),
+                    &format!("{path}.format"),
+                    format!("{other:?} is not a format; use \"cef\" or \"json\""),
+                );
+                Format::Json
+            }
+            None => {
+                self.problem(table.span(), &path, "missing key \"format\" (\"cef\" or \"json\")");
+                Format::Json
+            }
+        };
+        let range = self.string(table, &path, "range");
+        if let Some(r) = &range {
+            if let Err(e) = crate::range::TimeRange::parse(r, Tz::UTC) {
+                self.problem(Self::span_of(table, "range"), &format!("{path}.range"), e.to_string());
+            }
+        }
+        let severities = self.strings(table, &path, "severity");
+        for s in &severities {
+            if let Err(e) = crate::model::catalog::SeverityTable::default().add_override(s) {
+                self.problem(Self::span_of(table, "severity"), &format!("{path}.severity"), e.to_string());
+            }
+        }
+        let sinks = self.sinks(table, &path);
+        Some(ExportJob {
+            source,
+            schema: self.string(table, &path, "schema"),
+            format,
+            range,
+            events: self.strings(table, &path, "events"),
+            projects: self.strings(table, &path, "projects"),
+            actors: self.strings(table, &path, "actors"),
+            checkpoint: self.string(table, &path, "checkpoint"),
+            lag,
+            severities,
+            sinks,
+        })
+    }
+
+    fn sinks(&mut self, table: &Table, path: &str) -> Vec<SinkConfig> {
+        let tables: Vec<(Table, Option<std::ops::Range<usize>>)> = match table.get("sinks") {
+            None => return vec![SinkConfig::Stdout],
+            Some(Item::ArrayOfTables(a)) => a.iter().map(|t| (t.clone(), t.span())).collect(),
+            Some(Item::Value(Value::Array(a))) if a.iter().all(|v| v.as_inline_table().is_some()) => {
+                a.iter().filter_map(|v| v.as_inline_table()).map(|t| (t.clone().into_table(), v_span(t))).collect()
+            }
+            Some(_) => {
+                self.problem(
+                    Self::span_of(table, "sinks"),
+                    &format!("{path}.sinks"),
+                    "must be [[…sinks]] tables with a type",
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, (t, span)) in tables.iter().enumerate() {
+            let spath = format!("{path}.sinks[{i}]");
+            let kind = self.string(t, &spath, "type");
+            match kind.as_deref() {
+                Some("stdout") => {
+                    self.unknown_keys(t, &spath, &[&["type"]]);
+                    out.push(SinkConfig::Stdout);
+                }
+                Some("file") => {
+                    self.unknown_keys(t, &spath, &[&["type", "path", "rotate_size", "rotate_keep"]]);
+                    let Some(p) = self.string(t, &spath, "path") else {
+                        self.problem(span.clone(), &spath, "a file sink needs \"path\"");
+                        continue;
+                    };
+                    let rotation = self.string(t, &spath, "rotate_size").and_then(|size| match parse_size(&size) {
+                        Ok(max_bytes) => Some(Rotation { max_bytes, keep: 5 }),
+                        Err(e) => {
+                            self.problem(Self::span_of(t, "rotate_size"), &format!("{spath}.rotate_size"), e);
+                            None
+                        }
+                    });
+                    let keep = t.get("rotate_keep").and_then(Item::as_integer).and_then(|n| u32::try_from(n).ok());
+                    let rotation = rotation.map(|r| Rotation { keep: keep.unwrap_or(r.keep), ..r });
+                    out.push(SinkConfig::File { path: PathBuf::from(p), rotation });
+                }
+                Some(other) => self.problem(
+                    Self::span_of(t, "type"),
+                    &format!("{spath}.type"),
+                    format!("{other:?} is not a sink type; use \"stdout\" or \"file\""),
+                ),
+                None => self.problem(span.clone(), &spath, "missing key \"type\""),
+            }
+        }
+        out
+    }
+
+    fn report(&mut self, name: &str, table: &Table) -> Option<ReportJob> {
+        let path = format!("jobs.{name}");
+        let framework = self.string(table, &path, "framework").unwrap_or_else(|| {
+            self.problem(table.span(), &path, "missing key \"framework\" (soc2, iso27001 or fedramp)");
+            String::new()
+        });
+        if !framework.is_empty() && !FRAMEWORKS.contains(&framework.as_str()) {
+            self.problem(
+                Self::span_of(table, "framework"),
+                &format!("{path}.framework"),
+                format!("{framework:?} is not a framework; use soc2, iso27001 or fedramp"),
+            );
+        }
+        let range = self.string(table, &path, "range").unwrap_or_else(|| "last-month".to_string());
+        if let Err(e) = crate::range::TimeRange::parse(&range, Tz::UTC) {
+            self.problem(Self::span_of(table, "range"), &format!("{path}.range"), e.to_string());
+        }
+        let output_dir = self.string(table, &path, "output_dir").map(PathBuf::from).unwrap_or_else(|| {
+            self.problem(table.span(), &path, "missing key \"output_dir\"");
+            PathBuf::new()
+        });
+        let formats = self.strings(table, &path, "formats");
+        for f in &formats {
+            if !REPORT_FORMATS.contains(&f.as_str()) {
+                self.problem(
+                    Self::span_of(table, "formats"),
+                    &format!("{path}.formats"),
+                    format!("{f:?} is not a report format; use html, pdf, md, json or csv"),
+                );
+            }
+        }
+        Some(ReportJob { framework, range, output_dir, formats })
+    }
+}
+
+fn v_span(t: &toml_edit::InlineTable) -> Option<std::ops::Range<usize>> {
+    t.span()
+}
+
+/// Put `password` into `url`'s user info (`postgres://user@host` → `postgres://user:pw@host`).
+fn with_password(url: &str, password: &str) -> Option<String> {
+    let scheme_end = url.find("://")? + 3;
+    let at = url[scheme_end..].find('@')? + scheme_end;
+    let user = url[scheme_end..at].split(':').next()?;
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Some(format!("{}{user}:{encoded}{}", &url[..scheme_end], &url[at..]))
+}
+
+/// Validate job file text (`env` resolves `${VAR}` references).
+pub fn parse(path: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<JobFile, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid { path: path.display().to_string(), problems };
+    let doc = match Document::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            return Err(invalid(vec![Problem {
+                line,
+                key: "(syntax)".into(),
+                message: e.message().trim().to_string(),
+            }]));
+        }
+    };
+    let mut c = Checker { text, env, problems: Vec::new() };
+    let root = doc.as_table();
+    c.unknown_keys(root, "(top level)", &[&["state_dir", "jobs"]]);
+    let state_dir = c.string(root, "(top level)", "state_dir").map(PathBuf::from);
+    let mut jobs = Vec::new();
+    match root.get("jobs") {
+        None => c.problem(Some(0..0), "jobs", "no jobs: add a [jobs.NAME] table"),
+        Some(Item::Table(t)) => {
+            for (name, item) in t.iter() {
+                let valid_name =
+                    !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+                if !valid_name {
+                    c.problem(
+                        Checker::span_of(t, name),
+                        &format!("jobs.{name}"),
+                        "job names are letters, digits, '-' and '_'",
+                    );
+                }
+                match item.as_table() {
+                    Some(job) => jobs.extend(c.job(name, job)),
+                    None => {
+                        c.problem(Checker::span_of(t, name), &format!("jobs.{name}"), "must be a [jobs.NAME] table")
+                    }
+                }
+            }
+        }
+        Some(_) => c.problem(Checker::span_of(root, "jobs"), "jobs", "must be a table of [jobs.NAME] tables"),
+    }
+    if c.problems.is_empty() {
+        Ok(JobFile { path: path.to_path_buf(), state_dir, jobs })
+    } else {
+        c.problems.sort_by_key(|p| p.line);
+        Err(invalid(c.problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "DATABASE_URL").then(|| "postgres://reader@db/gitlab".to_string())
+    }
+
+    const GOOD: &str = r#"
+state_dir = "/tmp/state"
+
+[jobs.siem]
+kind = "export"
+source = "${DATABASE_URL}"
+format = "cef"
+schedule = "*/15 * * * *"
+timezone = "Europe/Berlin"
+checkpoint = "siem"
+lag = "2m"
+events = ["duo_flow_*"]
+retries = 2
+jitter = "30s"
+
+[[jobs.siem.sinks]]
+type = "file"
+path = "/var/spool/audit/events.cef"
+rotate_size = "100MiB"
+
+[[jobs.siem.sinks]]
+type = "stdout"
+
+[jobs.monthly-soc2]
+kind = "report"
+framework = "soc2"
+range = "last-month"
+output_dir = "/srv/reports"
+schedule = "@monthly"
+"#;
+
+    #[test]
+    fn a_good_file() {
+        let f = parse(Path::new("jobs.toml"), GOOD, &env).unwrap();
+        assert_eq!(f.state_dir, Some(PathBuf::from("/tmp/state")));
+        assert_eq!(f.jobs.len(), 2);
+        let siem = &f.jobs[0];
+        assert_eq!(siem.retries, 2);
+        assert_eq!(siem.jitter, Duration::from_secs(30));
+        let Action::Export(e) = &siem.action else { panic!() };
+        assert_eq!(e.source, ["postgres://reader@db/gitlab"]);
+        assert_eq!(e.lag, Duration::from_secs(120));
+        assert_eq!(
+            e.sinks[0],
+            SinkConfig::File {
+                path: "/var/spool/audit/events.cef".into(),
+                rotation: Some(Rotation { max_bytes: 100 << 20, keep: 5 })
+            }
+        );
+        assert_eq!(e.sinks[1], SinkConfig::Stdout);
+        assert_eq!(siem.schedule.as_ref().unwrap().tz().name(), "Europe/Berlin");
+    }
+
+    #[test]
+    fn every_problem_names_its_line_and_key() {
+        let text = r#"
+[jobs.a]
+kind = "export"
+source = "${NOPE}"
+format = "xml"
+schedule = "every hour"
+colour = "blue"
+
+[[jobs.a.sinks]]
+type = "kafka"
+
+[jobs.b]
+kind = "report"
+framework = "pci"
+output_dir = "/x"
+timezone = "Mars/Base"
+"#;
+        let err = parse(Path::new("jobs.toml"), text, &env).unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else { panic!("{err}") };
+        let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.key.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (4, "jobs.a.source"),
+                (5, "jobs.a.format"),
+                (6, "jobs.a.schedule"),
+                (7, "jobs.a.colour"),
+                (10, "jobs.a.sinks[0].type"),
+                (14, "jobs.b.framework"),
+                (16, "jobs.b.timezone"),
+            ],
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 4: jobs.a.source: environment variable NOPE is not set"), "{err}");
+        assert!(err.to_string().contains("line 7: jobs.a.colour: unknown key"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let err = parse(Path::new("j.toml"), "[jobs.a]\nkind = \n", &env).unwrap_err();
+        assert!(err.to_string().contains("line 2: (syntax)"), "{err}");
+    }
+
+    #[test]
+    fn password_file_goes_into_the_url_and_never_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "p@ss word\n").unwrap();
+        let text = format!("[jobs.x]\nkind = \"export\"\nformat = \"json\"\nsource = \"postgres://reader@db/gitlab\"\npassword_file = \"{}\"\n", secret.display());
+        let f = parse(Path::new("j.toml"), &text, &env).unwrap();
+        let Action::Export(e) = &f.jobs[0].action else { panic!() };
+        assert_eq!(e.source, ["postgres://reader:p%40ss%20word@db/gitlab"]);
+    }
+}
