@@ -63,6 +63,8 @@ pub enum Command {
     /// Inspect the job file.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Run scheduled jobs until SIGTERM/SIGINT (catches up a missed run once after downtime).
+    Schedule(ConfigArgs),
 }
 
 /// Where the job file is.

@@ -85,6 +85,8 @@ pub struct Stats {
     pub delivered: u64,
     /// Bad records passed over (`--on-error skip`).
     pub skipped: u64,
+    /// The run stopped early on SIGTERM/SIGINT (after delivering and checkpointing what it read).
+    pub interrupted: bool,
 }
 
 /// Why an export stopped early.
@@ -166,6 +168,11 @@ pub fn run(
         stats: Stats::default(),
     };
     for item in events {
+        if crate::shutdown::requested() {
+            p.stats.interrupted = true;
+            tracing::warn!("stop requested: delivering the current batch and saving the checkpoint");
+            break;
+        }
         p.stats.read += 1;
         match item {
             Ok(record) => {

@@ -15,6 +15,7 @@ pub mod model;
 pub mod range;
 pub mod redact;
 pub mod schedule;
+pub mod shutdown;
 pub mod sinks;
 pub mod sources;
 
@@ -32,5 +33,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(args) => commands::jobs::run(&args),
         cli::Command::Jobs(cli::JobsCommand::List(args)) => commands::jobs::list(&args),
         cli::Command::Jobs(cli::JobsCommand::Validate(args)) => commands::jobs::validate(&args),
+        cli::Command::Schedule(args) => commands::schedule::run(&args),
     }
 }

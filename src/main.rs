@@ -14,6 +14,9 @@ use compliance_report::{cli::Cli, logging, UsageError};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log);
+    if let Err(e) = compliance_report::shutdown::install() {
+        eprintln!("warning: cannot install signal handlers ({e}); SIGTERM will stop the process at once");
+    }
     match compliance_report::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -108,7 +108,17 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
     tracing::debug!(source = %spec.describe(), range = %plan.filter.range, "export starting");
     let opts = Options { filter: plan.filter, on_error: plan.on_error, ..Options::default() };
     let progress = crate::logging::progress("events delivered");
-    export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress)?;
+    let has_checkpoint = checkpoint.is_some();
+    let stats = export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress)?;
+    if stats.interrupted && !has_checkpoint {
+        anyhow::bail!("interrupted after delivering {} events: the export is incomplete", stats.delivered);
+    }
+    if stats.interrupted {
+        tracing::info!(
+            "stopped after delivering {} events; the checkpoint is saved and the next run continues from it",
+            stats.delivered
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ pub mod db;
 pub mod demo;
 pub mod export;
 pub mod jobs;
+pub mod schedule;
 
 /// A problem with the command line found after parsing (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -98,3 +98,127 @@ fn a_second_run_of_the_same_job_exits_3_at_once() {
     let third = Command::new(BIN).args(["run", "slow", "--config", &cfg]).stdin(Stdio::null()).output().unwrap();
     assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
 }
+
+fn sigterm(child: &std::process::Child) {
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn scheduler_catches_up_a_missed_run_once_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.log");
+    std::fs::write(
+        &src,
+        "{\"time\":\"2026-10-01T00:00:00Z\",\"author_id\":1}\n{\"time\":\"2026-10-01T00:00:01Z\",\"author_id\":2}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.json");
+    let cfg = job_file(
+        dir.path(),
+        &format!(
+            "[jobs.yearly]\nkind = \"export\"\nsource = \"{}\"\nformat = \"json\"\nschedule = \"0 0 1 1 *\"\n[[jobs.yearly.sinks]]\ntype = \"file\"\npath = \"{}\"\n",
+            src.display(),
+            out.display()
+        ),
+    );
+    // The last run was recorded long before the last fire time (New Year): one catch-up run.
+    let state = dir.path().join("state/jobs");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("yearly.json"), "{\"last_fire\":\"2020-01-01T00:00:00.000000Z\"}\n").unwrap();
+    let child = Command::new(BIN).args(["schedule", "--config", &cfg]).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&out).map(|s| s.lines().count()).unwrap_or(0) < 2 && started.elapsed().as_secs() < 20
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sigterm(&child);
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert!(stderr.contains("catching up"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2, "one catch-up run, not one per missed year");
+    let recorded = std::fs::read_to_string(state.join("yearly.json")).unwrap();
+    assert!(!recorded.contains("2020-"), "the catch-up is recorded: {recorded}");
+}
+
+#[test]
+fn sigterm_mid_export_keeps_the_checkpoint_at_the_last_delivered_event() {
+    let Some(db) = crate::pg::TestDb::new("sigterm") else { return };
+    db.sql(
+        "CREATE TABLE ai_audit_events (id bigint NOT NULL, created_at timestamptz NOT NULL, cloud_event_id uuid NOT NULL, author_id bigint NOT NULL, \
+         project_id bigint, namespace_id bigint, event_name text NOT NULL, ip_address inet, workflow_id bigint, details text); \
+         INSERT INTO ai_audit_events SELECT i, '2026-10-01Z'::timestamptz + i * interval '1 second', gen_random_uuid(), 1, 7, NULL, 'duo_flow_token_usage', \
+         NULL, NULL, '{\"input_tokens\":' || i || '}' FROM generate_series(1, 80000) i",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let cfg = job_file(
+        dir.path(),
+        &format!(
+            "[jobs.pg]\nkind = \"export\"\nsource = \"{}\"\nformat = \"json\"\ncheckpoint = \"pg\"\nlag = \"0\"\n[[jobs.pg.sinks]]\ntype = \"file\"\npath = \"{}\"\n",
+            db.url,
+            out.display()
+        ),
+    );
+    let child = Command::new(BIN).args(["run", "pg", "--config", &cfg]).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 1_000_000 && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    sigterm(&child);
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "graceful stop exits 0: {stderr}");
+    let ids = |text: &str| -> Vec<i64> {
+        text.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["origin"]["native_id"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let first = ids(&std::fs::read_to_string(&out).unwrap());
+    assert!(!first.is_empty() && first.len() < 80000, "stopped mid-run after {} events: {stderr}", first.len());
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state/pg.json")).unwrap()).unwrap();
+    let source = state["sources"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        source["tables"]["ai_audit_events"]["key"][0].as_i64(),
+        first.last().copied(),
+        "checkpoint = last delivered event"
+    );
+    let second = Command::new(BIN).args(["run", "pg", "--config", &cfg]).output().unwrap();
+    assert!(second.status.success());
+    let all = ids(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(all, (1..=80000).collect::<Vec<i64>>(), "nothing lost, nothing repeated");
+}
+
+#[test]
+fn the_example_job_file_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/compliance-report.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = std::path::Path::new("/run/secrets/audit_reader_password");
+    // password_file must exist to validate; point the example at a temporary copy of it.
+    let text = std::fs::read_to_string(path).unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let text = text.replace(secret.to_str().unwrap(), pw.to_str().unwrap());
+    let cfg = dir.path().join("jobs.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["jobs", "list", "--config", cfg.to_str().unwrap()])
+        .env("DATABASE_URL", "postgres://reader@db/gitlab")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for job in ["siem-export", "agent-digest", "soc2-monthly"] {
+        assert!(stdout.contains(job), "{stdout}");
+    }
+    assert!(!stdout.contains("s3cret") && !String::from_utf8_lossy(&out.stderr).contains("s3cret"));
+}
