@@ -168,10 +168,12 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Append to this file (fsynced per batch) instead of writing to stdout.
-    #[arg(long, short, value_name = "PATH")]
-    pub output: Option<PathBuf>,
-    /// Rotate the output file before it would exceed this size (e.g. 500MiB, 1GB, 1048576).
+    /// Where to deliver instead of stdout (repeatable: every output must acknowledge a batch):
+    /// a file path (appended, fsynced per batch), or syslog+tcp://HOST:PORT / syslog+udp://HOST:PORT
+    /// (RFC 5424; ?framing=octet|lf&facility=N&hostname=NAME).
+    #[arg(long, short, value_name = "PATH|URL")]
+    pub output: Vec<String>,
+    /// Rotate output files before they would exceed this size (e.g. 500MiB, 1GB, 1048576).
     #[arg(long, value_name = "SIZE", requires = "output", value_parser = parse_size)]
     pub rotate_size: Option<u64>,
     /// Rotated files to keep (PATH.1 … PATH.N).

@@ -77,6 +77,7 @@ pub struct ExportJob {
 pub enum SinkConfig {
     Stdout,
     File { path: PathBuf, rotation: Option<Rotation> },
+    Syslog(crate::sinks::syslog::SyslogConfig),
 }
 
 /// A report job.

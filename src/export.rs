@@ -9,9 +9,10 @@ use indicatif::ProgressBar;
 use crate::checkpoint::{Checkpoint, CheckpointError, Watermarks};
 use crate::encode::Encoder;
 use crate::model::catalog::glob_match;
+use crate::model::catalog::SeverityTable;
 use crate::model::AuditEvent;
 use crate::range::TimeRange;
-use crate::sinks::{Batch, Sink, SinkError};
+use crate::sinks::{Batch, RecordMeta, Sink, SinkError};
 use crate::sources::{EventStream, SourceError};
 
 /// Which events to export.
@@ -68,11 +69,19 @@ pub struct Options {
     pub batch_events: usize,
     /// …or at this many bytes, whichever comes first.
     pub batch_bytes: usize,
+    /// Severities for message-oriented sinks (syslog PRI).
+    pub severity: SeverityTable,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { filter: Filter::default(), on_error: OnError::Fail, batch_events: 2000, batch_bytes: 1 << 20 }
+        Options {
+            filter: Filter::default(),
+            on_error: OnError::Fail,
+            batch_events: 2000,
+            batch_bytes: 1 << 20,
+            severity: SeverityTable::default(),
+        }
     }
 }
 
@@ -188,7 +197,8 @@ pub fn run(
                 if !opts.filter.matches(&ev) {
                     continue;
                 }
-                p.batch.push_with(|out| p.encoder.encode(&ev, out));
+                let meta = RecordMeta::new(ev.time, opts.severity.severity(&ev), &ev.event_name);
+                p.batch.push_event(meta, |out| p.encoder.encode(&ev, out));
                 if p.batch.len() >= opts.batch_events || p.batch.bytes() >= opts.batch_bytes {
                     p.flush()?;
                     progress.set_position(p.stats.delivered);

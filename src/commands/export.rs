@@ -88,6 +88,7 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
                 Box::new(FileSink::new(path.clone(), *rotation).context("cannot use the output file")?)
             }
             SinkConfig::Stdout => Box::new(StdoutSink::new().context("cannot use stdout")?),
+            SinkConfig::Syslog(cfg) => Box::new(crate::sinks::syslog::SyslogSink::new(cfg.clone())),
         });
     }
     let spec = &plan.spec;
@@ -106,7 +107,12 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
     };
     let events = spec.open(&plan.read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     tracing::debug!(source = %spec.describe(), range = %plan.filter.range, "export starting");
-    let opts = Options { filter: plan.filter, on_error: plan.on_error, ..Options::default() };
+    let opts = Options {
+        filter: plan.filter,
+        on_error: plan.on_error,
+        severity: plan.encoder.severity.clone(),
+        ..Options::default()
+    };
     let progress = crate::logging::progress("events delivered");
     let has_checkpoint = checkpoint.is_some();
     let stats = export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress)?;
@@ -134,13 +140,20 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         severity: severity_table(&args.severities)?,
     };
     let spec = source(&args.source.source)?;
-    let sinks = vec![match &args.output {
-        Some(path) => SinkConfig::File {
-            path: path.clone(),
-            rotation: args.rotate_size.map(|max_bytes| Rotation { max_bytes, keep: args.rotate_keep }),
-        },
-        None => SinkConfig::Stdout,
-    }];
+    let mut sinks = Vec::new();
+    for output in &args.output {
+        sinks.push(if output.starts_with("syslog+") {
+            SinkConfig::Syslog(crate::sinks::syslog::SyslogConfig::parse(output).map_err(usage)?)
+        } else {
+            SinkConfig::File {
+                path: output.into(),
+                rotation: args.rotate_size.map(|max_bytes| Rotation { max_bytes, keep: args.rotate_keep }),
+            }
+        });
+    }
+    if sinks.is_empty() {
+        sinks.push(SinkConfig::Stdout);
+    }
     let mut read = read_options(&args.source, &filter);
     read.lag = args.lag;
     execute(Plan {

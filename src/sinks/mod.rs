@@ -3,6 +3,40 @@
 
 pub mod file;
 pub mod stdout;
+pub mod syslog;
+
+use crate::model::time::Timestamp;
+
+/// What message-oriented sinks (syslog) need to know about a record besides its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordMeta {
+    pub time: Timestamp,
+    /// Severity 0–10 (the CEF scale of the severity table).
+    pub severity: u8,
+    /// Event name, cut to 32 printable ASCII bytes (syslog's MSGID).
+    msgid: [u8; 32],
+    msgid_len: u8,
+}
+
+impl RecordMeta {
+    pub fn new(time: Timestamp, severity: u8, event_name: &str) -> RecordMeta {
+        let mut msgid = [0u8; 32];
+        let mut len = 0;
+        for b in event_name.bytes().filter(|b| (33..=126).contains(b)).take(32) {
+            msgid[len] = b;
+            len += 1;
+        }
+        RecordMeta { time, severity, msgid, msgid_len: len as u8 }
+    }
+
+    /// The MSGID (`-` when the name has no printable ASCII).
+    pub fn msgid(&self) -> &str {
+        match self.msgid_len {
+            0 => "-",
+            n => std::str::from_utf8(&self.msgid[..n as usize]).expect("printable ASCII"),
+        }
+    }
+}
 
 /// Encoded records, in order, each followed by a newline (encoders never emit one inside a
 /// record). Newline-framed sinks write [`Batch::framed`] as is; message-oriented sinks take
@@ -12,14 +46,26 @@ pub struct Batch {
     buf: Vec<u8>,
     /// End offset (after the newline) of each record.
     ends: Vec<usize>,
+    meta: Vec<RecordMeta>,
 }
 
 impl Batch {
     /// Append one record produced by `encode` (which writes into the given buffer).
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.push_event(RecordMeta::new(chrono::DateTime::UNIX_EPOCH, 0, ""), encode);
+    }
+
+    /// Append one record with what message-oriented sinks need to know about its event.
+    pub fn push_event(&mut self, meta: RecordMeta, encode: impl FnOnce(&mut Vec<u8>)) {
         encode(&mut self.buf);
         self.buf.push(b'\n');
         self.ends.push(self.buf.len());
+        self.meta.push(meta);
+    }
+
+    /// Each record without its newline, with its metadata.
+    pub fn records_meta(&self) -> impl Iterator<Item = (&[u8], &RecordMeta)> + '_ {
+        self.records().zip(self.meta.iter())
     }
 
     pub fn len(&self) -> usize {
@@ -65,6 +111,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
+        self.meta.clear();
     }
 }
 

@@ -7,4 +7,6 @@ mod jobs;
 mod pg;
 mod postgres;
 mod properties;
+mod rsyslog;
+mod syslog;
 mod util;

@@ -1,0 +1,91 @@
+//! Delivery to a real rsyslog: every event arrives once, byte-exact, over TCP (octet counting
+//! and LF framing) and UDP.
+
+use crate::rsyslog::Rsyslog;
+use crate::util::run;
+
+/// The MSG part of a received RFC 5424 message, after checking its header.
+fn msg(received: &str) -> &str {
+    assert!(received.starts_with('<'), "{received}");
+    let mut parts = received.splitn(8, ' ');
+    let pri = parts.next().unwrap();
+    assert!(pri.ends_with(">1"), "{received}");
+    let fields: Vec<&str> = (0..6).map(|_| parts.next().unwrap()).collect();
+    assert_eq!(fields[2], "compliance-report");
+    assert_eq!(fields[5], "-", "no structured data");
+    parts.next().unwrap_or("")
+}
+
+fn expect_exact(r: &Rsyslog, url: &str, args: &[&str]) {
+    let mut export = vec!["export", "--format", "cef"];
+    export.extend_from_slice(args);
+    let want = run(&export).ok().lines();
+    let mut send = export.clone();
+    send.extend_from_slice(&["--output", url]);
+    let sent = run(&send).ok();
+    assert!(sent.stdout.is_empty());
+    let got = r.received(want.len());
+    assert_eq!(got.len(), want.len(), "every event once");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(msg(g), w, "byte-exact");
+    }
+}
+
+#[test]
+fn tcp_octet_counted() {
+    let Some(r) = Rsyslog::start() else { return };
+    let url = format!("syslog+tcp://127.0.0.1:{}", r.tcp_port);
+    expect_exact(&r, &url, &["--event", "duo_flow_failed", "--event", "webhook.hmac_validation"]);
+}
+
+#[test]
+fn tcp_lf_framing() {
+    let Some(r) = Rsyslog::start() else { return };
+    let url = format!("syslog+tcp://127.0.0.1:{}?framing=lf", r.tcp_port);
+    expect_exact(&r, &url, &["--event", "duo_service_account_provisioned", "--event", "duo_flow_paused"]);
+}
+
+#[test]
+fn udp_one_message_per_datagram() {
+    let Some(r) = Rsyslog::start() else { return };
+    let url = format!("syslog+udp://127.0.0.1:{}", r.udp_port);
+    expect_exact(
+        &r,
+        &url,
+        &["--event", "duo_service_account_provisioned", "--event", "login_failed_with_standard_authentication"],
+    );
+}
+
+#[test]
+fn ten_thousand_event_burst_and_multi_line_values() {
+    let Some(r) = Rsyslog::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("burst.log");
+    let mut text = String::new();
+    for i in 0..10_000 {
+        let line = serde_json::json!({"time": "2026-10-01T00:00:00Z", "author_id": i, "event_name": "burst", "custom_message": format!("line one\nline two {i}\r\nthree")});
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&src, text).unwrap();
+    let url = format!("syslog+tcp://127.0.0.1:{}", r.tcp_port);
+    expect_exact(&r, &url, &["--source", src.to_str().unwrap()]);
+    let got = r.received(10_000);
+    assert!(got[0].contains("msg=line one\\nline two 0\\r\\nthree"), "{}", got[0]);
+}
+
+#[test]
+fn receiver_down_fails_with_a_clear_message() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let r = run(&[
+        "export",
+        "--format",
+        "cef",
+        "--event",
+        "duo_flow_failed",
+        "--output",
+        &format!("syslog+tcp://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("delivery to syslog+tcp://127.0.0.1:{port} failed")), "{}", r.stderr);
+}
