@@ -186,15 +186,28 @@ impl AuditRows {
         self.entity_types.push(ev.scope.as_ref().map(|s| s.kind.clone()).unwrap_or_else(|| "Instance".into()));
     }
 
-    async fn insert(&self, conn: &mut PgConnection, table: &str, scope_col: Option<&str>) -> Result<u64, SourceError> {
-        let mut cols = vec![("id", "bigint[]"), ("created_at", "timestamptz[]")];
+    /// Insert the rows into a split table (`scope_col` holds the scope id; none for instance
+    /// events) or, with `legacy`, into `audit_events` (entity columns, no event_name, naive time).
+    async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        scope_col: Option<&str>,
+        legacy: bool,
+    ) -> Result<u64, SourceError> {
+        let naive: Vec<chrono::NaiveDateTime> = self.times.iter().map(|t| t.naive_utc()).collect();
+        let mut cols = vec![("id", "bigint[]"), ("created_at", if legacy { "timestamp[]" } else { "timestamptz[]" })];
         if let Some(c) = scope_col {
             cols.push((c, "bigint[]"));
         }
+        if legacy {
+            cols.push(("entity_type", "text[]"));
+        }
+        cols.extend([("author_id", "bigint[]"), ("target_id", "bigint[]")]);
+        if !legacy {
+            cols.push(("event_name", "text[]"));
+        }
         cols.extend([
-            ("author_id", "bigint[]"),
-            ("target_id", "bigint[]"),
-            ("event_name", "text[]"),
             ("details", "text[]"),
             ("ip_address", "inet[]"),
             ("author_name", "text[]"),
@@ -206,14 +219,19 @@ impl AuditRows {
         let params: Vec<String> = cols.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}", i + 1)).collect();
         let sql =
             format!("INSERT INTO {} ({}) SELECT * FROM UNNEST({})", ident(table), names.join(", "), params.join(", "));
-        let mut q = sqlx::query(&sql).bind(&self.ids).bind(&self.times);
+        let mut q = sqlx::query(&sql).bind(&self.ids);
+        q = if legacy { q.bind(&naive) } else { q.bind(&self.times) };
         if scope_col.is_some() {
             q = q.bind(&self.scope);
         }
+        if legacy {
+            q = q.bind(&self.entity_types);
+        }
+        q = q.bind(&self.authors).bind(&self.target_ids);
+        if !legacy {
+            q = q.bind(&self.names);
+        }
         let r = q
-            .bind(&self.authors)
-            .bind(&self.target_ids)
-            .bind(&self.names)
             .bind(&self.details)
             .bind(&self.ips)
             .bind(&self.author_names)
@@ -223,30 +241,6 @@ impl AuditRows {
             .execute(&mut *conn)
             .await
             .map_err(sql_err("cannot load demo audit events"))?;
-        Ok(r.rows_affected())
-    }
-
-    async fn insert_legacy(&self, conn: &mut PgConnection) -> Result<u64, SourceError> {
-        let naive: Vec<chrono::NaiveDateTime> = self.times.iter().map(|t| t.naive_utc()).collect();
-        let r = sqlx::query(
-            "INSERT INTO audit_events (id, created_at, entity_id, entity_type, author_id, target_id, details, ip_address, author_name, entity_path, target_details, target_type) \
-             SELECT * FROM UNNEST($1::bigint[], $2::timestamp[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::inet[], $9::text[], $10::text[], $11::text[], $12::text[])",
-        )
-        .bind(&self.ids)
-        .bind(&naive)
-        .bind(&self.scope)
-        .bind(&self.entity_types)
-        .bind(&self.authors)
-        .bind(&self.target_ids)
-        .bind(&self.details)
-        .bind(&self.ips)
-        .bind(&self.author_names)
-        .bind(&self.paths)
-        .bind(&self.target_details)
-        .bind(&self.target_types)
-        .execute(&mut *conn)
-        .await
-        .map_err(sql_err("cannot load demo audit events"))?;
         Ok(r.rows_affected())
     }
 }
@@ -334,9 +328,9 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
             "user_audit_events" => Some("user_id"),
             _ => None,
         };
-        loaded.push((table.to_string(), rows.insert(conn, table, scope_col).await?));
+        loaded.push((table.to_string(), rows.insert(conn, table, scope_col, false).await?));
     }
-    loaded.push(("audit_events".into(), legacy.insert_legacy(conn).await?));
+    loaded.push(("audit_events".into(), legacy.insert(conn, "audit_events", Some("entity_id"), true).await?));
     let r = sqlx::query(
         "INSERT INTO ai_audit_events (id, created_at, cloud_event_id, author_id, project_id, namespace_id, event_name, ip_address, workflow_id, details) \
          SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::inet[], $9::bigint[], $10::text[])",

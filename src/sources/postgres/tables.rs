@@ -267,26 +267,27 @@ impl TableSpec {
         let t = "t.";
         let opt = |col: &str, ty: &str| if present(col) { format!("{t}{}", ident(col)) } else { format!("NULL::{ty}") };
         let cols: Vec<String> = match self.mapping {
-            Mapping::SplitAudit { scope_col, .. } => {
-                let mut v: Vec<String> = ["id", "created_at", "author_id", "event_name", "details"]
-                    .iter()
-                    .map(|c| format!("{t}{c}"))
-                    .collect();
-                v.push(format!("abbrev({t}ip_address)"));
-                v.extend(
-                    ["author_name", "entity_path", "target_details", "target_type", "target_id"]
-                        .iter()
-                        .map(|c| format!("{t}{c}")),
-                );
-                v.push(scope_col.map_or("NULL::bigint".into(), |c| format!("{t}{}", ident(c))));
-                v
-            }
+            // Both audit layouts select the same columns in the same order (see `audit_event`).
+            Mapping::SplitAudit { scope_col, entity_type } => vec![
+                "t.id".into(),
+                "t.created_at".into(),
+                "t.author_id".into(),
+                "t.event_name".into(),
+                "t.details".into(),
+                "abbrev(t.ip_address)".into(),
+                "t.author_name".into(),
+                "t.entity_path".into(),
+                "t.target_details".into(),
+                "t.target_type".into(),
+                "t.target_id".into(),
+                scope_col.map_or("NULL::bigint".into(), |c| format!("t.{}", ident(c))),
+                format!("'{entity_type}'::text"),
+            ],
             Mapping::LegacyAudit => vec![
                 "t.id",
                 "t.created_at",
                 "t.author_id",
-                "t.entity_type::text",
-                "t.entity_id",
+                "NULL::text",
                 "t.details",
                 "abbrev(t.ip_address)",
                 "t.author_name",
@@ -294,6 +295,8 @@ impl TableSpec {
                 "t.target_details",
                 "t.target_type",
                 "t.target_id",
+                "t.entity_id",
+                "t.entity_type::text",
             ]
             .into_iter()
             .map(String::from)
@@ -444,8 +447,8 @@ impl TableSpec {
     /// The position of a row (its time column and key), read from the row.
     pub fn position(&self, row: &PgRow) -> Result<Position, sqlx::Error> {
         let time = match self.mapping {
-            Mapping::SplitAudit { .. } | Mapping::AiAudit => row.try_get(1)?,
-            Mapping::LegacyAudit => row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc(),
+            _ if self.naive_time => row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc(),
+            Mapping::SplitAudit { .. } | Mapping::AiAudit | Mapping::LegacyAudit => row.try_get(1)?,
             Mapping::FlowStart => row.try_get(6)?,
             Mapping::FlowEnd => row.try_get(7)?,
             Mapping::FlowResource => row.try_get(4)?,
@@ -473,39 +476,26 @@ impl TableSpec {
         };
         let origin = |native: String| Origin { format: self.table.clone(), native_id: Some(native) };
         let ev = match self.mapping {
-            Mapping::SplitAudit { entity_type, .. } => {
+            Mapping::SplitAudit { .. } | Mapping::LegacyAudit => {
                 let id: i64 = row.try_get(0)?;
                 let details = details_of(row.try_get(4)?, &id);
+                let time = if self.naive_time {
+                    row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc()
+                } else {
+                    row.try_get(1)?
+                };
                 let env = GitlabEnvelope {
-                    time: Some(row.try_get(1)?),
+                    time: Some(time),
                     event_name: row.try_get(3)?,
                     author_id: Some(row.try_get(2)?),
                     author_name: row.try_get(6)?,
-                    entity_type: Some(entity_type.to_string()),
+                    entity_type: Some(row.try_get(12)?),
                     entity_id: row.try_get(11)?,
                     entity_path: row.try_get(7)?,
                     target_type: row.try_get(9)?,
                     target_id: row.try_get::<Option<i64>, _>(10)?.map(|i| i.to_string()),
                     target_details: row.try_get(8)?,
                     ip_address: row.try_get(5)?,
-                };
-                finish(env.into_event(origin(id.to_string()), details))
-            }
-            Mapping::LegacyAudit => {
-                let id: i64 = row.try_get(0)?;
-                let details = details_of(row.try_get(5)?, &id);
-                let env = GitlabEnvelope {
-                    time: Some(row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc()),
-                    event_name: None,
-                    author_id: Some(row.try_get(2)?),
-                    author_name: row.try_get(7)?,
-                    entity_type: Some(row.try_get(3)?),
-                    entity_id: Some(row.try_get(4)?),
-                    entity_path: row.try_get(8)?,
-                    target_type: row.try_get(10)?,
-                    target_id: row.try_get::<Option<i64>, _>(11)?.map(|i| i.to_string()),
-                    target_details: row.try_get(9)?,
-                    ip_address: row.try_get(6)?,
                 };
                 finish(env.into_event(origin(id.to_string()), details))
             }
