@@ -88,7 +88,10 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
                 Box::new(FileSink::new(path.clone(), *rotation).context("cannot use the output file")?)
             }
             SinkConfig::Stdout => Box::new(StdoutSink::new().context("cannot use stdout")?),
-            SinkConfig::Syslog(cfg) => Box::new(crate::sinks::syslog::SyslogSink::new(cfg.clone())),
+            SinkConfig::Syslog(cfg) => Box::new(
+                crate::sinks::syslog::SyslogSink::new(cfg.clone())
+                    .map_err(|e| anyhow::anyhow!("cannot use the syslog output: {e}"))?,
+            ),
         });
     }
     let spec = &plan.spec;

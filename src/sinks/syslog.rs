@@ -1,5 +1,6 @@
-//! Syslog (RFC 5424) over UDP (RFC 5426: one message per datagram, size limit honoured) or TCP
-//! (RFC 6587: octet counting by default, LF framing as an option), reconnecting with backoff.
+//! Syslog (RFC 5424) over UDP (RFC 5426: one message per datagram, size limit honoured), TCP
+//! (RFC 6587: octet counting by default, LF framing as an option) or TLS (RFC 5425, rustls:
+//! CA file, client certificate, server-name verification always on), reconnecting with backoff.
 //!
 //! `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG`: PRI from the facility and the
 //! event's severity, TIMESTAMP the event time (µs, UTC), MSGID the event name cut to 32, MSG the
@@ -17,6 +18,20 @@ use crate::model::time;
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP inside TLS (rustls; RFC 5425).
+    Tls,
+}
+
+/// TLS settings (`syslog+tls://…?ca=…&cert=…&key=…&server_name=…`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file of the CA(s) to trust (default: the Mozilla root store).
+    pub ca_file: Option<String>,
+    /// Client certificate chain and key (PEM) for receivers that require one.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    /// Name to verify the server certificate against (default: the host).
+    pub server_name: Option<String>,
 }
 
 /// How TCP messages are delimited.
@@ -41,6 +56,7 @@ pub struct SyslogConfig {
     pub hostname: String,
     /// Largest UDP datagram (default 2048 bytes); longer messages are cut.
     pub max_datagram: usize,
+    pub tls: TlsOptions,
 }
 
 /// Syslog URL problems.
@@ -60,6 +76,7 @@ impl SyslogConfig {
         let transport = match scheme {
             "syslog+udp" | "udp" => Transport::Udp,
             "syslog+tcp" | "syslog" | "tcp" => Transport::Tcp,
+            "syslog+tls" | "tls" => Transport::Tls,
             _ => return Err(syntax()),
         };
         let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -78,6 +95,7 @@ impl SyslogConfig {
             facility: 13,
             hostname: local_hostname(),
             max_datagram: 2048,
+            tls: TlsOptions::default(),
         };
         let bad = |problem: String| SyslogUrlError::Option { url: url.to_string(), problem };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -105,13 +123,63 @@ impl SyslogConfig {
                         .filter(|n| *n >= 480)
                         .ok_or_else(|| bad(format!("max_datagram {v:?}: at least 480")))?
                 }
+                "ca" => cfg.tls.ca_file = Some(v.to_string()),
+                "cert" => cfg.tls.cert_file = Some(v.to_string()),
+                "key" => cfg.tls.key_file = Some(v.to_string()),
+                "server_name" => cfg.tls.server_name = Some(v.to_string()),
                 other => {
-                    return Err(bad(format!("unknown option {other:?} (framing, facility, hostname, max_datagram)")))
+                    return Err(bad(format!(
+                        "unknown option {other:?} (framing, facility, hostname, max_datagram; for TLS ca, cert, key, server_name)"
+                    )))
                 }
             }
         }
+        let tls_opts = [&cfg.tls.ca_file, &cfg.tls.cert_file, &cfg.tls.key_file, &cfg.tls.server_name];
+        if cfg.transport != Transport::Tls && tls_opts.iter().any(|o| o.is_some()) {
+            return Err(bad("ca, cert, key and server_name need syslog+tls://".into()));
+        }
+        if cfg.tls.cert_file.is_some() != cfg.tls.key_file.is_some() {
+            return Err(bad("a client certificate needs both cert and key".into()));
+        }
         Ok(cfg)
     }
+}
+
+/// Build the rustls client configuration: trust the CA file (or Mozilla's roots), present a
+/// client certificate when configured. Server-name verification is always on.
+pub fn tls_config(tls: &TlsOptions) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &tls.ca_file {
+        Some(file) => {
+            let certs = CertificateDer::pem_file_iter(file).map_err(|e| format!("cannot read CA file {file}: {e}"))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("CA file {file}: {e}"))?;
+                roots.add(cert).map_err(|e| format!("CA file {file}: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("CA file {file} holds no certificate"));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read client certificate {cert}: {e}"))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read client key {key}: {e}"))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("client certificate: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(std::sync::Arc::new(config))
 }
 
 /// Printable ASCII only, at most `max` bytes; `-` when nothing is left (RFC 5424 NILVALUE).
@@ -158,10 +226,12 @@ pub fn format_message(out: &mut Vec<u8>, cfg: &SyslogConfig, meta: &RecordMeta, 
 enum Conn {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
 pub struct SyslogSink {
     cfg: SyslogConfig,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     conn: Option<Conn>,
     buf: Vec<u8>,
     /// Attempts to (re)connect and re-send a batch before giving up.
@@ -170,8 +240,13 @@ pub struct SyslogSink {
 }
 
 impl SyslogSink {
-    pub fn new(cfg: SyslogConfig) -> SyslogSink {
-        SyslogSink { cfg, conn: None, buf: Vec::with_capacity(1 << 20), attempts: 5, truncated: 0 }
+    /// A sink for `cfg`; TLS settings (CA and client certificate files) are read here.
+    pub fn new(cfg: SyslogConfig) -> Result<SyslogSink, String> {
+        let tls = match cfg.transport {
+            Transport::Tls => Some(tls_config(&cfg.tls)?),
+            _ => None,
+        };
+        Ok(SyslogSink { cfg, tls, conn: None, buf: Vec::with_capacity(1 << 20), attempts: 5, truncated: 0 })
     }
 
     fn connect(&self) -> std::io::Result<Conn> {
@@ -186,11 +261,28 @@ impl SyslogSink {
                 s.connect(addr)?;
                 Conn::Udp(s)
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
                 s.set_nodelay(true)?;
                 s.set_write_timeout(Some(Duration::from_secs(30)))?;
-                Conn::Tcp(s)
+                s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                match &self.tls {
+                    None => Conn::Tcp(s),
+                    Some(config) => {
+                        let name = self.cfg.tls.server_name.clone().unwrap_or_else(|| self.cfg.host.clone());
+                        let server = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+                            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("server name {name:?}: {e}"))
+                        })?;
+                        let tls =
+                            rustls::ClientConnection::new(config.clone(), server).map_err(std::io::Error::other)?;
+                        let mut stream = rustls::StreamOwned::new(tls, s);
+                        // Complete the handshake now, so certificate problems surface as connect errors.
+                        while stream.conn.is_handshaking() {
+                            stream.conn.complete_io(&mut stream.sock)?;
+                        }
+                        Conn::Tls(Box::new(stream))
+                    }
+                }
             }
         })
     }
@@ -217,7 +309,7 @@ impl SyslogSink {
                     sock.send(&msg)?;
                 }
             }
-            Conn::Tcp(stream) => {
+            conn @ (Conn::Tcp(_) | Conn::Tls(_)) => {
                 self.buf.clear();
                 for (record, meta) in batch.records_meta() {
                     msg.clear();
@@ -234,8 +326,17 @@ impl SyslogSink {
                         }
                     }
                 }
-                stream.write_all(&self.buf)?;
-                stream.flush()?;
+                match conn {
+                    Conn::Tcp(stream) => {
+                        stream.write_all(&self.buf)?;
+                        stream.flush()?;
+                    }
+                    Conn::Tls(stream) => {
+                        stream.write_all(&self.buf)?;
+                        stream.flush()?;
+                    }
+                    Conn::Udp(_) => unreachable!("matched above"),
+                }
             }
         }
         Ok(())
@@ -247,12 +348,14 @@ impl Sink for SyslogSink {
         let t = match self.cfg.transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         format!("syslog+{t}://{}:{}", self.cfg.host, self.cfg.port)
     }
 
     /// At least once: on a connection error the connection is rebuilt (0.5 s, 1 s, 2 s … apart)
-    /// and the whole batch is sent again, so a receiver may see a batch's head twice.
+    /// and the whole batch is sent again, so a receiver may see a batch's head twice. TLS
+    /// verification failures are not retried.
     fn send(&mut self, batch: &Batch) -> Result<(), SinkError> {
         let mut wait = Duration::from_millis(500);
         let mut last = None;
@@ -271,6 +374,17 @@ impl Sink for SyslogSink {
                 }
                 Err(e) => {
                     self.conn = None;
+                    // TLS verification and bad names will not fix themselves: no retry.
+                    let permanent =
+                        matches!(e.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput);
+                    if permanent {
+                        return Err(SinkError::Io {
+                            action: "cannot deliver to",
+                            path: self.name(),
+                            written: 0,
+                            source: e,
+                        });
+                    }
                     if attempt + 1 < self.attempts {
                         tracing::warn!("{}: {e}; reconnecting in {wait:?}", self.name());
                         std::thread::sleep(wait);
@@ -304,6 +418,13 @@ mod tests {
         assert_eq!((c.transport, c.host.as_str(), c.framing), (Transport::Udp, "::1", Framing::OctetCounting));
         assert!(matches!(SyslogConfig::parse("syslog+tcp://host"), Err(SyslogUrlError::Syntax(_))));
         assert!(SyslogConfig::parse("syslog+tcp://h:1?facility=30").unwrap_err().to_string().contains("use 0 to 23"));
+        let c = SyslogConfig::parse("syslog+tls://siem:6514?ca=/etc/ca.pem&server_name=siem.internal").unwrap();
+        assert_eq!(
+            (c.transport, c.tls.ca_file.as_deref(), c.tls.server_name.as_deref()),
+            (Transport::Tls, Some("/etc/ca.pem"), Some("siem.internal"))
+        );
+        assert!(SyslogConfig::parse("syslog+tcp://h:1?ca=/x").unwrap_err().to_string().contains("need syslog+tls"));
+        assert!(SyslogConfig::parse("syslog+tls://h:1?cert=/x").unwrap_err().to_string().contains("both cert and key"));
     }
 
     #[test]

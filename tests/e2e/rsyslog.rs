@@ -17,9 +17,93 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A CA and a server certificate for 127.0.0.1/localhost signed by it, made with openssl.
+pub struct TestPki {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl TestPki {
+    pub fn new(dir: &std::path::Path, name: &str) -> TestPki {
+        let p = |f: &str| dir.join(format!("{name}-{f}"));
+        let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+        let (ca, ca_key, key, csr, cert, ext) =
+            (p("ca.pem"), p("ca.key"), p("server.key"), p("server.csr"), p("server.pem"), p("ext.cnf"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &s(&ca_key),
+            "-out",
+            &s(&ca),
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &s(&key),
+            "-out",
+            &s(&csr),
+        ]);
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &s(&csr),
+            "-CA",
+            &s(&ca),
+            "-CAkey",
+            &s(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &s(&ext),
+            "-out",
+            &s(&cert),
+        ]);
+        TestPki { ca, cert, key }
+    }
+}
+
 impl Rsyslog {
     /// Start rsyslogd, or `None` (skip) when it is not installed outside CI.
     pub fn start() -> Option<Rsyslog> {
+        Rsyslog::start_with(None)
+    }
+
+    /// Start rsyslogd with its TCP input behind TLS (gtls driver) using `pki`.
+    pub fn start_tls(pki: &TestPki) -> Option<Rsyslog> {
+        Rsyslog::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&TestPki>) -> Option<Rsyslog> {
         let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"].into_iter().find(|p| std::path::Path::new(p).exists());
         let Some(bin) = bin else {
             assert!(
@@ -33,11 +117,23 @@ impl Rsyslog {
         let (tcp_port, udp_port) = (free_port(), free_port());
         let out = dir.path().join("received.log");
         let conf = dir.path().join("rsyslog.conf");
+        let (tls_global, tls_module) = match pki {
+            Some(p) => (
+                format!(
+                    r#" DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{}" DefaultNetstreamDriverCertFile="{}" DefaultNetstreamDriverKeyFile="{}""#,
+                    p.ca.display(),
+                    p.cert.display(),
+                    p.key.display()
+                ),
+                r#" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon""#.to_string(),
+            ),
+            None => (String::new(), String::new()),
+        };
         std::fs::write(
             &conf,
             format!(
-                r#"global(workDirectory="{dir}" maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off")
-module(load="imtcp")
+                r#"global(workDirectory="{dir}" maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off"{tls_global})
+module(load="imtcp"{tls_module})
 module(load="imudp")
 template(name="raw" type="string" string="%rawmsg:::json%\n")
 input(type="imtcp" port="{tcp_port}" address="127.0.0.1")

@@ -1,7 +1,7 @@
 //! Delivery to a real rsyslog: every event arrives once, byte-exact, over TCP (octet counting
 //! and LF framing) and UDP.
 
-use crate::rsyslog::Rsyslog;
+use crate::rsyslog::{Rsyslog, TestPki};
 use crate::util::run;
 
 /// The MSG part of a received RFC 5424 message, after checking its header.
@@ -88,4 +88,36 @@ fn receiver_down_fails_with_a_clear_message() {
     ]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains(&format!("delivery to syslog+tcp://127.0.0.1:{port} failed")), "{}", r.stderr);
+}
+
+#[test]
+fn tls_with_the_right_ca_and_refused_with_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path(), "good");
+    let Some(r) = Rsyslog::start_tls(&pki) else { return };
+    let url = format!("syslog+tls://127.0.0.1:{}?ca={}", r.tcp_port, pki.ca.display());
+    expect_exact(&r, &url, &["--event", "duo_flow_failed"]);
+    let other = TestPki::new(dir.path(), "other");
+    let bad = run(&[
+        "export",
+        "--format",
+        "cef",
+        "--event",
+        "duo_flow_completed",
+        "--output",
+        &format!("syslog+tls://127.0.0.1:{}?ca={}", r.tcp_port, other.ca.display()),
+    ]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("certificate"), "{}", bad.stderr);
+    // Server-name verification is on: the certificate is for localhost/127.0.0.1, not for this name.
+    let wrong_name = run(&[
+        "export",
+        "--format",
+        "cef",
+        "--event",
+        "duo_flow_completed",
+        "--output",
+        &format!("syslog+tls://127.0.0.1:{}?ca={}&server_name=siem.example", r.tcp_port, pki.ca.display()),
+    ]);
+    assert_eq!(wrong_name.code, 1, "{}", wrong_name.stderr);
 }
