@@ -46,9 +46,9 @@ pub struct LogArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Export events as CEF or JSON lines to stdout or a file.
+    /// Export events as CEF, JSON, ECS or HEC lines to stdout, files or syslog.
     #[command(after_help = EXPORT_EXAMPLES)]
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Demo data: a realistic organisation's audit trail, generated deterministically.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -195,6 +195,25 @@ pub struct ExportArgs {
     pub severities: Vec<String>,
     #[command(flatten)]
     pub cef: CefArgs,
+    #[command(flatten)]
+    pub hec: HecArgs,
+}
+
+/// Splunk HEC envelope fields (`--format hec`).
+#[derive(Debug, Args)]
+pub struct HecArgs {
+    /// HEC `host` (default: this host's name).
+    #[arg(long, value_name = "NAME")]
+    pub hec_host: Option<String>,
+    /// HEC `source`.
+    #[arg(long, default_value = "compliance-report", value_name = "TEXT")]
+    pub hec_source: String,
+    /// HEC `sourcetype`.
+    #[arg(long, default_value = "compliance-report:json", value_name = "TEXT")]
+    pub hec_sourcetype: String,
+    /// HEC `index` (default: the token's default index).
+    #[arg(long, value_name = "NAME")]
+    pub hec_index: Option<String>,
 }
 
 /// CEF header identity.

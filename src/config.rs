@@ -355,16 +355,18 @@ impl Checker<'_> {
         let format = match self.string(table, &path, "format").as_deref() {
             Some("cef") => Format::Cef,
             Some("json") => Format::Json,
+            Some("ecs") => Format::Ecs,
+            Some("hec") => Format::Hec,
             Some(other) => {
                 self.problem(
                     Self::span_of(table, "format"),
                     &format!("{path}.format"),
-                    format!("{other:?} is not a format; use \"cef\" or \"json\""),
+                    format!("{other:?} is not a format; use cef, json, ecs or hec"),
                 );
                 Format::Json
             }
             None => {
-                self.problem(table.span(), &path, "missing key \"format\" (\"cef\" or \"json\")");
+                self.problem(table.span(), &path, "missing key \"format\" (cef, json, ecs or hec)");
                 Format::Json
             }
         };

@@ -140,6 +140,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             product: args.cef.cef_product.clone(),
             version: args.cef.cef_version.clone().unwrap_or_else(|| CefConfig::default().version),
         },
+        hec: crate::encode::hec::HecConfig {
+            host: args.hec.hec_host.clone().unwrap_or_else(|| crate::encode::hec::HecConfig::default().host),
+            source: args.hec.hec_source.clone(),
+            sourcetype: args.hec.hec_sourcetype.clone(),
+            index: args.hec.hec_index.clone(),
+        },
         severity: severity_table(&args.severities)?,
     };
     let spec = source(&args.source.source)?;

@@ -35,8 +35,12 @@ pub fn export_plan(file: &JobFile, job: &Job, e: &ExportJob) -> anyhow::Result<P
     };
     let filter = Filter { range, events: e.events.clone(), projects: e.projects.clone(), actors: e.actors.clone() };
     let spec = SourceSpec::parse(&e.source).map_err(usage)?;
-    let encoder =
-        EncoderConfig { format: e.format, cef: CefConfig::default(), severity: severity_table(&e.severities)? };
+    let encoder = EncoderConfig {
+        format: e.format,
+        cef: CefConfig::default(),
+        hec: crate::encode::hec::HecConfig::default(),
+        severity: severity_table(&e.severities)?,
+    };
     let read = ReadOptions { range, lag: e.lag, schema: e.schema.clone(), ..ReadOptions::default() };
     Ok(Plan {
         spec,

@@ -4,6 +4,8 @@
 //! the framing (a newline for files and pipes, octet counting for syslog, …).
 
 pub mod cef;
+pub mod ecs;
+pub mod hec;
 pub mod json;
 
 use crate::model::catalog::SeverityTable;
@@ -22,6 +24,10 @@ pub enum Format {
     Cef,
     /// The canonical record as JSON, one event per line (README, "JSON field reference").
     Json,
+    /// Elastic Common Schema documents (the canonical record under `compliance_report`).
+    Ecs,
+    /// Splunk HTTP Event Collector envelopes around the canonical record.
+    Hec,
 }
 
 /// Everything needed to build an encoder.
@@ -29,6 +35,7 @@ pub enum Format {
 pub struct EncoderConfig {
     pub format: Format,
     pub cef: cef::CefConfig,
+    pub hec: hec::HecConfig,
     pub severity: SeverityTable,
 }
 
@@ -37,6 +44,8 @@ impl EncoderConfig {
         match self.format {
             Format::Cef => Box::new(cef::CefEncoder::new(self.cef.clone(), self.severity.clone())),
             Format::Json => Box::new(json::JsonEncoder),
+            Format::Ecs => Box::new(ecs::EcsEncoder { severity: self.severity.clone() }),
+            Format::Hec => Box::new(hec::HecEncoder { config: self.hec.clone(), severity: self.severity.clone() }),
         }
     }
 }

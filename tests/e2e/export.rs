@@ -277,3 +277,28 @@ fn demo_default_is_announced_on_stderr_only() {
         assert_eq!(v["event_name"], "duo_service_account_provisioned");
     }
 }
+
+#[test]
+fn ecs_and_hec_carry_the_canonical_record() {
+    let json = demo_json();
+    let ecs = run(&["export", "--format", "ecs"]).ok().lines();
+    let hec = run(&["export", "--format", "hec", "--hec-host", "gitlab-1", "--hec-index", "audit"]).ok().lines();
+    assert_eq!((ecs.len(), hec.len()), (json.len(), json.len()));
+    for ((e, h), j) in ecs.iter().zip(&hec).zip(json) {
+        let e: Value = serde_json::from_str(e).unwrap();
+        let raw = h;
+        let h: Value = serde_json::from_str(h).unwrap();
+        assert_eq!(&e["compliance_report"], j);
+        assert_eq!(&h["event"], j);
+        assert_eq!(e["@timestamp"], j["time"]);
+        assert_eq!(e["event"]["id"], j["id"]);
+        assert_eq!(e["event"]["outcome"], j["outcome"]);
+        assert_eq!((h["host"].as_str(), h["index"].as_str()), (Some("gitlab-1"), Some("audit")));
+        let micros = chrono::DateTime::parse_from_rfc3339(j["time"].as_str().unwrap()).unwrap().timestamp_micros();
+        assert!(raw.starts_with(&format!("{{\"time\":{}.{:06},", micros / 1_000_000, micros % 1_000_000)), "{raw}");
+        if let Some(human) = j.get("on_behalf_of") {
+            assert_eq!(e["user"]["id"], human["id"], "ECS user is the human, user.effective the service account");
+            assert_eq!(e["user"]["effective"]["id"], j["actor"]["id"]);
+        }
+    }
+}

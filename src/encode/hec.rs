@@ -1,0 +1,110 @@
+//! Splunk HTTP Event Collector envelopes, one per line:
+//! `{"time":EPOCH.FRACTION,"host","source","sourcetype","index","event":{…},"fields":{…}}`.
+//! The event is the canonical JSON record; `fields` holds a few indexed fields for searching.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use super::Encoder;
+use crate::model::catalog::SeverityTable;
+use crate::model::AuditEvent;
+
+/// Envelope metadata (`--hec-host`, `--hec-source`, `--hec-sourcetype`, `--hec-index`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HecConfig {
+    pub host: String,
+    pub source: String,
+    pub sourcetype: String,
+    pub index: Option<String>,
+}
+
+impl Default for HecConfig {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+        HecConfig { host, source: "compliance-report".into(), sourcetype: "compliance-report:json".into(), index: None }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HecEncoder {
+    pub config: HecConfig,
+    pub severity: SeverityTable,
+}
+
+impl Encoder for HecEncoder {
+    fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
+        let c = &self.config;
+        let micros = ev.time.timestamp_micros();
+        // Epoch seconds with a six-digit fraction, written exactly (no float rounding).
+        let (secs, frac) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+        write!(out, "{{\"time\":{secs}.{frac:06},\"host\":").expect("Vec write");
+        serde_json::to_writer(&mut *out, &c.host).expect("string");
+        out.extend_from_slice(b",\"source\":");
+        serde_json::to_writer(&mut *out, &c.source).expect("string");
+        out.extend_from_slice(b",\"sourcetype\":");
+        serde_json::to_writer(&mut *out, &c.sourcetype).expect("string");
+        if let Some(index) = &c.index {
+            out.extend_from_slice(b",\"index\":");
+            serde_json::to_writer(&mut *out, index).expect("string");
+        }
+        out.extend_from_slice(b",\"event\":");
+        serde_json::to_writer(&mut *out, ev).expect("events serialize");
+        let mut fields = json!({
+            "event_id": ev.id,
+            "event_name": ev.event_name,
+            "outcome": ev.outcome.as_str(),
+            "severity": self.severity.severity(ev),
+        });
+        if let Some(id) = &ev.actor.id {
+            fields["actor_id"] = json!(id);
+        }
+        if let Some(id) = ev.on_behalf_of.as_ref().and_then(|a| a.id.as_ref()) {
+            fields["on_behalf_of_id"] = json!(id);
+        }
+        if let Some(s) = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()) {
+            fields["session_id"] = json!(s);
+        }
+        out.extend_from_slice(b",\"fields\":");
+        serde_json::to_writer(&mut *out, &fields).expect("JSON values serialize");
+        out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{time, Actor, ActorClass, Origin};
+
+    #[test]
+    fn exact_envelope() {
+        let mut ev = AuditEvent::new(
+            time::parse("2026-10-01T12:00:00.000123Z").unwrap(),
+            "duo_flow_started".into(),
+            Actor { id: Some("5001".into()), name: None, class: ActorClass::ServiceAccount },
+            Origin { format: "t".into(), native_id: Some("1".into()) },
+        );
+        ev.assign_id("");
+        let enc = HecEncoder {
+            config: HecConfig {
+                host: "gl".into(),
+                source: "cr".into(),
+                sourcetype: "cr:json".into(),
+                index: Some("audit".into()),
+            },
+            severity: SeverityTable::default(),
+        };
+        let mut out = Vec::new();
+        enc.encode(&ev, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let event = serde_json::to_string(&ev).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{{\"time\":1790856000.000123,\"host\":\"gl\",\"source\":\"cr\",\"sourcetype\":\"cr:json\",\"index\":\"audit\",\"event\":{event},\
+                 \"fields\":{{\"actor_id\":\"5001\",\"event_id\":\"{}\",\"event_name\":\"duo_flow_started\",\"outcome\":\"unknown\",\"severity\":3}}}}",
+                ev.id
+            )
+        );
+    }
+}
