@@ -169,10 +169,32 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: Format,
     /// Where to deliver instead of stdout (repeatable: every output must acknowledge a batch):
-    /// a file path (appended, fsynced per batch), or syslog+tcp://HOST:PORT / syslog+udp://HOST:PORT
-    /// (RFC 5424; ?framing=octet|lf&facility=N&hostname=NAME).
+    /// a file path (appended, fsynced per batch), syslog+tcp|tls|udp://HOST:PORT (RFC 5424;
+    /// ?framing=octet|lf&facility=N&hostname=NAME), or an http(s):// collector URL (see --http-*).
     #[arg(long, short, value_name = "PATH|URL")]
     pub output: Vec<String>,
+    /// HTTP outputs: body framing — lines (NDJSON; with --format hec, a Splunk HEC body) or bulk (Elastic _bulk).
+    #[arg(long, value_name = "lines|bulk", default_value = "lines")]
+    pub http_format: String,
+    /// HTTP outputs with --http-format bulk: the index (or data stream) to create documents in.
+    #[arg(long, value_name = "NAME", default_value = "compliance-report")]
+    pub bulk_index: String,
+    /// HTTP outputs: a header 'Name: value' (repeatable, at most 20); ${VAR} in the value is read from the
+    /// environment, e.g. 'Authorization: Splunk ${HEC_TOKEN}', so tokens stay off the command line.
+    #[arg(long = "http-header", value_name = "NAME: VALUE")]
+    pub http_headers: Vec<String>,
+    /// HTTP outputs: gzip the request bodies.
+    #[arg(long)]
+    pub http_gzip: bool,
+    /// HTTP outputs: retries of a batch after 429, 5xx, timeouts or resets (exponential backoff with jitter).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub http_retries: u32,
+    /// HTTP outputs: time allowed for one request.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub http_timeout: std::time::Duration,
+    /// HTTP outputs: PEM file of the CA to trust for https:// (default: Mozilla's roots).
+    #[arg(long, value_name = "FILE")]
+    pub http_ca: Option<String>,
     /// Rotate output files before they would exceed this size (e.g. 500MiB, 1GB, 1048576).
     #[arg(long, value_name = "SIZE", requires = "output", value_parser = parse_size)]
     pub rotate_size: Option<u64>,

@@ -78,6 +78,7 @@ pub enum SinkConfig {
     Stdout,
     File { path: PathBuf, rotation: Option<Rotation> },
     Syslog(crate::sinks::syslog::SyslogConfig),
+    Http(crate::sinks::http::HttpConfig),
 }
 
 /// A report job.
@@ -440,15 +441,98 @@ impl Checker<'_> {
                     let rotation = rotation.map(|r| Rotation { keep: keep.unwrap_or(r.keep), ..r });
                     out.push(SinkConfig::File { path: PathBuf::from(p), rotation });
                 }
+                Some("syslog") => {
+                    self.unknown_keys(t, &spath, &[&["type", "url"]]);
+                    match self.string(t, &spath, "url").map(|u| crate::sinks::syslog::SyslogConfig::parse(&u)) {
+                        Some(Ok(cfg)) => out.push(SinkConfig::Syslog(cfg)),
+                        Some(Err(e)) => self.problem(Self::span_of(t, "url"), &format!("{spath}.url"), e.to_string()),
+                        None => {
+                            self.problem(span.clone(), &spath, "a syslog sink needs \"url\" (syslog+tcp://HOST:PORT)")
+                        }
+                    }
+                }
+                Some("http") => {
+                    self.unknown_keys(
+                        t,
+                        &spath,
+                        &[&["type", "url", "format", "index", "headers", "gzip", "ca", "retries", "timeout"]],
+                    );
+                    if let Some(cfg) = self.http_sink(t, &spath) {
+                        out.push(SinkConfig::Http(cfg));
+                    }
+                }
                 Some(other) => self.problem(
                     Self::span_of(t, "type"),
                     &format!("{spath}.type"),
-                    format!("{other:?} is not a sink type; use \"stdout\" or \"file\""),
+                    format!("{other:?} is not a sink type; use stdout, file, syslog or http"),
                 ),
                 None => self.problem(span.clone(), &spath, "missing key \"type\""),
             }
         }
         out
+    }
+
+    /// `type = "http"`: url, format (lines|bulk), index, headers (a table; `${VAR}` allowed),
+    /// gzip, ca, retries, timeout.
+    fn http_sink(&mut self, t: &Table, spath: &str) -> Option<crate::sinks::http::HttpConfig> {
+        use crate::sinks::http::{BodyFormat, HttpConfig};
+        let Some(url) = self.string(t, spath, "url") else {
+            self.problem(t.span(), spath, "an http sink needs \"url\"");
+            return None;
+        };
+        let mut cfg = HttpConfig::new(&url);
+        match self.string(t, spath, "format").as_deref() {
+            None | Some("lines") => {}
+            Some("bulk") => {
+                cfg.body = BodyFormat::Bulk {
+                    index: self.string(t, spath, "index").unwrap_or_else(|| "compliance-report".into()),
+                }
+            }
+            Some(other) => self.problem(
+                Self::span_of(t, "format"),
+                &format!("{spath}.format"),
+                format!("{other:?}: use lines or bulk"),
+            ),
+        }
+        if let Some(item) = t.get("headers") {
+            match item.as_table_like() {
+                Some(h) => {
+                    for (k, v) in h.iter() {
+                        match v.as_str() {
+                            Some(v) => {
+                                let v = self.expand(t, spath, "headers", v);
+                                cfg.headers.push((k.to_string(), v));
+                            }
+                            None => self.problem(
+                                Self::span_of(t, "headers"),
+                                &format!("{spath}.headers.{k}"),
+                                "must be a string",
+                            ),
+                        }
+                    }
+                    if cfg.headers.len() > 20 {
+                        self.problem(Self::span_of(t, "headers"), &format!("{spath}.headers"), "at most 20 headers");
+                    }
+                }
+                None => self.problem(
+                    Self::span_of(t, "headers"),
+                    &format!("{spath}.headers"),
+                    "must be a table of NAME = \"value\"",
+                ),
+            }
+        }
+        cfg.gzip = t.get("gzip").and_then(Item::as_bool).unwrap_or(false);
+        cfg.tls.ca_file = self.string(t, spath, "ca");
+        if let Some(n) = t.get("retries").and_then(Item::as_integer).and_then(|n| u32::try_from(n).ok()) {
+            cfg.attempts = n + 1;
+        }
+        if let Some(text) = self.string(t, spath, "timeout") {
+            match parse_duration(&text) {
+                Ok(d) => cfg.timeout = d,
+                Err(e) => self.problem(Self::span_of(t, "timeout"), &format!("{spath}.timeout"), e),
+            }
+        }
+        Some(cfg)
     }
 
     fn report(&mut self, name: &str, table: &Table) -> Option<ReportJob> {
@@ -589,6 +673,10 @@ rotate_size = "100MiB"
 [[jobs.siem.sinks]]
 type = "stdout"
 
+[[jobs.siem.sinks]]
+type = "syslog"
+url = "syslog+tls://siem.internal:6514?ca=/etc/ssl/siem-ca.pem"
+
 [jobs.monthly-soc2]
 kind = "report"
 framework = "soc2"
@@ -616,6 +704,11 @@ schedule = "@monthly"
             }
         );
         assert_eq!(e.sinks[1], SinkConfig::Stdout);
+        let SinkConfig::Syslog(syslog) = &e.sinks[2] else { panic!("{:?}", e.sinks[2]) };
+        assert_eq!(
+            (syslog.host.as_str(), syslog.port, syslog.tls.ca_file.as_deref()),
+            ("siem.internal", 6514, Some("/etc/ssl/siem-ca.pem"))
+        );
         assert_eq!(siem.schedule.as_ref().unwrap().tz().name(), "Europe/Berlin");
     }
 
@@ -656,6 +749,17 @@ timezone = "Mars/Base"
         );
         assert!(err.to_string().contains("line 4: jobs.a.source: environment variable NOPE is not set"), "{err}");
         assert!(err.to_string().contains("line 7: jobs.a.colour: unknown key"), "{err}");
+    }
+
+    #[test]
+    fn http_sinks_take_headers_from_the_environment() {
+        let text = "[jobs.x]\nkind = \"export\"\nformat = \"hec\"\nsource = \"a.log\"\n[[jobs.x.sinks]]\ntype = \"http\"\nurl = \"https://splunk:8088/services/collector/event\"\nheaders = { Authorization = \"Splunk ${DATABASE_URL}\" }\ngzip = true\nretries = 2\n";
+        let f = parse(Path::new("j.toml"), text, &env).unwrap();
+        let Action::Export(e) = &f.jobs[0].action else { panic!() };
+        let SinkConfig::Http(h) = &e.sinks[0] else { panic!("{:?}", e.sinks) };
+        assert_eq!(h.headers, [("Authorization".to_string(), "Splunk postgres://reader@db/gitlab".to_string())]);
+        assert!(h.gzip);
+        assert_eq!(h.attempts, 3);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod shutdown;
 pub mod sinks;
 pub mod sources;
+pub mod tls;
 
 use std::process::ExitCode;
 

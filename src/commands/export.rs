@@ -88,6 +88,10 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
                 Box::new(FileSink::new(path.clone(), *rotation).context("cannot use the output file")?)
             }
             SinkConfig::Stdout => Box::new(StdoutSink::new().context("cannot use stdout")?),
+            SinkConfig::Http(cfg) => Box::new(
+                crate::sinks::http::HttpSink::new(cfg.clone())
+                    .map_err(|e| anyhow::anyhow!("cannot use the HTTP output: {e}"))?,
+            ),
             SinkConfig::Syslog(cfg) => Box::new(
                 crate::sinks::syslog::SyslogSink::new(cfg.clone())
                     .map_err(|e| anyhow::anyhow!("cannot use the syslog output: {e}"))?,
@@ -131,6 +135,44 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Replace `${VAR}` with the environment's value (a usage error when unset).
+pub fn expand_env(text: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').ok_or_else(|| usage(format!("unclosed ${{…}} in {text:?}")))?;
+        let name = &rest[start + 2..start + end];
+        out.push_str(&std::env::var(name).map_err(|_| usage(format!("environment variable {name} is not set")))?);
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn http_config(args: &ExportArgs, url: &str) -> anyhow::Result<crate::sinks::http::HttpConfig> {
+    use crate::sinks::http::{BodyFormat, HttpConfig};
+    let mut cfg = HttpConfig::new(url);
+    cfg.body = match args.http_format.as_str() {
+        "lines" => BodyFormat::Lines,
+        "bulk" => BodyFormat::Bulk { index: args.bulk_index.clone() },
+        other => return Err(usage(format!("--http-format {other:?}: use lines or bulk"))),
+    };
+    for h in &args.http_headers {
+        let (name, value) =
+            h.split_once(':').ok_or_else(|| usage(format!("--http-header {h:?} is not 'Name: value'")))?;
+        cfg.headers.push((name.trim().to_string(), expand_env(value.trim())?));
+    }
+    if cfg.headers.len() > 20 {
+        return Err(usage("at most 20 --http-header options"));
+    }
+    cfg.gzip = args.http_gzip;
+    cfg.attempts = args.http_retries + 1;
+    cfg.timeout = args.http_timeout;
+    cfg.tls.ca_file = args.http_ca.clone();
+    Ok(cfg)
+}
+
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let filter = filter(&args.filter)?;
     let encoder = EncoderConfig {
@@ -153,6 +195,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     for output in &args.output {
         sinks.push(if output.starts_with("syslog+") {
             SinkConfig::Syslog(crate::sinks::syslog::SyslogConfig::parse(output).map_err(usage)?)
+        } else if output.starts_with("http://") || output.starts_with("https://") {
+            SinkConfig::Http(http_config(args, output)?)
         } else {
             SinkConfig::File {
                 path: output.into(),

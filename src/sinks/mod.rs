@@ -2,6 +2,7 @@
 //! when it is delivered as far as that sink can promise (written, flushed, fsynced, …).
 
 pub mod file;
+pub mod http;
 pub mod stdout;
 pub mod syslog;
 
@@ -130,6 +131,12 @@ pub enum SinkError {
     /// The reader of a pipe went away; `written` records of the failing batch got through.
     #[error("the reader closed the pipe ({written} records of the current batch were written)")]
     Closed { written: usize },
+    /// The receiver refused the data for good (HTTP 4xx other than 429, a failed `_bulk` item).
+    #[error("{sink} refused the batch with status {status}: {body}")]
+    Rejected { sink: String, status: u16, body: String },
+    /// Transient failures went on past the retry budget.
+    #[error("{sink} still failing after {attempts} attempts (last: {last})")]
+    Exhausted { sink: String, attempts: u32, last: String },
     /// Writing, syncing or rotating failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -146,6 +153,7 @@ impl SinkError {
     pub fn written(&self) -> usize {
         match self {
             SinkError::Closed { written } | SinkError::Io { written, .. } => *written,
+            SinkError::Rejected { .. } | SinkError::Exhausted { .. } => 0,
         }
     }
 }

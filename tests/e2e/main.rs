@@ -3,6 +3,8 @@
 mod cef_parser;
 mod demo_data;
 mod export;
+mod http;
+mod http_server;
 mod jobs;
 mod pg;
 mod postgres;
