@@ -201,6 +201,9 @@ pub struct ExportArgs {
     /// Rotated files to keep (PATH.1 … PATH.N).
     #[arg(long, value_name = "N", default_value_t = 5, requires = "rotate_size")]
     pub rotate_keep: u32,
+    /// Write Prometheus metrics of the run here (textfile-collector format, atomic), on success and failure.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Export incrementally: continue after where the last run with this checkpoint name stopped
     /// (database sources); the checkpoint moves only after the output acknowledged delivery.
     #[arg(long, value_name = "NAME")]

@@ -70,6 +70,7 @@ pub struct ExportJob {
     pub lag: Duration,
     pub severities: Vec<String>,
     pub sinks: Vec<SinkConfig>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Where an export job delivers.
@@ -164,6 +165,7 @@ const EXPORT_KEYS: &[&str] = &[
     "lag",
     "severity",
     "sinks",
+    "metrics_file",
 ];
 const REPORT_KEYS: &[&str] = &["framework", "range", "output_dir", "formats"];
 const FRAMEWORKS: &[&str] = &["soc2", "iso27001", "fedramp"];
@@ -396,6 +398,7 @@ impl Checker<'_> {
             lag,
             severities,
             sinks,
+            metrics_file: self.string(table, &path, "metrics_file").map(PathBuf::from),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod encode;
 pub mod export;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod range;
 pub mod redact;

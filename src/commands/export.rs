@@ -67,6 +67,10 @@ pub struct Plan {
     pub on_error: crate::export::OnError,
     pub checkpoint: Option<String>,
     pub state_dir: Option<std::path::PathBuf>,
+    /// Write Prometheus metrics here at the end of the run (success or failure).
+    pub metrics_file: Option<std::path::PathBuf>,
+    /// Job name, for the metrics' `job` label.
+    pub job: Option<String>,
 }
 
 /// Severity overrides as a table (usage error on a bad one).
@@ -115,14 +119,22 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
     let events = spec.open(&plan.read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     tracing::debug!(source = %spec.describe(), range = %plan.filter.range, "export starting");
     let opts = Options {
-        filter: plan.filter,
+        filter: plan.filter.clone(),
         on_error: plan.on_error,
         severity: plan.encoder.severity.clone(),
         ..Options::default()
     };
     let progress = crate::logging::progress("events delivered");
     let has_checkpoint = checkpoint.is_some();
-    let stats = export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress)?;
+    let started = std::time::Instant::now();
+    let result = export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress);
+    if let Some(path) = &plan.metrics_file {
+        let m = run_metrics(&plan, &result, &sinks, started.elapsed().as_secs_f64());
+        if let Err(e) = crate::metrics::write(path, &m) {
+            tracing::warn!("cannot write metrics to {}: {e}", path.display());
+        }
+    }
+    let stats = result?;
     if stats.interrupted && !has_checkpoint {
         anyhow::bail!("interrupted after delivering {} events: the export is incomplete", stats.delivered);
     }
@@ -173,6 +185,43 @@ fn http_config(args: &ExportArgs, url: &str) -> anyhow::Result<crate::sinks::htt
     Ok(cfg)
 }
 
+/// The metrics of a finished (or failed) run.
+fn run_metrics(
+    plan: &Plan,
+    result: &Result<export::Stats, export::ExportError>,
+    sinks: &[Box<dyn Sink>],
+    seconds: f64,
+) -> crate::metrics::RunMetrics {
+    use crate::export::ExportError;
+    let (read, exported, skipped, success, failed_sink) = match result {
+        Ok(s) => (s.read, s.delivered, s.skipped, !s.interrupted || plan.checkpoint.is_some(), None),
+        Err(ExportError::Sink { sink, delivered, .. }) => (0, *delivered, 0, false, Some(sink.clone())),
+        Err(ExportError::Source { delivered, .. }) | Err(ExportError::Checkpoint { delivered, .. }) => {
+            (0, *delivered, 0, false, None)
+        }
+    };
+    crate::metrics::RunMetrics {
+        source: plan.spec.describe(),
+        format: format!("{:?}", plan.encoder.format).to_lowercase(),
+        job: plan.job.clone(),
+        read,
+        exported,
+        skipped,
+        sinks: sinks
+            .iter()
+            .map(|s| crate::metrics::SinkMetrics {
+                name: s.name(),
+                errors: u64::from(failed_sink.as_deref() == Some(s.name().as_str())),
+                retries: s.retries(),
+                spool_bytes: 0,
+            })
+            .collect(),
+        success,
+        duration_seconds: seconds,
+        finished: chrono::Utc::now().timestamp_micros() as f64 / 1e6,
+    }
+}
+
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let filter = filter(&args.filter)?;
     let encoder = EncoderConfig {
@@ -218,5 +267,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         on_error: args.source.on_error,
         checkpoint: args.checkpoint.clone(),
         state_dir: args.state_dir.clone(),
+        metrics_file: args.metrics_file.clone(),
+        job: None,
     })
 }

@@ -51,6 +51,8 @@ pub fn export_plan(file: &JobFile, job: &Job, e: &ExportJob) -> anyhow::Result<P
         on_error: OnError::Fail,
         checkpoint: e.checkpoint.clone(),
         state_dir: file.state_dir.clone(),
+        metrics_file: e.metrics_file.clone(),
+        job: Some(job.name.clone()),
     })
 }
 

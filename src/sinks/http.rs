@@ -60,6 +60,7 @@ pub struct HttpSink {
     cfg: HttpConfig,
     agent: ureq::Agent,
     rng: rand_chacha::ChaCha8Rng,
+    retries: u64,
 }
 
 /// What one POST achieved.
@@ -85,7 +86,7 @@ impl HttpSink {
         let tls = crate::tls::tls_config(&cfg.tls)?;
         let agent = ureq::AgentBuilder::new().timeout(cfg.timeout).tls_config(tls).build();
         let seed = std::process::id() as u64 ^ chrono::Utc::now().timestamp_micros() as u64;
-        Ok(HttpSink { cfg, agent, rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed) })
+        Ok(HttpSink { cfg, agent, rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed), retries: 0 })
     }
 
     fn body(&self, batch: &Batch, which: &[usize]) -> Vec<u8> {
@@ -182,6 +183,10 @@ impl Sink for HttpSink {
         mask_url(&self.cfg.url)
     }
 
+    fn retries(&self) -> u64 {
+        self.retries
+    }
+
     fn send(&mut self, batch: &Batch) -> Result<(), SinkError> {
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         let mut wait = self.cfg.backoff;
@@ -202,6 +207,7 @@ impl Sink for HttpSink {
                         self.cfg.attempts
                     );
                     std::thread::sleep(delay);
+                    self.retries += 1;
                     wait = (wait * 2).min(self.cfg.max_backoff);
                 }
             }

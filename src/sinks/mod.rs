@@ -122,6 +122,10 @@ pub trait Sink: Send {
     fn name(&self) -> String;
     /// Deliver every record of `batch`; `Ok` is the acknowledgement.
     fn send(&mut self, batch: &Batch) -> Result<(), SinkError>;
+    /// Retries made so far (reconnects, re-sent requests), for the metrics.
+    fn retries(&self) -> u64 {
+        0
+    }
 }
 
 /// Errors from delivering records.

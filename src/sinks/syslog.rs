@@ -189,6 +189,7 @@ pub struct SyslogSink {
     /// Attempts to (re)connect and re-send a batch before giving up.
     attempts: u32,
     truncated: u64,
+    retries: u64,
 }
 
 impl SyslogSink {
@@ -198,7 +199,7 @@ impl SyslogSink {
             Transport::Tls => Some(tls_config(&cfg.tls)?),
             _ => None,
         };
-        Ok(SyslogSink { cfg, tls, conn: None, buf: Vec::with_capacity(1 << 20), attempts: 5, truncated: 0 })
+        Ok(SyslogSink { cfg, tls, conn: None, buf: Vec::with_capacity(1 << 20), attempts: 5, truncated: 0, retries: 0 })
     }
 
     fn connect(&self) -> std::io::Result<Conn> {
@@ -305,6 +306,10 @@ impl Sink for SyslogSink {
         format!("syslog+{t}://{}:{}", self.cfg.host, self.cfg.port)
     }
 
+    fn retries(&self) -> u64 {
+        self.retries
+    }
+
     /// At least once: on a connection error the connection is rebuilt (0.5 s, 1 s, 2 s … apart)
     /// and the whole batch is sent again, so a receiver may see a batch's head twice. TLS
     /// verification failures are not retried.
@@ -340,6 +345,7 @@ impl Sink for SyslogSink {
                     if attempt + 1 < self.attempts {
                         tracing::warn!("{}: {e}; reconnecting in {wait:?}", self.name());
                         std::thread::sleep(wait);
+                        self.retries += 1;
                         wait = (wait * 2).min(Duration::from_secs(30));
                     }
                     last = Some(e);

@@ -121,3 +121,36 @@ fn tls_with_the_right_ca_and_refused_with_another() {
     ]);
     assert_eq!(wrong_name.code, 1, "{}", wrong_name.stderr);
 }
+
+#[test]
+fn metrics_file_on_success_and_on_failure() {
+    let Some(r) = Rsyslog::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("compliance-report.prom");
+    let p = prom.to_str().unwrap();
+    let url = format!("syslog+tcp://127.0.0.1:{}", r.tcp_port);
+    run(&["export", "--format", "cef", "--event", "duo_flow_failed", "--output", &url, "--metrics-file", p]).ok();
+    let ok = std::fs::read_to_string(&prom).unwrap();
+    assert!(ok.contains("compliance_report_run_success{job=\"\"} 1"), "{ok}");
+    assert!(ok.contains(&format!("compliance_report_sink_errors{{job=\"\",sink=\"{url}\"}} 0")), "{ok}");
+    let exported: u64 = ok
+        .lines()
+        .find(|l| l.starts_with("compliance_report_events_exported{"))
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(exported > 0);
+    let last_success =
+        ok.lines().find(|l| l.starts_with("compliance_report_last_success_timestamp_seconds")).unwrap().to_string();
+    drop(r);
+    let down = run(&["export", "--format", "cef", "--event", "duo_flow_failed", "--output", &url, "--metrics-file", p]);
+    assert_eq!(down.code, 1);
+    let failed = std::fs::read_to_string(&prom).unwrap();
+    assert!(failed.contains("compliance_report_run_success{job=\"\"} 0"), "{failed}");
+    assert!(failed.contains(&format!("compliance_report_sink_errors{{job=\"\",sink=\"{url}\"}} 1")), "{failed}");
+    assert!(failed.contains(&format!("compliance_report_sink_retries{{job=\"\",sink=\"{url}\"}} 4")), "{failed}");
+    assert!(failed.contains(&last_success), "the last success survives a failed run");
+}
