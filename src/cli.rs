@@ -201,6 +201,16 @@ pub struct ExportArgs {
     /// Rotated files to keep (PATH.1 … PATH.N).
     #[arg(long, value_name = "N", default_value_t = 5, requires = "rotate_size")]
     pub rotate_keep: u32,
+    /// Spool directory for syslog and HTTP outputs that stay down past their retries (default:
+    /// STATE_DIR/spool); the next run delivers the spool first, in order.
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Largest spool per output.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub spool_max: u64,
+    /// Also write undeliverable events here (in addition to the spool).
+    #[arg(long, value_enum, value_name = "stdout|stderr")]
+    pub fallback: Option<crate::sinks::spool::Fallback>,
     /// Write Prometheus metrics of the run here (textfile-collector format, atomic), on success and failure.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,

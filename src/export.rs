@@ -117,6 +117,10 @@ pub enum ExportError {
         #[source]
         source: SinkError,
     },
+    /// An output was down: its undelivered events went to the spool and the checkpoint stopped
+    /// moving; the next run delivers the spool first.
+    #[error("{spooled} events were spooled for the next run to send first: {reason}; {delivered} were delivered, and the checkpoint did not move")]
+    Spooled { delivered: u64, spooled: u64, reason: String },
     /// Events were delivered but the checkpoint could not be written; the next run re-sends them.
     #[error("{delivered} events were delivered but the checkpoint was not saved (they will be sent again)")]
     Checkpoint {
@@ -134,20 +138,42 @@ struct Pipeline<'a> {
     /// Positions read since the last acknowledged batch (delivered or filtered out).
     pending: Watermarks,
     stats: Stats,
+    /// Set once an output spooled: the first reason; the checkpoint no longer moves.
+    spooling: Option<String>,
+    spooled: u64,
 }
 
 impl Pipeline<'_> {
     /// Send the batch to every sink; once all acknowledged, move the checkpoint.
     fn flush(&mut self) -> Result<(), ExportError> {
         if !self.batch.is_empty() {
+            let mut spooled = false;
             for sink in self.sinks.iter_mut() {
-                if let Err(source) = sink.send(&self.batch) {
-                    let delivered = self.stats.delivered + source.written() as u64;
-                    return Err(ExportError::Sink { sink: sink.name(), delivered, source });
+                match sink.send(&self.batch) {
+                    Ok(()) => {}
+                    Err(e @ SinkError::Spooled { .. }) => {
+                        spooled = true;
+                        if self.spooling.is_none() {
+                            tracing::error!("{e}");
+                            self.spooling = Some(e.to_string());
+                        }
+                    }
+                    Err(source) => {
+                        let delivered = self.stats.delivered + source.written() as u64;
+                        return Err(ExportError::Sink { sink: sink.name(), delivered, source });
+                    }
                 }
             }
-            self.stats.delivered += self.batch.len() as u64;
+            if spooled {
+                self.spooled += self.batch.len() as u64;
+            } else {
+                self.stats.delivered += self.batch.len() as u64;
+            }
             self.batch.clear();
+        }
+        if self.spooling.is_some() {
+            self.pending.clear();
+            return Ok(());
         }
         if let Some(cp) = self.checkpoint.as_deref_mut() {
             cp.commit(&self.pending)
@@ -175,6 +201,8 @@ pub fn run(
         batch: Batch::default(),
         pending: Watermarks::new(),
         stats: Stats::default(),
+        spooling: None,
+        spooled: 0,
     };
     for item in events {
         if crate::shutdown::requested() {
@@ -219,7 +247,15 @@ pub fn run(
         }
     }
     p.flush()?;
+    for sink in p.sinks.iter_mut() {
+        if let Err(source) = sink.finish() {
+            return Err(ExportError::Sink { sink: sink.name(), delivered: p.stats.delivered, source });
+        }
+    }
     progress.finish_and_clear();
+    if let Some(reason) = p.spooling.take() {
+        return Err(ExportError::Spooled { delivered: p.stats.delivered, spooled: p.spooled, reason });
+    }
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         read = p.stats.read,

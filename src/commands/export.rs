@@ -71,6 +71,10 @@ pub struct Plan {
     pub metrics_file: Option<std::path::PathBuf>,
     /// Job name, for the metrics' `job` label.
     pub job: Option<String>,
+    /// Spool settings for network outputs: directory (None: STATE_DIR/spool), size limit, fallback.
+    pub spool_dir: Option<std::path::PathBuf>,
+    pub spool_max: u64,
+    pub fallback: Option<crate::sinks::spool::Fallback>,
 }
 
 /// Severity overrides as a table (usage error on a bad one).
@@ -86,8 +90,13 @@ pub fn severity_table(specs: &[String]) -> anyhow::Result<SeverityTable> {
 pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
     let encoder = plan.encoder.build();
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let spool_root = plan
+        .spool_dir
+        .clone()
+        .unwrap_or_else(|| plan.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir).join("spool"));
     for sink in &plan.sinks {
-        sinks.push(match sink {
+        let network = matches!(sink, SinkConfig::Http(_) | SinkConfig::Syslog(_));
+        let built: Box<dyn Sink> = match sink {
             SinkConfig::File { path, rotation } => {
                 Box::new(FileSink::new(path.clone(), *rotation).context("cannot use the output file")?)
             }
@@ -100,6 +109,17 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
                 crate::sinks::syslog::SyslogSink::new(cfg.clone())
                     .map_err(|e| anyhow::anyhow!("cannot use the syslog output: {e}"))?,
             ),
+        };
+        sinks.push(if network {
+            // One spool directory per output, named after it (password masked, path-safe).
+            let key: String = built
+                .name()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+                .collect();
+            Box::new(crate::sinks::spool::SpoolingSink::new(built, spool_root.join(key), plan.spool_max, plan.fallback))
+        } else {
+            built
         });
     }
     let spec = &plan.spec;
@@ -196,9 +216,9 @@ fn run_metrics(
     let (read, exported, skipped, success, failed_sink) = match result {
         Ok(s) => (s.read, s.delivered, s.skipped, !s.interrupted || plan.checkpoint.is_some(), None),
         Err(ExportError::Sink { sink, delivered, .. }) => (0, *delivered, 0, false, Some(sink.clone())),
-        Err(ExportError::Source { delivered, .. }) | Err(ExportError::Checkpoint { delivered, .. }) => {
-            (0, *delivered, 0, false, None)
-        }
+        Err(ExportError::Source { delivered, .. })
+        | Err(ExportError::Checkpoint { delivered, .. })
+        | Err(ExportError::Spooled { delivered, .. }) => (0, *delivered, 0, false, None),
     };
     crate::metrics::RunMetrics {
         source: plan.spec.describe(),
@@ -211,9 +231,9 @@ fn run_metrics(
             .iter()
             .map(|s| crate::metrics::SinkMetrics {
                 name: s.name(),
-                errors: u64::from(failed_sink.as_deref() == Some(s.name().as_str())),
+                errors: u64::from(failed_sink.as_deref() == Some(s.name().as_str()) || s.spool_bytes() > 0),
                 retries: s.retries(),
-                spool_bytes: 0,
+                spool_bytes: s.spool_bytes(),
             })
             .collect(),
         success,
@@ -269,5 +289,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         state_dir: args.state_dir.clone(),
         metrics_file: args.metrics_file.clone(),
         job: None,
+        spool_dir: args.spool_dir.clone(),
+        spool_max: args.spool_max,
+        fallback: args.fallback,
     })
 }

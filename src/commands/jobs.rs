@@ -53,6 +53,9 @@ pub fn export_plan(file: &JobFile, job: &Job, e: &ExportJob) -> anyhow::Result<P
         state_dir: file.state_dir.clone(),
         metrics_file: e.metrics_file.clone(),
         job: Some(job.name.clone()),
+        spool_dir: None,
+        spool_max: 1 << 30,
+        fallback: None,
     })
 }
 

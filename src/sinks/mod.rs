@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod http;
+pub mod spool;
 pub mod stdout;
 pub mod syslog;
 
@@ -126,6 +127,14 @@ pub trait Sink: Send {
     fn retries(&self) -> u64 {
         0
     }
+    /// Bytes waiting in this output's spool.
+    fn spool_bytes(&self) -> u64 {
+        0
+    }
+    /// Called once at the end of a run that read nothing new, so spooled batches still go out.
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Errors from delivering records.
@@ -138,6 +147,12 @@ pub enum SinkError {
     /// The receiver refused the data for good (HTTP 4xx other than 429, a failed `_bulk` item).
     #[error("{sink} refused the batch with status {status}: {body}")]
     Rejected { sink: String, status: u16, body: String },
+    /// The output is down: the batch went to the spool; the run goes on spooling and ends non-zero.
+    #[error("{sink} is down ({cause}); spooling to {dir}")]
+    Spooled { sink: String, dir: String, events: u64, cause: String },
+    /// The spool has no room left.
+    #[error("{sink} is down and its spool {dir} is full ({max_bytes} bytes): stopping without reading further")]
+    SpoolFull { sink: String, dir: String, max_bytes: u64 },
     /// Transient failures went on past the retry budget.
     #[error("{sink} still failing after {attempts} attempts (last: {last})")]
     Exhausted { sink: String, attempts: u32, last: String },
@@ -157,7 +172,10 @@ impl SinkError {
     pub fn written(&self) -> usize {
         match self {
             SinkError::Closed { written } | SinkError::Io { written, .. } => *written,
-            SinkError::Rejected { .. } | SinkError::Exhausted { .. } => 0,
+            SinkError::Rejected { .. }
+            | SinkError::Exhausted { .. }
+            | SinkError::Spooled { .. }
+            | SinkError::SpoolFull { .. } => 0,
         }
     }
 }

@@ -160,3 +160,122 @@ fn bulk_partial_failures_resend_only_the_failed_items() {
         "the retry carries only the third that failed"
     );
 }
+
+fn ids_in(server: &TestServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            r.body
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn collector_down_for_a_whole_run_spools_and_the_next_run_delivers_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    // One collector: down for the first run (after the first failed request the run spools
+    // without asking again), back for the second. Spools are kept per output URL.
+    let server = TestServer::start("/ingest", vec![Reply::Status(503, "", "")]);
+    let (down, up) = (&server, &server);
+    let lines: String = (0..5000)
+        .map(|i| format!("{{\"time\":\"2026-10-01T00:00:00Z\",\"author_id\":{i},\"event_name\":\"e\"}}\n"))
+        .collect();
+    // stdin cannot be read twice: only the spool can save these events.
+    let first = crate::util::run_with_stdin(
+        &[
+            "export",
+            "--source",
+            "-",
+            "--format",
+            "json",
+            "--output",
+            &down.url,
+            "--http-retries",
+            "0",
+            "--spool-dir",
+            spool.to_str().unwrap(),
+            "--fallback",
+            "stderr",
+        ],
+        lines.as_bytes(),
+    );
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("5000 events were spooled for the next run to send first"), "{}", first.stderr);
+    assert_eq!(
+        first.stderr.matches("\"event_name\":\"e\"").count(),
+        5000,
+        "--fallback stderr got every undeliverable event"
+    );
+    assert_eq!(server.requests().len(), 1);
+    let second = crate::util::run_with_stdin(
+        &["export", "--source", "-", "--format", "json", "--output", &up.url, "--spool-dir", spool.to_str().unwrap()],
+        b"{\"time\":\"2026-10-02T00:00:00Z\",\"author_id\":99999,\"event_name\":\"new\"}\n",
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let got = ids_in(up);
+    assert_eq!(got.len(), 2000 + 5001, "the refused first batch, then the spool, then the new event");
+    let last: Value = serde_json::from_str(up.requests().last().unwrap().body.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event_name"], "new", "spooled events go first, in order");
+    let leftover: Vec<_> = walk(&spool);
+    assert!(leftover.is_empty(), "the delivered spool is removed: {leftover:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn spooling_never_moves_the_checkpoint() {
+    let Some(db) = crate::pg::TestDb::new("spool") else { return };
+    db.sql(
+        "CREATE TABLE ai_audit_events (id bigint NOT NULL, created_at timestamptz NOT NULL, cloud_event_id uuid NOT NULL, author_id bigint NOT NULL, \
+         project_id bigint, namespace_id bigint, event_name text NOT NULL, ip_address inet, workflow_id bigint, details text); \
+         INSERT INTO ai_audit_events SELECT i, '2026-10-01Z'::timestamptz + i * interval '1 second', gen_random_uuid(), 1, 7, NULL, 'e', NULL, NULL, NULL \
+         FROM generate_series(1, 3000) i",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("state");
+    let server = TestServer::start("/ingest", vec![Reply::Status(503, "", "")]);
+    let (down, up) = (&server, &server);
+    let args = |url: &str| {
+        vec![
+            "export".to_string(),
+            "--source".into(),
+            db.url.clone(),
+            "--format".into(),
+            "json".into(),
+            "--lag".into(),
+            "0".into(),
+            "--checkpoint".into(),
+            "c".into(),
+            "--state-dir".into(),
+            st.display().to_string(),
+            "--output".into(),
+            url.to_string(),
+            "--http-retries".into(),
+            "0".into(),
+        ]
+    };
+    let first = run(&args(&down.url).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(!st.join("c.json").exists(), "no checkpoint while the output is down");
+    run(&args(&up.url).iter().map(String::as_str).collect::<Vec<_>>()).ok();
+    let got: Vec<String> = ids_in(up).into_iter().skip(2000).collect(); // skip the refused first request
+    let unique: std::collections::BTreeSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), 3000, "every row delivered");
+    assert_eq!(got.len(), 6000, "spooled once and read again from the unmoved checkpoint (at least once)");
+    assert!(st.join("c.json").exists());
+}

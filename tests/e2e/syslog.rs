@@ -87,7 +87,12 @@ fn receiver_down_fails_with_a_clear_message() {
         &format!("syslog+tcp://127.0.0.1:{port}"),
     ]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains(&format!("delivery to syslog+tcp://127.0.0.1:{port} failed")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("syslog+tcp://127.0.0.1:{port} is down (cannot deliver to syslog+tcp://127.0.0.1:{port}: Connection refused")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("events were spooled for the next run to send first"), "{}", r.stderr);
 }
 
 #[test]

@@ -6,6 +6,13 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_compliance-report");
 
+/// A state directory of this test process, so default checkpoints and spools never land in
+/// the real home directory.
+pub fn state_home() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: Vec<u8>,
@@ -38,7 +45,15 @@ fn finish(out: Output) -> Run {
 
 /// Run the binary with `args`, stdin closed.
 pub fn run(args: &[&str]) -> Run {
-    finish(Command::new(BIN).args(args).env_remove("DATABASE_URL").stdin(Stdio::null()).output().expect("binary runs"))
+    finish(
+        Command::new(BIN)
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("XDG_STATE_HOME", state_home())
+            .stdin(Stdio::null())
+            .output()
+            .expect("binary runs"),
+    )
 }
 
 /// Run the binary with `args`, feeding `input` on stdin.
@@ -46,6 +61,7 @@ pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Run {
     let mut child = Command::new(BIN)
         .args(args)
         .env_remove("DATABASE_URL")
+        .env("XDG_STATE_HOME", state_home())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
