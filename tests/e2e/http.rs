@@ -240,12 +240,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn spooling_never_moves_the_checkpoint() {
     let Some(db) = crate::pg::TestDb::new("spool") else { return };
-    db.sql(
-        "CREATE TABLE ai_audit_events (id bigint NOT NULL, created_at timestamptz NOT NULL, cloud_event_id uuid NOT NULL, author_id bigint NOT NULL, \
-         project_id bigint, namespace_id bigint, event_name text NOT NULL, ip_address inet, workflow_id bigint, details text); \
-         INSERT INTO ai_audit_events SELECT i, '2026-10-01Z'::timestamptz + i * interval '1 second', gen_random_uuid(), 1, 7, NULL, 'e', NULL, NULL, NULL \
-         FROM generate_series(1, 3000) i",
-    );
+    db.token_usage_rows(3000);
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("state");
     let server = TestServer::start("/ingest", vec![Reply::Status(503, "", "")]);

@@ -146,12 +146,7 @@ fn scheduler_catches_up_a_missed_run_once_and_stops_on_sigterm() {
 #[test]
 fn sigterm_mid_export_keeps_the_checkpoint_at_the_last_delivered_event() {
     let Some(db) = crate::pg::TestDb::new("sigterm") else { return };
-    db.sql(
-        "CREATE TABLE ai_audit_events (id bigint NOT NULL, created_at timestamptz NOT NULL, cloud_event_id uuid NOT NULL, author_id bigint NOT NULL, \
-         project_id bigint, namespace_id bigint, event_name text NOT NULL, ip_address inet, workflow_id bigint, details text); \
-         INSERT INTO ai_audit_events SELECT i, '2026-10-01Z'::timestamptz + i * interval '1 second', gen_random_uuid(), 1, 7, NULL, 'duo_flow_token_usage', \
-         NULL, NULL, '{\"input_tokens\":' || i || '}' FROM generate_series(1, 80000) i",
-    );
+    db.token_usage_rows(80000);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
     let cfg = job_file(

@@ -52,6 +52,20 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A plain `ai_audit_events` table (GitLab's columns) holding `rows` token-usage rows with
+    /// ids 1..=rows, one second apart from 2026-10-01.
+    pub fn token_usage_rows(&self, rows: u32) {
+        self.sql(&format!(
+            "CREATE TABLE ai_audit_events (id bigint NOT NULL, created_at timestamptz NOT NULL, cloud_event_id uuid NOT NULL, \
+             author_id bigint NOT NULL, project_id bigint, namespace_id bigint, event_name text NOT NULL, ip_address inet, \
+             workflow_id bigint, details text); \
+             INSERT INTO ai_audit_events SELECT i, '2026-10-01Z'::timestamptz + i * interval '1 second', gen_random_uuid(), i % 50, 7, NULL, \
+             'duo_flow_token_usage', '10.0.0.1', NULL, '{{\"input_tokens\":' || i || '}}' FROM generate_series(1, {rows}) i"
+        ));
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));

@@ -180,9 +180,7 @@ fn late_rows_within_the_lag_are_not_skipped() {
 #[test]
 fn crash_at_any_point_resends_at_most_the_unacknowledged_batch() {
     let Some(db) = TestDb::new("crash") else { return };
-    db.sql(AI_DDL);
-    db.sql("INSERT INTO ai_audit_events SELECT i, '2026-10-01Z'::timestamptz + i * interval '1 second', gen_random_uuid(), i % 50, 7, NULL, 'duo_flow_token_usage', \
-            '10.0.0.1', NULL, '{\"input_tokens\":' || i || '}' FROM generate_series(1, 60000) i");
+    db.token_usage_rows(60000);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
     let st = dir.path().join("state");
