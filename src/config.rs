@@ -209,29 +209,15 @@ impl Checker<'_> {
         }
     }
 
-    /// `${VAR}` references replaced by the environment's values.
+    /// `${VAR}` references replaced by the environment's values (problems recorded).
     fn expand(&mut self, table: &Table, path: &str, key: &str, value: &str) -> String {
-        let mut out = String::new();
-        let mut rest = value;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else {
-                self.problem(Self::span_of(table, key), &format!("{path}.{key}"), "unclosed ${…} reference");
-                return out;
-            };
-            let name = &rest[start + 2..start + end];
-            match (self.env)(name) {
-                Some(v) => out.push_str(&v),
-                None => self.problem(
-                    Self::span_of(table, key),
-                    &format!("{path}.{key}"),
-                    format!("environment variable {name} is not set"),
-                ),
+        match expand_vars(value, self.env) {
+            Ok(text) => text,
+            Err(message) => {
+                self.problem(Self::span_of(table, key), &format!("{path}.{key}"), message);
+                String::new()
             }
-            rest = &rest[start + end + 1..];
         }
-        out.push_str(rest);
-        out
     }
 
     fn unknown_keys(&mut self, table: &Table, path: &str, allowed: &[&[&str]]) {
@@ -407,7 +393,7 @@ impl Checker<'_> {
             None => return vec![SinkConfig::Stdout],
             Some(Item::ArrayOfTables(a)) => a.iter().map(|t| (t.clone(), t.span())).collect(),
             Some(Item::Value(Value::Array(a))) if a.iter().all(|v| v.as_inline_table().is_some()) => {
-                a.iter().filter_map(|v| v.as_inline_table()).map(|t| (t.clone().into_table(), v_span(t))).collect()
+                a.iter().filter_map(|v| v.as_inline_table()).map(|t| (t.clone().into_table(), t.span())).collect()
             }
             Some(_) => {
                 self.problem(
@@ -573,8 +559,20 @@ impl Checker<'_> {
     }
 }
 
-fn v_span(t: &toml_edit::InlineTable) -> Option<std::ops::Range<usize>> {
-    t.span()
+/// Replace `${VAR}` references in `text` with `env`'s values (used by job files and by
+/// command-line options that carry secrets, such as `--http-header`).
+pub fn expand_vars(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').ok_or_else(|| "unclosed ${…} reference".to_string())?;
+        let name = &rest[start + 2..start + end];
+        out.push_str(&env(name).ok_or_else(|| format!("environment variable {name} is not set"))?);
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Put `password` into `url`'s user info (`postgres://user@host` → `postgres://user:pw@host`).

@@ -169,17 +169,7 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
 
 /// Replace `${VAR}` with the environment's value (a usage error when unset).
 pub fn expand_env(text: &str) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').ok_or_else(|| usage(format!("unclosed ${{…}} in {text:?}")))?;
-        let name = &rest[start + 2..start + end];
-        out.push_str(&std::env::var(name).map_err(|_| usage(format!("environment variable {name} is not set")))?);
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    crate::config::expand_vars(text, &|name| std::env::var(name).ok()).map_err(|e| usage(format!("{e} (in {text:?})")))
 }
 
 fn http_config(args: &ExportArgs, url: &str) -> anyhow::Result<crate::sinks::http::HttpConfig> {

@@ -287,28 +287,10 @@ fn tls_verify_full_with_a_ca_file() {
     };
     let ok = run(&["check", "--source", &url("localhost", &ca)]);
     assert_eq!(ok.code, 0, "verify-full with the right CA connects: {}", ok.stderr);
-    let wrong_ca = tempfile::NamedTempFile::new().unwrap();
-    // A certificate made on the spot, unrelated to the server's.
-    let other = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-            "-keyout",
-            "/dev/null",
-            "-out",
-        ])
-        .arg(wrong_ca.path())
-        .output()
-        .unwrap();
-    assert!(other.status.success());
-    let bad = run(&["check", "--source", &url("localhost", wrong_ca.path().to_str().unwrap())]);
+    // A CA unrelated to the server's.
+    let dir = tempfile::tempdir().unwrap();
+    let other = crate::rsyslog::TestPki::new(dir.path(), "other");
+    let bad = run(&["check", "--source", &url("localhost", other.ca.to_str().unwrap())]);
     assert_eq!(bad.code, 1, "a server certificate from another CA is refused");
     assert!(bad.stderr.contains("sslmode"), "{}", bad.stderr);
 }

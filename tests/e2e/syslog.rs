@@ -102,28 +102,14 @@ fn tls_with_the_right_ca_and_refused_with_another() {
     let Some(r) = Rsyslog::start_tls(&pki) else { return };
     let url = format!("syslog+tls://127.0.0.1:{}?ca={}", r.tcp_port, pki.ca.display());
     expect_exact(&r, &url, &["--event", "duo_flow_failed"]);
+    let send = |url: String| run(&["export", "--format", "cef", "--event", "duo_flow_completed", "--output", &url]);
     let other = TestPki::new(dir.path(), "other");
-    let bad = run(&[
-        "export",
-        "--format",
-        "cef",
-        "--event",
-        "duo_flow_completed",
-        "--output",
-        &format!("syslog+tls://127.0.0.1:{}?ca={}", r.tcp_port, other.ca.display()),
-    ]);
+    let bad = send(format!("syslog+tls://127.0.0.1:{}?ca={}", r.tcp_port, other.ca.display()));
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     assert!(bad.stderr.contains("certificate"), "{}", bad.stderr);
     // Server-name verification is on: the certificate is for localhost/127.0.0.1, not for this name.
-    let wrong_name = run(&[
-        "export",
-        "--format",
-        "cef",
-        "--event",
-        "duo_flow_completed",
-        "--output",
-        &format!("syslog+tls://127.0.0.1:{}?ca={}&server_name=siem.example", r.tcp_port, pki.ca.display()),
-    ]);
+    let wrong_name =
+        send(format!("syslog+tls://127.0.0.1:{}?ca={}&server_name=siem.example", r.tcp_port, pki.ca.display()));
     assert_eq!(wrong_name.code, 1, "{}", wrong_name.stderr);
 }
 
