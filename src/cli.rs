@@ -46,7 +46,7 @@ pub struct LogArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Export events as CEF, JSON, ECS or HEC lines to stdout, files or syslog.
+    /// Export events as CEF, JSON, OCSF, ECS or HEC lines to stdout, files, syslog or HTTP.
     #[command(after_help = EXPORT_EXAMPLES)]
     Export(Box<ExportArgs>),
     /// Demo data: a realistic organisation's audit trail, generated deterministically.
@@ -234,7 +234,7 @@ pub struct ExportArgs {
     pub hec: HecArgs,
 }
 
-/// Splunk HEC envelope fields (`--format hec`).
+/// Splunk HEC envelope fields (`--format hec` and `hec-ocsf`).
 #[derive(Debug, Args)]
 pub struct HecArgs {
     /// HEC `host` (default: this host's name).
@@ -243,9 +243,9 @@ pub struct HecArgs {
     /// HEC `source`.
     #[arg(long, default_value = "compliance-report", value_name = "TEXT")]
     pub hec_source: String,
-    /// HEC `sourcetype`.
-    #[arg(long, default_value = "compliance-report:json", value_name = "TEXT")]
-    pub hec_sourcetype: String,
+    /// HEC `sourcetype` (default: compliance-report:json, or compliance-report:ocsf with --format hec-ocsf).
+    #[arg(long, value_name = "TEXT")]
+    pub hec_sourcetype: Option<String>,
     /// HEC `index` (default: the token's default index).
     #[arg(long, value_name = "NAME")]
     pub hec_index: Option<String>,

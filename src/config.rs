@@ -341,21 +341,14 @@ impl Checker<'_> {
                 ),
             }
         }
-        let format = match self.string(table, &path, "format").as_deref() {
-            Some("cef") => Format::Cef,
-            Some("json") => Format::Json,
-            Some("ecs") => Format::Ecs,
-            Some("hec") => Format::Hec,
-            Some(other) => {
-                self.problem(
-                    Self::span_of(table, "format"),
-                    &format!("{path}.format"),
-                    format!("{other:?} is not a format; use cef, json, ecs or hec"),
-                );
+        let format = match self.string(table, &path, "format").as_deref().map(Format::parse) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                self.problem(Self::span_of(table, "format"), &format!("{path}.format"), e);
                 Format::Json
             }
             None => {
-                self.problem(table.span(), &path, "missing key \"format\" (cef, json, ecs or hec)");
+                self.problem(table.span(), &path, format!("missing key \"format\" ({})", Format::names()));
                 Format::Json
             }
         };

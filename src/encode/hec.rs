@@ -1,11 +1,13 @@
 //! Splunk HTTP Event Collector envelopes, one per line:
 //! `{"time":EPOCH.FRACTION,"host","source","sourcetype","index","event":{…},"fields":{…}}`.
-//! The event is the canonical JSON record; `fields` holds a few indexed fields for searching.
+//! The event is the canonical JSON record, or an OCSF event (`--format hec-ocsf`); `fields`
+//! holds a few indexed fields for searching.
 
 use std::io::Write;
 
 use serde_json::json;
 
+use super::ocsf::OcsfEncoder;
 use super::Encoder;
 use crate::model::catalog::SeverityTable;
 use crate::model::AuditEvent;
@@ -15,14 +17,15 @@ use crate::model::AuditEvent;
 pub struct HecConfig {
     pub host: String,
     pub source: String,
-    pub sourcetype: String,
+    /// Default: `compliance-report:json`, or `compliance-report:ocsf` around OCSF events.
+    pub sourcetype: Option<String>,
     pub index: Option<String>,
 }
 
 impl Default for HecConfig {
     fn default() -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
-        HecConfig { host, source: "compliance-report".into(), sourcetype: "compliance-report:json".into(), index: None }
+        HecConfig { host, source: "compliance-report".into(), sourcetype: None, index: None }
     }
 }
 
@@ -30,6 +33,8 @@ impl Default for HecConfig {
 pub struct HecEncoder {
     pub config: HecConfig,
     pub severity: SeverityTable,
+    /// Wrap OCSF events instead of the canonical record.
+    pub ocsf: Option<OcsfEncoder>,
 }
 
 impl Encoder for HecEncoder {
@@ -43,13 +48,21 @@ impl Encoder for HecEncoder {
         out.extend_from_slice(b",\"source\":");
         serde_json::to_writer(&mut *out, &c.source).expect("string");
         out.extend_from_slice(b",\"sourcetype\":");
-        serde_json::to_writer(&mut *out, &c.sourcetype).expect("string");
+        let sourcetype = match (&c.sourcetype, &self.ocsf) {
+            (Some(s), _) => s.as_str(),
+            (None, Some(_)) => "compliance-report:ocsf",
+            (None, None) => "compliance-report:json",
+        };
+        serde_json::to_writer(&mut *out, sourcetype).expect("string");
         if let Some(index) = &c.index {
             out.extend_from_slice(b",\"index\":");
             serde_json::to_writer(&mut *out, index).expect("string");
         }
         out.extend_from_slice(b",\"event\":");
-        serde_json::to_writer(&mut *out, ev).expect("events serialize");
+        match &self.ocsf {
+            Some(ocsf) => ocsf.encode(ev, out),
+            None => serde_json::to_writer(&mut *out, ev).expect("events serialize"),
+        }
         let mut fields = json!({
             "event_id": ev.id,
             "event_name": ev.event_name,
@@ -89,10 +102,11 @@ mod tests {
             config: HecConfig {
                 host: "gl".into(),
                 source: "cr".into(),
-                sourcetype: "cr:json".into(),
+                sourcetype: Some("cr:json".into()),
                 index: Some("audit".into()),
             },
             severity: SeverityTable::default(),
+            ocsf: None,
         };
         let mut out = Vec::new();
         enc.encode(&ev, &mut out);
@@ -106,5 +120,22 @@ mod tests {
                 ev.id
             )
         );
+    }
+
+    #[test]
+    fn wraps_ocsf_with_its_own_sourcetype() {
+        let ev = AuditEvent::new(
+            time::parse("2026-10-01T12:00:00Z").unwrap(),
+            "duo_flow_started".into(),
+            Actor { id: Some("5001".into()), name: None, class: ActorClass::ServiceAccount },
+            Origin { format: "t".into(), native_id: Some("1".into()) },
+        );
+        let ocsf = OcsfEncoder::default();
+        let enc = HecEncoder { ocsf: Some(ocsf.clone()), ..HecEncoder::default() };
+        let mut out = Vec::new();
+        enc.encode(&ev, &mut out);
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["sourcetype"], "compliance-report:ocsf");
+        assert_eq!(doc["event"], ocsf.document(&ev));
     }
 }

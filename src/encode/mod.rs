@@ -7,6 +7,7 @@ pub mod cef;
 pub mod ecs;
 pub mod hec;
 pub mod json;
+pub mod ocsf;
 
 use crate::model::catalog::SeverityTable;
 use crate::model::AuditEvent;
@@ -26,8 +27,34 @@ pub enum Format {
     Json,
     /// Elastic Common Schema documents (the canonical record under `compliance_report`).
     Ecs,
+    /// OCSF 1.8.0 events (API Activity, Account Change, Authentication, Entity Management).
+    Ocsf,
     /// Splunk HTTP Event Collector envelopes around the canonical record.
     Hec,
+    /// Splunk HTTP Event Collector envelopes around OCSF events.
+    HecOcsf,
+}
+
+impl Format {
+    /// The name users write (`--format`, `format =` in job files).
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value().expect("no variant is skipped").get_name().to_string()
+    }
+
+    /// Parse a name users write; the error lists the names there are.
+    pub fn parse(name: &str) -> Result<Format, String> {
+        use clap::ValueEnum;
+        Format::from_str(name, false).map_err(|_| format!("{name:?} is not a format; use {}", Format::names()))
+    }
+
+    /// Every format name, for messages: `cef, json, … or hec-ocsf`.
+    pub fn names() -> String {
+        use clap::ValueEnum;
+        let names: Vec<String> = Format::value_variants().iter().map(|f| f.name()).collect();
+        let (last, rest) = names.split_last().expect("formats exist");
+        format!("{} or {last}", rest.join(", "))
+    }
 }
 
 /// Everything needed to build an encoder.
@@ -45,7 +72,12 @@ impl EncoderConfig {
             Format::Cef => Box::new(cef::CefEncoder::new(self.cef.clone(), self.severity.clone())),
             Format::Json => Box::new(json::JsonEncoder),
             Format::Ecs => Box::new(ecs::EcsEncoder { severity: self.severity.clone() }),
-            Format::Hec => Box::new(hec::HecEncoder { config: self.hec.clone(), severity: self.severity.clone() }),
+            Format::Ocsf => Box::new(ocsf::OcsfEncoder { severity: self.severity.clone() }),
+            Format::Hec | Format::HecOcsf => Box::new(hec::HecEncoder {
+                config: self.hec.clone(),
+                severity: self.severity.clone(),
+                ocsf: (self.format == Format::HecOcsf).then(|| ocsf::OcsfEncoder { severity: self.severity.clone() }),
+            }),
         }
     }
 }

@@ -6,6 +6,7 @@ mod export;
 mod http;
 mod http_server;
 mod jobs;
+mod ocsf;
 mod pg;
 mod postgres;
 mod properties;

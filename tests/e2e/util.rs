@@ -88,3 +88,11 @@ pub fn demo_json() -> &'static [serde_json::Value] {
         run(&["export", "--format", "json"]).ok().lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect()
     })
 }
+
+/// A test's external tool is missing: fail under `CI=true` (CI installs it, `hint` says how),
+/// else note that the test is skipped.
+#[track_caller]
+pub fn skip_unless_ci(what: &str, hint: &str) {
+    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{what} is required under CI=true ({hint})");
+    eprintln!("skipping: {what} not available");
+}
