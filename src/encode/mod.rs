@@ -81,3 +81,18 @@ impl EncoderConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip_and_errors_list_them() {
+        assert_eq!(Format::parse("hec-ocsf"), Ok(Format::HecOcsf));
+        assert_eq!(Format::HecOcsf.name(), "hec-ocsf");
+        assert_eq!(
+            Format::parse("xml"),
+            Err("\"xml\" is not a format; use cef, json, ecs, ocsf, hec or hec-ocsf".to_string())
+        );
+    }
+}

@@ -433,7 +433,8 @@ impl OcsfEncoder {
                 }
             }
         }
-        if let Some(t) = ev.target.as_ref().filter(|_| class != Class::ApiActivity && class != Class::EntityManagement) {
+        if let Some(t) = ev.target.as_ref().filter(|_| class != Class::ApiActivity && class != Class::EntityManagement)
+        {
             unmapped.insert("target".into(), serde_json::to_value(t).expect("targets serialize"));
         }
 
@@ -620,8 +621,11 @@ mod tests {
             "duo_service_account_provisioned",
             Actor { id: Some("1001".into()), name: Some("Ada".into()), class: ActorClass::User },
         );
-        ev.target =
-            Some(Target { kind: Some("User".into()), id: Some("5001".into()), details: Some("duo-developer-sa".into()) });
+        ev.target = Some(Target {
+            kind: Some("User".into()),
+            id: Some("5001".into()),
+            details: Some("duo-developer-sa".into()),
+        });
         let doc = OcsfEncoder::default().document(&ev);
         assert_eq!(doc["type_uid"], json!(300101));
         assert_eq!(doc["user"], json!({"name": "duo-developer-sa", "type": "Service", "type_id": 4, "uid": "5001"}));

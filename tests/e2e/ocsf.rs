@@ -61,7 +61,8 @@ fn a_demo_week_validates_and_uses_every_class() {
     }
     // Splunk HEC around OCSF carries exactly the same events.
     let hec = run(&["export", "--format", "hec-ocsf", "--range", "2026-08-03..2026-08-09"]).ok();
-    let inner: Vec<Value> = hec.lines().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone()).collect();
+    let inner: Vec<Value> =
+        hec.lines().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone()).collect();
     let plain: Vec<Value> = out.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(inner == plain, "hec-ocsf events differ from ocsf events");
 }
