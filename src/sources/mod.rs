@@ -3,10 +3,12 @@
 
 pub mod demo;
 pub mod details;
+pub mod merge;
 pub mod ndjson;
 pub mod normalize;
 pub mod postgres;
 pub mod shapes;
+pub mod tables;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -154,7 +156,7 @@ impl SourceSpec {
                 if read.page_rows > 0 {
                     cfg.page_rows = read.page_rows;
                 }
-                Box::new(postgres::PgSource::start(cfg)?)
+                Box::new(postgres::open(cfg)?)
             }
             SourceSpec::Demo => Box::new(ndjson::NdjsonSource::new(demo::inputs()).map(|r| r.map(Record::from))),
             SourceSpec::Files(paths) => Box::new(ndjson::NdjsonSource::from_paths(paths)?.map(|r| r.map(Record::from))),

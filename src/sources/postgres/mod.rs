@@ -1,25 +1,27 @@
 //! PostgreSQL: GitLab's audit tables, `ai_audit_events`, flow sessions and GitLab's agent
 //! workflow tables, read in one `REPEATABLE READ READ ONLY` snapshot, each table page by page in
-//! keyset order `(time, key)`, merged into one time-ordered stream in bounded memory.
+//! keyset order `(time, key)`, merged into one time-ordered stream in bounded memory
+//! ([`super::merge`]).
 
 pub mod setup;
-pub mod tables;
+pub mod sql;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Connection, PgConnection, Postgres, Row};
 
+use super::merge::{merge, DbSource, PageFetcher};
 use super::{Record, SourceError};
 use crate::checkpoint::{Position, Watermarks};
 use crate::model::time::Timestamp;
 use crate::redact::mask_url;
-use tables::{KeyType, TableSpec};
+use crate::sources::tables::{self, ColumnError, KeyType, TableSpec};
+use sql::PgSql;
 
 /// Settings of a PostgreSQL read.
 #[derive(Debug, Clone)]
@@ -140,14 +142,14 @@ pub fn usable(tables: Vec<TableSpec>, cols: &HashMap<String, HashSet<String>>) -
     (ok, skipped)
 }
 
-struct Stream {
-    spec: TableSpec,
-    sql_first: String,
-    sql_next: String,
-    cursor: Option<Position>,
-    buf: VecDeque<Record>,
-    done: bool,
-    name: Arc<str>,
+/// Pages of the snapshot's tables: each table's first-page and next-page SQL.
+struct PgPager<'c> {
+    conn: &'c mut PgConnection,
+    url: String,
+    specs: Vec<TableSpec>,
+    sql: Vec<(String, String)>,
+    from: Timestamp,
+    to: Timestamp,
 }
 
 fn bind_cursor<'q>(
@@ -165,79 +167,25 @@ fn bind_cursor<'q>(
     q
 }
 
-/// The far past and future used when the range is open (PostgreSQL accepts both).
-fn bounds(from: Option<Timestamp>, to: Timestamp) -> (Timestamp, Timestamp) {
-    (from.unwrap_or(chrono::DateTime::UNIX_EPOCH), to)
-}
+impl PageFetcher for PgPager<'_> {
+    type Row = PgRow;
 
-async fn fetch_page(
-    conn: &mut PgConnection,
-    s: &mut Stream,
-    from: Timestamp,
-    to: Timestamp,
-    rows: i64,
-) -> Result<Vec<PgRow>, sqlx::Error> {
-    let sql = if s.cursor.is_some() { &s.sql_next } else { &s.sql_first };
-    let mut q = sqlx::query(sql);
-    if let Some(pos) = &s.cursor {
-        q = bind_cursor(q, &s.spec, pos);
-    }
-    q = if s.spec.naive_time { q.bind(from.naive_utc()).bind(to.naive_utc()) } else { q.bind(from).bind(to) };
-    q.bind(rows).fetch_all(&mut *conn).await
-}
-
-type Mapped = Result<(Vec<Record>, Vec<String>), sqlx::Error>;
-
-/// Turn rows into records (the costliest step of a PostgreSQL export: mostly parsing
-/// `details`); warnings about unparseable details are returned, not logged.
-fn map_rows(spec: &TableSpec, name: &Arc<str>, rows: &[PgRow]) -> Mapped {
-    let mut notes = Vec::new();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let pos = spec.position(row)?;
-        let event = spec.event(row, &mut |msg| notes.push(msg))?;
-        out.push(Record { event: Box::new(event), position: Some((name.clone(), pos)) });
-    }
-    Ok((out, notes))
-}
-
-/// A second thread that maps half of each large page while the reader maps the other half.
-/// One long-lived thread (not one per page) keeps the allocator's per-thread caches warm.
-struct Mapper {
-    tx: SyncSender<(TableSpec, Arc<str>, Vec<PgRow>)>,
-    rx: Receiver<Mapped>,
-}
-
-impl Mapper {
-    fn start() -> std::io::Result<Mapper> {
-        let (tx, work) = sync_channel::<(TableSpec, Arc<str>, Vec<PgRow>)>(1);
-        let (done, rx) = sync_channel(1);
-        std::thread::Builder::new().name("postgres-mapper".into()).spawn(move || {
-            for (spec, name, rows) in work {
-                if done.send(map_rows(&spec, &name, &rows)).is_err() {
-                    break;
-                }
-            }
-        })?;
-        Ok(Mapper { tx, rx })
-    }
-
-    /// Map a page, order kept, splitting large pages between this thread and the worker.
-    fn map(&self, spec: &TableSpec, name: &Arc<str>, mut rows: Vec<PgRow>) -> Mapped {
-        if rows.len() < 256 {
-            return map_rows(spec, name, &rows);
+    async fn fetch(&mut self, stream: usize, cursor: Option<&Position>, rows: i64) -> Result<Vec<PgRow>, SourceError> {
+        let spec = &self.specs[stream];
+        let (first, next) = &self.sql[stream];
+        let mut q = sqlx::query(if cursor.is_some() { next } else { first });
+        if let Some(pos) = cursor {
+            q = bind_cursor(q, spec, pos);
         }
-        let second = rows.split_off(rows.len() / 2);
-        if self.tx.send((spec.clone(), name.clone(), second)).is_err() {
-            unreachable!("the mapping thread lives as long as the mapper");
-        }
-        let first = map_rows(spec, name, &rows);
-        let second = self.rx.recv().expect("the mapping thread answers every page");
-        let (mut records, mut notes) = first?;
-        let (more, more_notes) = second?;
-        records.extend(more);
-        notes.extend(more_notes);
-        Ok((records, notes))
+        q = if spec.naive_time {
+            q.bind(self.from.naive_utc()).bind(self.to.naive_utc())
+        } else {
+            q.bind(self.from).bind(self.to)
+        };
+        q.bind(rows)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(|e| db_error(&self.url, &format!("cannot read {}", spec.table), e))
     }
 }
 
@@ -266,121 +214,31 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
         tracing::warn!("schema {}: {}; reading the others", cfg.schema, skipped.join("; "));
     }
     tracing::info!(tables = specs.len(), until = %crate::model::time::format(&upper), "reading PostgreSQL snapshot");
-    let mut streams: Vec<Stream> = specs
-        .into_iter()
+    let sql = specs
+        .iter()
         .map(|spec| {
             let have = cols.get(&spec.table).cloned().unwrap_or_default();
             let present = |c: &str| have.contains(c);
-            Stream {
-                sql_first: spec.page_sql(&cfg.schema, &present, false),
-                sql_next: spec.page_sql(&cfg.schema, &present, true),
-                cursor: cfg.resume.get(&spec.stream).cloned(),
-                buf: VecDeque::new(),
-                done: false,
-                name: Arc::from(spec.stream.as_str()),
-                spec,
-            }
+            (spec.page_sql(&cfg.schema, &present, false), spec.page_sql(&cfg.schema, &present, true))
         })
         .collect();
-    let (from, to) = bounds(cfg.from, upper);
-    let mapper = Mapper::start().map_err(|e| SourceError::Io { path: "postgres mapping thread".into(), source: e })?;
-    let mut chunk = Vec::with_capacity(1024);
-    let mut warnings = 0u64;
-    loop {
-        // Refill empty buffers, then take the earliest head.
-        for s in streams.iter_mut() {
-            if s.buf.is_empty() && !s.done {
-                let rows = fetch_page(&mut conn, s, from, to, cfg.page_rows)
-                    .await
-                    .map_err(err(&format!("cannot read {}", s.spec.table)))?;
-                s.done = (rows.len() as i64) < cfg.page_rows;
-                let (records, notes) = mapper
-                    .map(&s.spec, &s.name, rows)
-                    .map_err(err(&format!("unexpected column types in {}", s.spec.table)))?;
-                for note in notes {
-                    warnings += 1;
-                    if warnings <= 10 {
-                        tracing::warn!("{note}");
-                    }
-                }
-                if let Some((_, pos)) = records.last().and_then(|r| r.position.as_ref()) {
-                    s.cursor = Some(pos.clone());
-                }
-                s.buf.extend(records);
-            }
-        }
-        let next = streams
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.buf.front().and_then(|r| r.position.as_ref()).map(|(_, p)| (p.time, i)))
-            .min();
-        let Some((_, i)) = next else { break };
-        let rec = streams[i].buf.pop_front().expect("front exists");
-        chunk.push(Ok(rec));
-        if chunk.len() >= 1024 && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(1024))).is_err() {
-            return Ok(()); // the consumer stopped
-        }
-    }
-    if !chunk.is_empty() {
-        let _ = tx.send(chunk);
-    }
-    if warnings > 10 {
-        tracing::warn!("{warnings} rows in all had details kept verbatim");
-    }
+    let tables = specs.iter().map(|s| (s.clone(), cfg.resume.get(&s.stream).cloned())).collect();
+    let (from, to) = (cfg.from.unwrap_or(chrono::DateTime::UNIX_EPOCH), upper);
+    let mut pager = PgPager { conn: &mut conn, url: cfg.url.clone(), specs, sql, from, to };
+    let url = cfg.url.clone();
+    let describe = |table: &str, e: ColumnError| SourceError::Database {
+        source_url: mask_url(&url),
+        message: format!("unexpected column types in {table}: {e}"),
+    };
+    merge(&mut pager, tables, cfg.page_rows, &tx, &describe).await?;
     let _ = sqlx::query("COMMIT").execute(&mut conn).await;
     let _ = conn.close().await;
     Ok(())
 }
 
-/// The PostgreSQL source as an iterator: a background thread runs the queries and hands
-/// chunks over a bounded channel (at most a few chunks in flight).
-pub struct PgSource {
-    rx: Receiver<Vec<Result<Record, SourceError>>>,
-    current: std::vec::IntoIter<Result<Record, SourceError>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl PgSource {
-    pub fn start(cfg: PgConfig) -> Result<PgSource, SourceError> {
-        let (tx, rx) = sync_channel(4);
-        let handle = std::thread::Builder::new()
-            .name("postgres-source".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(vec![Err(SourceError::Io { path: "tokio runtime".into(), source: e })]);
-                        return;
-                    }
-                };
-                if let Err(e) = rt.block_on(produce(cfg, tx.clone())) {
-                    let _ = tx.send(vec![Err(e)]);
-                }
-            })
-            .map_err(|e| SourceError::Io { path: "postgres reader thread".into(), source: e })?;
-        Ok(PgSource { rx, current: Vec::new().into_iter(), handle: Some(handle) })
-    }
-}
-
-impl Iterator for PgSource {
-    type Item = Result<Record, SourceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.current.next() {
-                return Some(item);
-            }
-            match self.rx.recv() {
-                Ok(chunk) => self.current = chunk.into_iter(),
-                Err(_) => {
-                    if let Some(h) = self.handle.take() {
-                        let _ = h.join();
-                    }
-                    return None;
-                }
-            }
-        }
-    }
+/// The PostgreSQL source: one snapshot read on a background thread.
+pub fn open(cfg: PgConfig) -> Result<DbSource, SourceError> {
+    DbSource::start("postgres-source", move |tx| produce(cfg, tx))
 }
 
 /// Run a future on a fresh single-threaded runtime (for the short database commands).

@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate};
 use serde_json::{Map, Value};
 use sqlx::{Connection, PgConnection, Row};
 
-use super::tables::ident;
+use super::sql::ident;
 use crate::model::{AuditEvent, FlowSession, FlowSessionResource};
 use crate::sources::SourceError;
 

@@ -1,9 +1,9 @@
-//! The tables the PostgreSQL source reads, as data: for each, its columns (GitLab's names and
-//! types), its keyset order, and how a row becomes an event. Adding a table is one entry here.
+//! The tables the database sources read, as data: for each, its columns (GitLab's names), its
+//! keyset order, and how a row becomes an event. Adding a table is one entry here. Each database
+//! source selects a table's columns in the order its [`Mapping`] documents and hands the rows
+//! over as [`Columns`], so PostgreSQL and ClickHouse rows of the same data give the same events.
 
 use serde_json::{json, Map, Value};
-use sqlx::postgres::PgRow;
-use sqlx::Row;
 
 use crate::checkpoint::Position;
 use crate::model::{time, Actor, ActorClass, AiContext, AuditEvent, Authorization, Origin, Outcome, Scope, Target};
@@ -87,7 +87,7 @@ const FLOW_REQUIRED: &[&str] = &[
     "plan_summary",
     "decisions_log",
 ];
-const FLOW_OPTIONAL: &[(&str, &str)] = &[
+pub const FLOW_OPTIONAL: &[(&str, &str)] = &[
     ("service_account_id", "bigint"),
     ("input_tokens", "bigint"),
     ("output_tokens", "bigint"),
@@ -255,218 +255,32 @@ pub fn catalog() -> Vec<TableSpec> {
     ]
 }
 
-/// Quote an identifier for SQL (`"name"`, inner quotes doubled).
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 impl TableSpec {
-    /// The SELECT list: every column this mapping reads, in a fixed order, `NULL` for optional
-    /// columns the table lacks.
-    fn select_list(&self, present: &dyn Fn(&str) -> bool) -> String {
-        let t = "t.";
-        let opt = |col: &str, ty: &str| if present(col) { format!("{t}{}", ident(col)) } else { format!("NULL::{ty}") };
-        let cols: Vec<String> = match self.mapping {
-            // Both audit layouts select the same columns in the same order (see `audit_event`).
-            Mapping::SplitAudit { scope_col, entity_type } => vec![
-                "t.id".into(),
-                "t.created_at".into(),
-                "t.author_id".into(),
-                "t.event_name".into(),
-                "t.details".into(),
-                "abbrev(t.ip_address)".into(),
-                "t.author_name".into(),
-                "t.entity_path".into(),
-                "t.target_details".into(),
-                "t.target_type".into(),
-                "t.target_id".into(),
-                scope_col.map_or("NULL::bigint".into(), |c| format!("t.{}", ident(c))),
-                format!("'{entity_type}'::text"),
-            ],
-            Mapping::LegacyAudit => vec![
-                "t.id",
-                "t.created_at",
-                "t.author_id",
-                "NULL::text",
-                "t.details",
-                "abbrev(t.ip_address)",
-                "t.author_name",
-                "t.entity_path",
-                "t.target_details",
-                "t.target_type",
-                "t.target_id",
-                "t.entity_id",
-                "t.entity_type::text",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            Mapping::AiAudit => vec![
-                "t.id",
-                "t.created_at",
-                "t.cloud_event_id::text",
-                "t.author_id",
-                "t.project_id",
-                "t.namespace_id",
-                "t.event_name",
-                "abbrev(t.ip_address)",
-                "t.workflow_id",
-                "t.details",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            Mapping::FlowStart | Mapping::FlowEnd => {
-                let mut v: Vec<String> = vec![
-                    "t.session_id::text",
-                    "t.user_id",
-                    "t.project_id",
-                    "t.flow_type",
-                    "t.input_prompt",
-                    "t.input_context::text",
-                    "t.started_at",
-                    "t.completed_at",
-                    "t.status",
-                    "t.authorization_verified_at",
-                    "t.authorization_method",
-                    "t.authorized_scopes",
-                    "t.plan_summary",
-                    "t.decisions_log::text",
-                ]
-                .into_iter()
-                .map(String::from)
-                .collect();
-                v.extend(FLOW_OPTIONAL.iter().map(|(c, ty)| opt(c, ty)));
-                v
-            }
-            Mapping::FlowResource => {
-                vec!["t.flow_session_id::text", "t.resource_type", "t.resource_id", "t.action", "t.created_at"]
-                    .into_iter()
-                    .map(String::from)
-                    .collect()
-            }
-            Mapping::DuoWorkflow => {
-                let mut v: Vec<String> = vec![
-                    "t.id",
-                    "t.user_id",
-                    "t.project_id",
-                    "t.namespace_id",
-                    "t.created_at",
-                    "t.status::int",
-                    "t.goal",
-                    "t.workflow_definition",
-                ]
-                .into_iter()
-                .map(String::from)
-                .collect();
-                v.push(opt("service_account_id", "bigint"));
-                v.push(if present("tool_call_approvals") {
-                    "t.tool_call_approvals::text".into()
-                } else {
-                    "NULL::text".into()
-                });
-                v.push(opt("title", "text"));
-                v.push(opt("summary", "text"));
-                v
-            }
-            Mapping::DuoLink { id_col, .. } => {
-                vec![
-                    "t.id".into(),
-                    "t.workflow_id".into(),
-                    format!("t.{}", ident(id_col)),
-                    "t.project_id".into(),
-                    "t.namespace_id".into(),
-                    "t.created_at".into(),
-                ]
-            }
-        };
-        cols.join(", ")
-    }
-
-    /// The page query: rows after the cursor (`$1` time, `$2…` key), within `[from, to)`
-    /// (the next two parameters), in keyset order, at most the last parameter rows.
-    pub fn page_sql(&self, schema: &str, present: &dyn Fn(&str) -> bool, has_cursor: bool) -> String {
-        let table = format!("{}.{}", ident(schema), ident(&self.table));
-        let time = format!("t.{}", ident(self.time_col));
-        let key_cols: Vec<String> =
-            std::iter::once(time.clone()).chain(self.key.iter().map(|(c, _)| format!("t.{}", ident(c)))).collect();
-        let mut n = 0;
-        let mut param = || {
-            n += 1;
-            format!("${n}")
-        };
-        let ts_type = if self.naive_time { "timestamp" } else { "timestamptz" };
-        let mut conds = Vec::new();
-        if has_cursor {
-            let params: Vec<String> = std::iter::once(format!("{}::{ts_type}", param()))
-                .chain(
-                    self.key
-                        .iter()
-                        .map(|(_, ty)| format!("{}::{}", param(), if *ty == KeyType::Int { "bigint" } else { "text" })),
-                )
-                .collect();
-            let lhs: Vec<String> = key_cols
-                .iter()
-                .enumerate()
-                .map(
-                    |(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() },
-                )
-                .collect();
-            conds.push(format!("({}) > ({})", lhs.join(", "), params.join(", ")));
-        }
-        conds.push(format!("{time} >= {}::{ts_type}", param()));
-        conds.push(format!("{time} < {}::{ts_type}", param()));
-        if self.mapping == Mapping::FlowEnd {
-            conds.push(format!("{time} IS NOT NULL"));
-        }
-        let order: Vec<String> = key_cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| if i > 0 && self.key[i - 1].1 == KeyType::Text { format!("{c}::text") } else { c.clone() })
-            .collect();
-        let (from, join_cols) = match self.mapping {
-            Mapping::FlowResource => (
-                format!(
-                    "{table} t LEFT JOIN {}.{} s ON s.session_id = t.flow_session_id",
-                    ident(schema),
-                    ident("flow_sessions")
-                ),
-                ", s.user_id, s.project_id, s.flow_type, NULL::bigint".to_string(),
-            ),
-            _ => (format!("{table} t"), String::new()),
-        };
-        format!(
-            "SELECT {}{join_cols} FROM {from} WHERE {} ORDER BY {} LIMIT {}",
-            self.select_list(present),
-            conds.join(" AND "),
-            order.join(", "),
-            param()
-        )
-    }
-
     /// The position of a row (its time column and key), read from the row.
-    pub fn position(&self, row: &PgRow) -> Result<Position, sqlx::Error> {
-        let time = match self.mapping {
-            _ if self.naive_time => row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc(),
-            Mapping::SplitAudit { .. } | Mapping::AiAudit | Mapping::LegacyAudit => row.try_get(1)?,
-            Mapping::FlowStart => row.try_get(6)?,
-            Mapping::FlowEnd => row.try_get(7)?,
-            Mapping::FlowResource => row.try_get(4)?,
-            Mapping::DuoWorkflow => row.try_get(4)?,
-            Mapping::DuoLink { .. } => row.try_get(5)?,
-        };
+    pub fn position<R: Columns + ?Sized>(&self, row: &R) -> Result<Position, ColumnError> {
+        let time = row.time_req(self.time_index())?;
         let key = match self.mapping {
-            Mapping::FlowStart | Mapping::FlowEnd => vec![json!(row.try_get::<String, _>(0)?)],
-            Mapping::FlowResource => {
-                (0..4).map(|i| row.try_get::<String, _>(i).map(Value::String)).collect::<Result<_, _>>()?
-            }
-            _ => vec![json!(row.try_get::<i64, _>(0)?)],
+            Mapping::FlowStart | Mapping::FlowEnd => vec![json!(row.text_req(0)?)],
+            Mapping::FlowResource => (0..4).map(|i| row.text_req(i).map(Value::String)).collect::<Result<_, _>>()?,
+            _ => vec![json!(row.int_req(0)?)],
         };
         Ok(Position { time, key })
     }
 
+    /// Where the keyset time column sits in the selected columns.
+    pub fn time_index(&self) -> usize {
+        match self.mapping {
+            Mapping::SplitAudit { .. } | Mapping::AiAudit | Mapping::LegacyAudit => 1,
+            Mapping::FlowStart => 6,
+            Mapping::FlowEnd => 7,
+            Mapping::FlowResource => 4,
+            Mapping::DuoWorkflow => 4,
+            Mapping::DuoLink { .. } => 5,
+        }
+    }
+
     /// Turn a row into an event. `warn` receives details that could not be parsed.
-    pub fn event(&self, row: &PgRow, warn: &mut dyn FnMut(String)) -> Result<AuditEvent, sqlx::Error> {
+    pub fn event<R: Columns + ?Sized>(&self, row: &R, warn: &mut dyn FnMut(String)) -> Result<AuditEvent, ColumnError> {
         let mut details_of = |text: Option<String>, id: &dyn std::fmt::Display| -> Map<String, Value> {
             let (map, why) = details::parse_or_raw(text.as_deref().unwrap_or(""));
             if let Some(why) = why {
@@ -477,76 +291,67 @@ impl TableSpec {
         let origin = |native: String| Origin { format: self.table.clone(), native_id: Some(native) };
         let ev = match self.mapping {
             Mapping::SplitAudit { .. } | Mapping::LegacyAudit => {
-                let id: i64 = row.try_get(0)?;
-                let details = details_of(row.try_get(4)?, &id);
-                let time = if self.naive_time {
-                    row.try_get::<chrono::NaiveDateTime, _>(1)?.and_utc()
-                } else {
-                    row.try_get(1)?
-                };
+                let id = row.int_req(0)?;
+                let details = details_of(row.text(4)?, &id);
                 let env = GitlabEnvelope {
-                    time: Some(time),
-                    event_name: row.try_get(3)?,
-                    author_id: Some(row.try_get(2)?),
-                    author_name: row.try_get(6)?,
-                    entity_type: Some(row.try_get(12)?),
-                    entity_id: row.try_get(11)?,
-                    entity_path: row.try_get(7)?,
-                    target_type: row.try_get(9)?,
-                    target_id: row.try_get::<Option<i64>, _>(10)?.map(|i| i.to_string()),
-                    target_details: row.try_get(8)?,
-                    ip_address: row.try_get(5)?,
+                    time: Some(row.time_req(1)?),
+                    event_name: row.text(3)?,
+                    author_id: Some(row.int_req(2)?),
+                    author_name: row.text(6)?,
+                    entity_type: Some(row.text_req(12)?),
+                    entity_id: row.int(11)?,
+                    entity_path: row.text(7)?,
+                    target_type: row.text(9)?,
+                    target_id: row.int(10)?.map(|i| i.to_string()),
+                    target_details: row.text(8)?,
+                    ip_address: row.text(5)?,
                 };
                 finish(env.into_event(origin(id.to_string()), details))
             }
             Mapping::AiAudit => {
-                let id: i64 = row.try_get(0)?;
-                let details = details_of(row.try_get(9)?, &id);
-                let project: Option<i64> = row.try_get(4)?;
-                let namespace: Option<i64> = row.try_get(5)?;
+                let id = row.int_req(0)?;
+                let details = details_of(row.text(9)?, &id);
+                let project = row.int(4)?;
+                let namespace = row.int(5)?;
                 let (entity_type, entity_id) = match (project, namespace) {
                     (Some(p), _) => (Some("Project".to_string()), Some(p)),
                     (None, Some(n)) => (Some("Namespace".to_string()), Some(n)),
                     _ => (None, None),
                 };
                 let env = GitlabEnvelope {
-                    time: Some(row.try_get(1)?),
-                    event_name: Some(row.try_get(6)?),
-                    author_id: Some(row.try_get(3)?),
+                    time: Some(row.time_req(1)?),
+                    event_name: Some(row.text_req(6)?),
+                    author_id: Some(row.int_req(3)?),
                     entity_type,
                     entity_id,
-                    ip_address: row.try_get(7)?,
+                    ip_address: row.text(7)?,
                     ..GitlabEnvelope::default()
                 };
                 let mut ev = finish(env.into_event(origin(id.to_string()), details));
                 let ai = ev.ai_mut();
-                ai.cloud_event_id = row.try_get(2)?;
-                if let Some(w) = row.try_get::<Option<i64>, _>(8)? {
+                ai.cloud_event_id = row.text(2)?;
+                if let Some(w) = row.int(8)? {
                     ai.workflow_id = Some(w);
                 }
                 ev
             }
             Mapping::FlowStart | Mapping::FlowEnd => flow_event(self, row)?,
             Mapping::FlowResource => {
-                let session: String = row.try_get(0)?;
-                let kind: String = row.try_get(1)?;
-                let rid: String = row.try_get(2)?;
-                let action: String = row.try_get(3)?;
-                let user: Option<i64> = row.try_get(5)?;
+                let session = row.text_req(0)?;
+                let kind = row.text_req(1)?;
+                let rid = row.text_req(2)?;
+                let action = row.text_req(3)?;
+                let user = row.int(5)?;
                 let name = if action == "created" { "duo_flow_resource_created" } else { "duo_flow_resource_modified" };
                 let native = format!("{session}/{kind}/{rid}/{action}");
-                let mut ev = AuditEvent::new(row.try_get(4)?, name.into(), Actor::default(), origin(native.clone()));
+                let mut ev = AuditEvent::new(row.time_req(4)?, name.into(), Actor::default(), origin(native.clone()));
                 ev.on_behalf_of = user.map(|u| Actor { id: Some(u.to_string()), name: None, class: ActorClass::User });
-                ev.scope = row.try_get::<Option<i64>, _>(6)?.map(|p| Scope {
-                    kind: "Project".into(),
-                    id: Some(p),
-                    path: None,
-                });
+                ev.scope = row.int(6)?.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
                 ev.target = Some(Target { kind: Some(kind.clone()), id: Some(rid.clone()), details: None });
                 ev.outcome = Outcome::Success;
                 ev.ai = Some(AiContext {
                     session_id: Some(session.clone()),
-                    flow_type: row.try_get(7)?,
+                    flow_type: row.text(7)?,
                     ..AiContext::default()
                 });
                 ev.details = Map::from_iter([
@@ -559,19 +364,19 @@ impl TableSpec {
                 ev
             }
             Mapping::DuoWorkflow => {
-                let id: i64 = row.try_get(0)?;
-                let user: i64 = row.try_get(1)?;
-                let sa: Option<i64> = row.try_get(8)?;
-                let status: i32 = row.try_get(5)?;
-                let flow_type: String = row.try_get(7)?;
+                let id = row.int_req(0)?;
+                let user = row.int_req(1)?;
+                let sa = row.int(8)?;
+                let status = row.int_req(5)? as i32;
+                let flow_type = row.text_req(7)?;
                 let mut ev = AuditEvent::new(
-                    row.try_get(4)?,
+                    row.time_req(4)?,
                     "duo_flow_started".into(),
                     Actor::default(),
                     origin(id.to_string()),
                 );
                 set_identity(&mut ev, user, sa);
-                ev.scope = scope_of(row.try_get(2)?, row.try_get(3)?);
+                ev.scope = scope_of(row.int(2)?, row.int(3)?);
                 ev.outcome = Outcome::Success;
                 ev.ai = Some(AiContext {
                     session_id: Some(id.to_string()),
@@ -585,14 +390,14 @@ impl TableSpec {
                 d.insert("status".into(), json!(status));
                 d.insert("status_name".into(), json!(workflow_status(status)));
                 d.insert("user_id".into(), json!(user));
-                if let Some(goal) = row.try_get::<Option<String>, _>(6)? {
+                if let Some(goal) = row.text(6)? {
                     d.insert("input_prompt".into(), json!(goal));
                 }
-                if let Some(a) = row.try_get::<Option<String>, _>(9)? {
+                if let Some(a) = row.text(9)? {
                     d.insert("tool_call_approvals".into(), serde_json::from_str(&a).unwrap_or(Value::String(a)));
                 }
                 for (key, idx) in [("title", 10), ("summary", 11)] {
-                    if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
+                    if let Some(v) = row.text(idx)? {
                         d.insert(key.into(), json!(v));
                     }
                 }
@@ -601,16 +406,16 @@ impl TableSpec {
                 ev
             }
             Mapping::DuoLink { resource_type, .. } => {
-                let id: i64 = row.try_get(0)?;
-                let workflow: i64 = row.try_get(1)?;
-                let rid: i64 = row.try_get(2)?;
+                let id = row.int_req(0)?;
+                let workflow = row.int_req(1)?;
+                let rid = row.int_req(2)?;
                 let mut ev = AuditEvent::new(
-                    row.try_get(5)?,
+                    row.time_req(5)?,
                     "duo_flow_resource_created".into(),
                     Actor::default(),
                     origin(id.to_string()),
                 );
-                ev.scope = scope_of(row.try_get(3)?, row.try_get(4)?);
+                ev.scope = scope_of(row.int(3)?, row.int(4)?);
                 ev.target = Some(Target { kind: Some(resource_type.into()), id: Some(rid.to_string()), details: None });
                 ev.outcome = Outcome::Success;
                 ev.ai = Some(AiContext {
@@ -674,15 +479,15 @@ pub fn workflow_status(status: i32) -> &'static str {
     }
 }
 
-fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> {
-    let session: String = row.try_get(0)?;
-    let user: i64 = row.try_get(1)?;
-    let project: Option<i64> = row.try_get(2)?;
-    let flow_type: String = row.try_get(3)?;
-    let started: time::Timestamp = row.try_get(6)?;
-    let completed: Option<time::Timestamp> = row.try_get(7)?;
-    let status: String = row.try_get(8)?;
-    let sa: Option<i64> = row.try_get(14)?;
+fn flow_event<R: Columns + ?Sized>(spec: &TableSpec, row: &R) -> Result<AuditEvent, ColumnError> {
+    let session = row.text_req(0)?;
+    let user = row.int_req(1)?;
+    let project = row.int(2)?;
+    let flow_type = row.text_req(3)?;
+    let started = row.time_req(6)?;
+    let completed = row.time(7)?;
+    let status = row.text_req(8)?;
+    let sa = row.int(14)?;
     let start = spec.mapping == Mapping::FlowStart;
     let (name, at, outcome, suffix) = if start {
         ("duo_flow_started", started, Outcome::Success, "started")
@@ -700,12 +505,12 @@ fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> 
     set_identity(&mut ev, user, sa);
     ev.scope = project.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
     ev.outcome = outcome;
-    ev.correlation_id = row.try_get(19)?;
+    ev.correlation_id = row.text(19)?;
     let mut ai = AiContext {
         session_id: Some(session.clone()),
         flow_type: Some(flow_type.clone()),
-        model_provider: row.try_get(17)?,
-        model_engine: row.try_get(18)?,
+        model_provider: row.text(17)?,
+        model_engine: row.text(18)?,
         ..AiContext::default()
     };
     let mut d = Map::new();
@@ -714,26 +519,26 @@ fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> 
     d.insert("status".into(), json!(status));
     d.insert("user_id".into(), json!(user));
     if start {
-        let verified: Option<time::Timestamp> = row.try_get(9)?;
-        let method: Option<String> = row.try_get(10)?;
-        let scopes: Option<Vec<String>> = row.try_get(11)?;
+        let verified = row.time(9)?;
+        let method = row.text(10)?;
+        let scopes = row.texts(11)?;
         if verified.is_some() || method.is_some() || scopes.as_ref().is_some_and(|s| !s.is_empty()) {
             ai.authorization =
                 Some(Authorization { verified_at: verified, method, scopes: scopes.unwrap_or_default() });
         }
         for (key, idx) in [("input_prompt", 4), ("plan_summary", 12)] {
-            if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
+            if let Some(v) = row.text(idx)? {
                 d.insert(key.into(), json!(v));
             }
         }
         for (key, idx) in [("input_context", 5), ("decisions_log", 13)] {
-            if let Some(v) = row.try_get::<Option<String>, _>(idx)? {
+            if let Some(v) = row.text(idx)? {
                 d.insert(key.into(), serde_json::from_str(&v).unwrap_or(Value::String(v)));
             }
         }
     } else {
-        let tin: Option<i64> = row.try_get(15)?;
-        let tout: Option<i64> = row.try_get(16)?;
+        let tin = row.int(15)?;
+        let tout = row.int(16)?;
         ai.input_tokens = tin.and_then(|n| u64::try_from(n).ok());
         ai.output_tokens = tout.and_then(|n| u64::try_from(n).ok());
         ai.duration_ms = completed.and_then(|c| u64::try_from((c - started).num_milliseconds()).ok());
@@ -743,4 +548,38 @@ fn flow_event(spec: &TableSpec, row: &PgRow) -> Result<AuditEvent, sqlx::Error> 
     enrich(&mut ev);
     ev.assign_id("");
     Ok(ev)
+}
+
+/// Typed access to the columns of one selected row, whatever the database.
+pub trait Columns {
+    /// An integer column (any width), or `None` for NULL.
+    fn int(&self, i: usize) -> Result<Option<i64>, ColumnError>;
+    /// A text column (UUIDs and JSON selected as text), or `None` for NULL.
+    fn text(&self, i: usize) -> Result<Option<String>, ColumnError>;
+    /// A time column (UTC, microseconds), or `None` for NULL.
+    fn time(&self, i: usize) -> Result<Option<time::Timestamp>, ColumnError>;
+    /// An array of text, or `None` for NULL.
+    fn texts(&self, i: usize) -> Result<Option<Vec<String>>, ColumnError>;
+
+    fn int_req(&self, i: usize) -> Result<i64, ColumnError> {
+        self.int(i)?.ok_or(ColumnError::Null(i))
+    }
+    fn text_req(&self, i: usize) -> Result<String, ColumnError> {
+        self.text(i)?.ok_or(ColumnError::Null(i))
+    }
+    fn time_req(&self, i: usize) -> Result<time::Timestamp, ColumnError> {
+        self.time(i)?.ok_or(ColumnError::Null(i))
+    }
+}
+
+/// A selected column did not hold what its mapping expects.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColumnError {
+    /// NULL where the mapping needs a value.
+    #[error("column {0} is NULL")]
+    Null(usize),
+    /// A value of another type, or text that does not parse.
+    #[error("column {index}: {message}")]
+    Type { index: usize, message: String },
 }
