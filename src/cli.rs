@@ -100,12 +100,12 @@ pub enum DbCommand {
 
 #[derive(Debug, Args)]
 pub struct DbInitArgs {
-    /// Database URL (postgres://user:pass@host/db).
+    /// Database URL (postgres://user:pass@host/db or clickhouse://user:pass@host:8123/db).
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub source: String,
-    /// Schema to create the tables in.
-    #[arg(long, default_value = "public")]
-    pub schema: String,
+    /// PostgreSQL schema, or ClickHouse database (default: the URL's), to create the tables in.
+    #[arg(long)]
+    pub schema: Option<String>,
     /// Also create GitLab-shaped audit tables and load the bundled demo data into them.
     #[arg(long)]
     pub with_demo: bool,
@@ -125,12 +125,13 @@ pub struct CheckArgs {
 /// Where events come from (shared by every command that reads events).
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// postgres://user:pass@host:5432/db (TLS per sslmode/sslrootcert), or NDJSON files or
-    /// directories (read sorted; `.gz` decompressed) or - for stdin (repeatable). Without it:
-    /// DATABASE_URL if set, else the bundled demo data.
+    /// postgres://user:pass@host:5432/db (TLS per sslmode/sslrootcert),
+    /// clickhouse://user:pass@host:8123/db (https:// for TLS), or NDJSON files or directories
+    /// (read sorted; `.gz` decompressed) or - for stdin (repeatable). Without it: DATABASE_URL,
+    /// else CLICKHOUSE_URL, else the bundled demo data.
     #[arg(long, value_name = "URL|PATH")]
     pub source: Vec<String>,
-    /// Database schema holding the tables.
+    /// PostgreSQL schema (default public) or ClickHouse database (default: the URL's) holding the tables.
     #[arg(long, value_name = "NAME")]
     pub schema: Option<String>,
     /// Read a table under another name: GITLAB_NAME=ACTUAL_NAME (repeatable).

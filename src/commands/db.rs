@@ -6,22 +6,18 @@ use anyhow::Context;
 
 use crate::cli::{CheckArgs, DbInitArgs};
 use crate::redact::mask_url;
+use crate::sources::clickhouse;
 use crate::sources::postgres::{self, setup, PgConfig};
 use crate::sources::{ndjson, SourceSpec};
 
 use super::{export::filter, usage};
 
-fn postgres_url(spec: &SourceSpec) -> anyhow::Result<&str> {
-    match spec {
-        SourceSpec::Postgres(url) => Ok(url),
-        other => Err(usage(format!("this command needs a database --source (postgres://…), not {}", other.describe()))),
-    }
+fn not_a_database(spec: &SourceSpec) -> anyhow::Error {
+    usage(format!("this command needs a database --source (postgres://… or clickhouse://…), not {}", spec.describe()))
 }
 
 pub fn init(args: &DbInitArgs) -> anyhow::Result<ExitCode> {
     let spec = SourceSpec::parse(std::slice::from_ref(&args.source)).map_err(usage)?;
-    let url = postgres_url(&spec)?;
-    let cfg = PgConfig::new(url);
     let demo = if args.with_demo {
         let events: Vec<_> = ndjson::NdjsonSource::new(crate::sources::demo::inputs())
             .collect::<Result<_, _>>()
@@ -31,16 +27,29 @@ pub fn init(args: &DbInitArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let report = postgres::block_on(async {
-        let mut conn = postgres::connect(&cfg).await?;
-        setup::init(&mut conn, &args.schema, demo.as_ref()).await
-    })?
-    .with_context(|| format!("db init on {} failed", mask_url(url)))?;
+    let (report, place) = match &spec {
+        SourceSpec::Postgres(url) => {
+            let cfg = PgConfig::new(url);
+            let schema = args.schema.clone().unwrap_or_else(|| "public".into());
+            let report = postgres::block_on(async {
+                let mut conn = postgres::connect(&cfg).await?;
+                setup::init(&mut conn, &schema, demo.as_ref()).await
+            })?
+            .with_context(|| format!("db init on {} failed", mask_url(url)))?;
+            (report, format!("schema {schema}"))
+        }
+        SourceSpec::ClickHouse(url) => {
+            let report = postgres::block_on(clickhouse::setup::init(url, args.schema.as_deref(), demo.as_ref()))?
+                .with_context(|| format!("db init on {} failed", mask_url(url)))?;
+            (report, "ClickHouse".to_string())
+        }
+        other => return Err(not_a_database(other)),
+    };
     for table in &report.created {
-        tracing::info!("created {table} and its companion tables in schema {}", args.schema);
+        tracing::info!("created {table} and its companion tables ({place})");
     }
     for (table, rows) in &report.loaded {
-        tracing::info!("loaded {rows} rows into {}.{table}", args.schema);
+        tracing::info!("loaded {rows} rows into {table} ({place})");
     }
     if report.created.is_empty() && report.loaded.is_empty() {
         tracing::info!("tables already present; nothing to do");
@@ -51,20 +60,35 @@ pub fn init(args: &DbInitArgs) -> anyhow::Result<ExitCode> {
 pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let filter = filter(&args.filter)?;
     let spec = super::export::source(&args.source.source)?;
-    let url = postgres_url(&spec)?;
     let read = super::export::read_options(&args.source, &filter);
-    let mut cfg = PgConfig::new(url);
-    cfg.from = read.range.from;
-    cfg.to = read.range.to;
-    cfg.renames = read.renames;
-    if let Some(s) = read.schema {
-        cfg.schema = s;
-    }
-    let checks = postgres::block_on(async {
-        let mut conn = postgres::connect(&cfg).await?;
-        setup::check(&mut conn, &cfg).await
-    })?
-    .with_context(|| format!("check on {} failed", mask_url(url)))?;
+    let checks = match &spec {
+        SourceSpec::Postgres(url) => {
+            let mut cfg = PgConfig::new(url);
+            cfg.from = read.range.from;
+            cfg.to = read.range.to;
+            cfg.renames = read.renames;
+            if let Some(s) = read.schema {
+                cfg.schema = s;
+            }
+            postgres::block_on(async {
+                let mut conn = postgres::connect(&cfg).await?;
+                setup::check(&mut conn, &cfg).await
+            })?
+            .with_context(|| format!("check on {} failed", mask_url(url)))?
+        }
+        SourceSpec::ClickHouse(url) => {
+            let mut cfg = clickhouse::ChConfig::new(url);
+            cfg.from = read.range.from;
+            cfg.to = read.range.to;
+            cfg.renames = read.renames;
+            cfg.database = read.schema;
+            let (conn, checks) = postgres::block_on(clickhouse::setup::check(&cfg))?
+                .with_context(|| format!("check on {} failed", mask_url(url)))?;
+            tracing::info!("ClickHouse {} database {}", conn.version, conn.database);
+            checks
+        }
+        other => return Err(not_a_database(other)),
+    };
     let mut out = String::new();
     if args.json {
         out = serde_json::to_string_pretty(&checks).expect("serializes");

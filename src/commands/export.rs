@@ -30,11 +30,16 @@ pub fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
     Ok(Filter { range, events: args.events.clone(), ..Filter::default() })
 }
 
-/// Resolve `--source` (or `DATABASE_URL`) and say on stderr when the demo data is used.
+/// Resolve `--source` (or `DATABASE_URL`, else `CLICKHOUSE_URL`) and say on stderr when the
+/// demo data is used.
 pub fn source(values: &[String]) -> anyhow::Result<SourceSpec> {
     let from_env: Vec<String>;
     let values = if values.is_empty() {
-        from_env = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()).into_iter().collect();
+        from_env = ["DATABASE_URL", "CLICKHOUSE_URL"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|v| !v.is_empty()))
+            .into_iter()
+            .collect();
         &from_env[..]
     } else {
         values

@@ -1,6 +1,7 @@
 //! Where events come from. Each source is one file here and yields one stream of
 //! [`AuditEvent`](crate::model::AuditEvent)s; [`SourceSpec`] picks the source from `--source`.
 
+pub mod clickhouse;
 pub mod demo;
 pub mod details;
 pub mod merge;
@@ -66,7 +67,7 @@ pub enum SourceError {
     #[error("{location}: {reason}")]
     Malformed { location: Location, reason: String },
     /// The `--source` names a kind of source this build cannot read.
-    #[error("unsupported source {0}: give a postgres:// URL, a file, a directory or - for stdin")]
+    #[error("unsupported source {0}: give a postgres:// or clickhouse:// URL, a file, a directory or - for stdin")]
     Unsupported(String),
     /// A database could not be reached or read (the URL is shown with its password masked).
     #[error("{source_url}: {message}")]
@@ -92,6 +93,8 @@ pub enum SourceSpec {
     Files(Vec<PathBuf>),
     /// A PostgreSQL database (`postgres://` or `postgresql://`).
     Postgres(String),
+    /// A ClickHouse database (`clickhouse://`, `clickhouses://`, `http(s)://`).
+    ClickHouse(String),
 }
 
 /// How to read a database source (ignored by file sources).
@@ -121,6 +124,9 @@ impl SourceSpec {
             if (lower.starts_with("postgres://") || lower.starts_with("postgresql://")) && values.len() == 1 {
                 return Ok(SourceSpec::Postgres(url.clone()));
             }
+            if clickhouse::is_url(url) && values.len() == 1 {
+                return Ok(SourceSpec::ClickHouse(url.clone()));
+            }
             return Err(SourceError::Unsupported(crate::redact::mask_url(url)));
         }
         Ok(SourceSpec::Files(values.iter().map(PathBuf::from).collect()))
@@ -131,13 +137,13 @@ impl SourceSpec {
         match self {
             SourceSpec::Demo => "bundled demo data".to_string(),
             SourceSpec::Files(paths) => paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-            SourceSpec::Postgres(url) => crate::redact::mask_url(url),
+            SourceSpec::Postgres(url) | SourceSpec::ClickHouse(url) => crate::redact::mask_url(url),
         }
     }
 
     /// Whether the source can resume from a checkpoint.
     pub fn supports_checkpoints(&self) -> bool {
-        matches!(self, SourceSpec::Postgres(_))
+        matches!(self, SourceSpec::Postgres(_) | SourceSpec::ClickHouse(_))
     }
 
     /// Open the source as one event stream.
@@ -157,6 +163,19 @@ impl SourceSpec {
                     cfg.page_rows = read.page_rows;
                 }
                 Box::new(postgres::open(cfg)?)
+            }
+            SourceSpec::ClickHouse(url) => {
+                let mut cfg = clickhouse::ChConfig::new(url);
+                cfg.from = read.range.from;
+                cfg.to = read.range.to;
+                cfg.lag = read.lag;
+                cfg.resume = read.resume.clone();
+                cfg.database = read.schema.clone();
+                cfg.renames = read.renames.clone();
+                if read.page_rows > 0 {
+                    cfg.page_rows = read.page_rows;
+                }
+                Box::new(clickhouse::open(cfg)?)
             }
             SourceSpec::Demo => Box::new(ndjson::NdjsonSource::new(demo::inputs()).map(|r| r.map(Record::from))),
             SourceSpec::Files(paths) => Box::new(ndjson::NdjsonSource::from_paths(paths)?.map(|r| r.map(Record::from))),

@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection, Row};
 
 use super::sql::ident;
 use crate::model::{AuditEvent, FlowSession, FlowSessionResource};
+use crate::sources::demo::{numbered, AiAuditRow};
 use crate::sources::SourceError;
 
 pub const FLOW_DDL: &str = include_str!("../../../fixtures/sql/postgres/flow_sessions.sql");
@@ -124,12 +125,7 @@ async fn create_partitions(conn: &mut PgConnection, demo: &DemoData) -> Result<(
     Ok(())
 }
 
-/// The demo dataset as rows to load.
-pub struct DemoData {
-    pub events: Vec<AuditEvent>,
-    pub sessions: Vec<FlowSession>,
-    pub resources: Vec<FlowSessionResource>,
-}
+pub use crate::sources::demo::DemoData;
 
 /// A details map as GitLab stores it: a YAML-serialized Ruby hash with symbol keys.
 /// Scalars are written as YAML double-quoted strings (JSON-compatible), nested values in flow style.
@@ -267,37 +263,19 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
         mut ai_details,
     ) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut next_id = 0i64;
-    for ev in &demo.events {
-        if ev.origin.format == "agent_audit" {
-            continue;
-        }
-        next_id += 1;
-        let ai = ev.ai.clone().unwrap_or_default();
-        if ev.event_name.starts_with("duo_flow_") {
-            let scope = ev.scope.clone().unwrap_or_default();
-            let is_project = scope.kind == "Project";
-            ai_ids.push(next_id);
-            ai_times.push(ev.time);
-            ai_cloud.push(
-                ai.cloud_event_id
-                    .clone()
-                    .and_then(|c| uuid::Uuid::parse_str(&c).ok())
-                    .unwrap_or_else(|| uuid::Uuid::from_u128(next_id as u128)),
-            );
-            ai_authors.push(ev.actor.id.as_deref().and_then(|i| i.parse::<i64>().ok()).unwrap_or(0));
-            ai_projects.push(if is_project { scope.id } else { None });
-            ai_namespaces.push(if is_project { None } else { Some(scope.id.unwrap_or(0)) });
-            ai_names.push(ev.event_name.clone());
-            ai_ips.push(ev.ip_address.clone());
-            ai_workflows.push(ai.workflow_id);
-            let mut d = ev.details.clone();
-            if let Some(name) = &ev.actor.name {
-                d.entry("author_name").or_insert(Value::String(name.clone()));
-            }
-            if let Some(path) = ev.scope.as_ref().and_then(|s| s.path.clone()) {
-                d.entry("entity_path").or_insert(Value::String(path));
-            }
-            ai_details.push(Value::Object(d).to_string());
+    for (id, ev) in numbered(&demo.events) {
+        next_id = id;
+        if let Some(row) = AiAuditRow::of(id, ev) {
+            ai_ids.push(row.id);
+            ai_times.push(row.created_at);
+            ai_cloud.push(uuid::Uuid::parse_str(&row.cloud_event_id).expect("demo cloud event ids are UUIDs"));
+            ai_authors.push(row.author_id);
+            ai_projects.push(row.project_id);
+            ai_namespaces.push(row.namespace_id);
+            ai_names.push(row.event_name);
+            ai_ips.push(row.ip_address);
+            ai_workflows.push(row.workflow_id);
+            ai_details.push(row.details);
             continue;
         }
         let yaml = ruby_yaml(&ev.details);
