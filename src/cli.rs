@@ -137,8 +137,8 @@ pub struct SourceArgs {
     /// Read a table under another name: GITLAB_NAME=ACTUAL_NAME (repeatable).
     #[arg(long = "table", value_name = "NAME=ACTUAL", value_parser = parse_rename)]
     pub tables: Vec<(String, String)>,
-    /// Rows fetched per page and table (database sources).
-    #[arg(long, value_name = "N", default_value_t = 1000, hide = true)]
+    /// Rows fetched per page and table (database sources; 0: 1,000 for PostgreSQL, 5,000 for ClickHouse).
+    #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
     pub page_rows: i64,
     /// What to do with a line that cannot be read: stop (after delivering what came before) or skip it.
     #[arg(long, value_enum, default_value_t = OnError::Fail)]

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the `compliance-report` binary.
 
 mod cef_parser;
+mod clickhouse;
 mod demo_data;
 mod export;
 mod http;

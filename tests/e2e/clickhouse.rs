@@ -1,0 +1,226 @@
+//! The ClickHouse source against a real server: `TEST_CLICKHOUSE_URL` (default
+//! `clickhouse://default@127.0.0.1:8123/default`; `.ci/run` installs and starts Debian's
+//! ClickHouse). Each test works in its own database, dropped afterwards. Without a server the
+//! tests are skipped, except under `CI=true`, where they fail.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+use crate::pg::TestDb;
+use crate::util::{run, run_with_stdin};
+
+pub struct TestCh {
+    /// `clickhouse://…/DATABASE` for this test's database.
+    pub url: String,
+    http: String,
+    name: String,
+}
+
+fn server() -> String {
+    std::env::var("TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "clickhouse://default@127.0.0.1:8123/default".into())
+}
+
+/// `http://host:port` of a `clickhouse://[user@]host:port/db` URL (the tests' server has no password).
+fn http_base(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = rest.split('/').next().unwrap();
+    format!("http://{}", authority.rsplit('@').next().unwrap())
+}
+
+impl TestCh {
+    /// A new empty database, or `None` (skip) when no server answers outside CI.
+    pub fn new(tag: &str) -> Option<TestCh> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let http = http_base(&server());
+        if let Err(e) = ureq::get(&format!("{http}/ping")).call() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("ClickHouse is required under CI=true but is not reachable at {http}: {e}");
+            }
+            eprintln!("skipping: no ClickHouse at {http}: {e}");
+            return None;
+        }
+        let name = format!("cr_{tag}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let base = server().rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        let ch = TestCh { url: format!("{base}/{name}"), http, name };
+        ch.sql(&format!("CREATE DATABASE {}", ch.name));
+        Some(ch)
+    }
+
+    #[track_caller]
+    pub fn sql(&self, sql: &str) -> String {
+        match ureq::post(&format!("{}/", self.http)).send_string(sql) {
+            Ok(r) => r.into_string().unwrap(),
+            Err(ureq::Error::Status(_, r)) => panic!("SQL failed: {}\n{sql}", r.into_string().unwrap_or_default()),
+            Err(e) => panic!("SQL failed: {e}\n{sql}"),
+        }
+    }
+}
+
+impl Drop for TestCh {
+    fn drop(&mut self) {
+        let _ = ureq::post(&format!("{}/", self.http)).send_string(&format!("DROP DATABASE IF EXISTS {}", self.name));
+    }
+}
+
+fn export(url: &str, format: &str, extra: &[&str]) -> crate::util::Run {
+    let mut args = vec!["export", "--source", url, "--format", format, "--lag", "0"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn json_lines(r: &crate::util::Run) -> Vec<Value> {
+    r.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+const CH_TABLES: [&str; 3] = ["ai_audit_events", "flow_sessions", "flow_session_resources"];
+
+#[test]
+fn exports_match_postgres_byte_for_byte() {
+    let Some(ch) = TestCh::new("match") else { return };
+    let Some(pg) = TestDb::new("chmatch") else { return };
+    run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
+    run(&["db", "init", "--source", &pg.url, "--with-demo"]).ok();
+    let from_ch = export(&ch.url, "json", &[]).ok();
+    // PostgreSQL also holds the GitLab audit tables; compare the tables both have.
+    let from_pg: Vec<u8> = export(&pg.url, "json", &[])
+        .ok()
+        .lines()
+        .iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            CH_TABLES.contains(&v["origin"]["format"].as_str().unwrap())
+        })
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    assert_eq!(from_ch.lines().len(), 44_112, "every demo row of the three tables");
+    assert!(from_ch.stdout == from_pg, "ClickHouse and PostgreSQL exports differ");
+    // And the CEF of both is the same bytes.
+    let cef_ch = export(&ch.url, "cef", &[]).ok();
+    let cef_pg = run_with_stdin(&["export", "--source", "-", "--format", "cef"], &from_pg).ok();
+    assert!(cef_ch.stdout == cef_pg.stdout, "CEF differs");
+    // A range selects the same slice from both.
+    let range = ["--range", "2026-09-01..2026-09-07"];
+    let a = export(&ch.url, "json", &range).ok();
+    let b: Vec<String> = export(&pg.url, "json", &range)
+        .ok()
+        .lines()
+        .into_iter()
+        .filter(|l| CH_TABLES.iter().any(|t| l.contains(&format!("\"format\":\"{t}\""))))
+        .collect();
+    assert!(!b.is_empty());
+    assert_eq!(a.lines(), b);
+}
+
+#[test]
+fn incremental_runs_lose_and_repeat_nothing() {
+    let Some(ch) = TestCh::new("incr") else { return };
+    run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_str().unwrap();
+    let ids = |r: &crate::util::Run| -> Vec<String> {
+        json_lines(r).iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    };
+    let full = ids(&export(&ch.url, "json", &[]).ok());
+    let mut seen = Vec::new();
+    for to in ["2026-08-20", "2026-08-21", "2026-09-30", "2026-10-31T12:00:00Z", ""] {
+        let range = format!("..{to}");
+        let r = export(
+            &ch.url,
+            "json",
+            &["--checkpoint", "walk", "--state-dir", st, "--range", &range, "--page-rows", "700"],
+        )
+        .ok();
+        seen.extend(ids(&r));
+    }
+    assert_eq!(seen.len(), full.len(), "no duplicates and no gaps");
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>(), full.iter().collect::<BTreeSet<_>>());
+    let again = export(&ch.url, "json", &["--checkpoint", "walk", "--state-dir", st]).ok();
+    assert_eq!(again.lines().len(), 0, "nothing new, nothing repeated");
+    // Rows that arrive later, some sharing the last row's time, come with the next run only.
+    let last: String =
+        ch.sql(&format!("SELECT max(created_at) FROM {}.ai_audit_events", ch.url.rsplit('/').next().unwrap()));
+    let last: i64 = last.trim().parse().unwrap();
+    let db = ch.url.rsplit('/').next().unwrap();
+    ch.sql(&format!(
+        "INSERT INTO {db}.ai_audit_events (id, created_at, cloud_event_id, author_id, project_id, namespace_id, event_name, ip_address, workflow_id, details) VALUES \
+         (900001, {last}, '00000000-0000-0000-0000-000000900001', 1, 7, NULL, 'duo_flow_token_usage', '10.0.0.1', NULL, '{{\"input_tokens\":1}}'), \
+         (900002, {}, '00000000-0000-0000-0000-000000900002', 1, 7, NULL, 'duo_flow_token_usage', NULL, NULL, '{{}}')",
+        last + 1
+    ));
+    let new = export(&ch.url, "json", &["--checkpoint", "walk", "--state-dir", st]).ok();
+    let native: Vec<String> =
+        json_lines(&new).iter().map(|e| e["origin"]["native_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(native, ["900001", "900002"]);
+    let state_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("walk.json")).unwrap()).unwrap();
+    let source = state_file["sources"].as_object().unwrap().keys().next().unwrap().clone();
+    assert!(source.starts_with("clickhouse://"), "{source}");
+}
+
+#[test]
+fn values_round_trip_column_by_column() {
+    let Some(ch) = TestCh::new("odd") else { return };
+    run(&["db", "init", "--source", &ch.url]).ok();
+    let db = ch.url.rsplit('/').next().unwrap();
+    // Tabs, newlines, backslashes, quotes and non-ASCII in text; quotes in arrays; NULLs.
+    ch.sql(&format!(
+        "INSERT INTO {db}.flow_sessions FORMAT JSONEachRow \
+         {{\"session_id\":\"s-1\",\"user_id\":42,\"service_account_id\":5001,\"project_id\":null,\"flow_type\":\"fix\\tit\",\
+         \"input_prompt\":\"line 1\\nline 2 \\\\ 'q' \\\"dq\\\" Zoë\",\"input_context\":\"{{\\\"k\\\":[1,\\\"x\\\"]}}\",\
+         \"started_at\":1790856000123456,\"completed_at\":1790856060000001,\"status\":\"failed\",\
+         \"authorization_verified_at\":null,\"authorization_method\":\"oauth\",\"authorized_scopes\":[\"a'b\",\"c\\\\d\",\"e]f\"],\
+         \"plan_summary\":null,\"decisions_log\":null,\"input_tokens\":7,\"output_tokens\":null,\"model_provider\":\"anthropic\",\
+         \"model_engine\":null,\"correlation_id\":\"c-1\"}}"
+    ));
+    let out = export(&ch.url, "json", &[]).ok();
+    let ev = json_lines(&out);
+    assert_eq!(ev.len(), 2, "{}", out.stdout_text());
+    let start = &ev[0];
+    assert_eq!(start["event_name"], "duo_flow_started");
+    assert_eq!(start["time"], "2026-10-01T12:00:00.123456Z");
+    assert_eq!(start["actor"]["id"], "5001");
+    assert_eq!(start["on_behalf_of"]["id"], "42");
+    assert_eq!(start["details"]["input_prompt"], "line 1\nline 2 \\ 'q' \"dq\" Zoë");
+    assert_eq!(start["details"]["input_context"], serde_json::json!({"k": [1, "x"]}));
+    assert_eq!(start["details"]["flow_type"], "fix\tit");
+    assert_eq!(start["ai"]["authorization"]["scopes"], serde_json::json!(["a'b", "c\\d", "e]f"]));
+    assert_eq!(start["ai"]["authorization"]["method"], "oauth");
+    assert!(start.get("scope").is_none());
+    let end = &ev[1];
+    assert_eq!(end["event_name"], "duo_flow_failed");
+    assert_eq!(end["time"], "2026-10-01T12:01:00.000001Z");
+    assert_eq!(end["outcome"], "failure");
+    assert_eq!(end["ai"]["input_tokens"], 7);
+    assert!(end["ai"].get("output_tokens").is_none());
+    assert_eq!(end["ai"]["duration_ms"], 59_876);
+    assert_eq!(end["correlation_id"], "c-1");
+}
+
+#[test]
+fn errors_name_the_problem_and_hide_the_password() {
+    let Some(ch) = TestCh::new("err") else { return };
+    let base = http_base(&ch.url).replace("http://", "");
+    let wrong = format!("clickhouse://nobody:s3cret-pw@{base}/default");
+    let r = export(&wrong, "json", &[]);
+    assert_ne!(r.code, 0);
+    assert!(!r.stderr.contains("s3cret-pw"), "{}", r.stderr);
+    assert!(r.stderr.contains("nobody:***@"), "{}", r.stderr);
+    assert!(r.stderr.contains("wrong user or password"), "{}", r.stderr);
+    let missing = format!("clickhouse://default@{base}/no_such_db_here");
+    let r = export(&missing, "json", &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no database \"no_such_db_here\""), "{}", r.stderr);
+    let closed = "clickhouse://default@127.0.0.1:1/default";
+    let r = export(closed, "json", &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("is the server running"), "{}", r.stderr);
+    // check reports the tables of an empty database as missing, once each.
+    let r = run(&["check", "--source", &ch.url]).ok();
+    let text = r.stdout_text();
+    for t in CH_TABLES {
+        assert_eq!(text.lines().filter(|l| l.starts_with(t)).count(), 1, "{text}");
+    }
+    assert!(text.contains("not found"), "{text}");
+}
