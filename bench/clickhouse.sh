@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Export N ai_audit_events rows (realistic details) from ClickHouse to CEF on /dev/null, against
+# clickhouse-client reading the same rows and columns as TabSeparated, in one run; each reader's
+# median of three runs; peak RSS from GNU time.
+# Usage: bash bench/clickhouse.sh [ROWS...]   (default: 1000000)
+# Needs a ClickHouse server on 127.0.0.1 (HTTP 8123 for the tool, native 9000 for clickhouse-client);
+# BENCH_CH_HOST overrides the host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+host=${BENCH_CH_HOST:-127.0.0.1}
+db=cr_bench_ch
+url="clickhouse://default@$host:8123/$db"
+cargo build --release --quiet
+bin=target/release/compliance-report
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000000)
+ch() { clickhouse-client --host "$host" --query "$1"; }
+
+secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
+rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+median3() {
+  local log=$1; shift
+  for k in 1 2 3; do /usr/bin/time -v "$@" > /dev/null 2> "$log.$k"; done
+  local mid
+  mid=$(for k in 1 2 3; do echo "$(secs "$log.$k") $k"; done | sort -n | sed -n 2p | cut -d' ' -f2)
+  cp "$log.$mid" "$log"
+}
+
+echo "ClickHouse $(ch 'SELECT version()')"
+echo "| rows | compliance-report s | rows/s | clickhouse-client s | rows/s | ratio | clickhouse-client ORDER BY s | ratio | peak RSS (MiB) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for n in "${sizes[@]}"; do
+  ch "DROP DATABASE IF EXISTS $db"
+  "$bin" -q db init --source "$url"
+  # Same shape as bench/postgres.sh: a row every 5 s from 2025-01-01, eight rows per session.
+  ch "INSERT INTO $db.ai_audit_events
+    SELECT number AS id,
+      toInt64(1735689600000000 + number * 5000000 + number % 1000) AS created_at,
+      lower(hex(MD5(toString(number)))) AS cloud_event_id,
+      1000 + number % 120 AS author_id, toNullable(toInt64(100 + number % 12)) AS project_id, NULL AS namespace_id,
+      ['duo_flow_started','duo_flow_plan_generated','duo_flow_resource_created','duo_flow_token_usage','duo_flow_completed'][1 + number % 5] AS event_name,
+      toNullable(concat('10.20.', toString(number % 250), '.', toString(number % 200))) AS ip_address,
+      toNullable(toInt64(intDiv(number, 8))) AS workflow_id,
+      concat('{\"session_id\":\"', lower(hex(MD5(toString(intDiv(number, 8))))), '\",\"flow_type\":\"software_development\",',
+        '\"user\":{\"id\":', toString(1000 + number % 120), ',\"username\":\"user', toString(number % 120), '\"},',
+        '\"author_user_type\":\"service_account\",\"correlation_id\":\"', lower(hex(MD5(toString(number)))), '\",',
+        '\"input_tokens\":', toString(number % 9000), ',\"output_tokens\":', toString(number % 900), ',',
+        '\"model_provider\":\"anthropic\",\"model_engine\":\"claude-sonnet-4-5\",',
+        '\"entity_path\":\"acme/payments/api\",\"author_name\":\"duo-developer-sa\"}') AS details
+    FROM system.numbers LIMIT $n"
+  cols="id, created_at, cloud_event_id, author_id, project_id, namespace_id, event_name, ip_address, workflow_id, details"
+  ch "SELECT $cols FROM $db.ai_audit_events FORMAT TabSeparated" > /dev/null
+  median3 /tmp/cr-bench-chc.log clickhouse-client --host "$host" --query "SELECT $cols FROM $db.ai_audit_events FORMAT TabSeparated"
+  median3 /tmp/cr-bench-chc-ordered.log clickhouse-client --host "$host" \
+    --query "SELECT $cols FROM $db.ai_audit_events ORDER BY created_at, id FORMAT TabSeparated"
+  median3 /tmp/cr-bench-cr.log "$bin" -q export --source "$url" --format cef --lag 0
+  lines=$("$bin" -q export --source "$url" --format cef --lag 0 | wc -l)
+  [ "$lines" = "$n" ] || { echo "exported $lines rows, expected $n" >&2; exit 1; }
+  t_cr=$(secs /tmp/cr-bench-cr.log); t_c=$(secs /tmp/cr-bench-chc.log); t_co=$(secs /tmp/cr-bench-chc-ordered.log)
+  printf '| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %s |\n' "$n" "$t_cr" "$(echo "$n/$t_cr" | bc -l)" \
+    "$t_c" "$(echo "$n/$t_c" | bc -l)" "$(echo "$t_c/$t_cr" | bc -l)" "$t_co" "$(echo "$t_co/$t_cr" | bc -l)" "$(rss /tmp/cr-bench-cr.log)"
+done
+[ -n "${KEEP:-}" ] || ch "DROP DATABASE IF EXISTS $db"
