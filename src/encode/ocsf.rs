@@ -127,6 +127,8 @@ const RULES: &[(&str, Class, Activity)] = &[
     ("duo_flow_resumed", Class::EntityManagement, Activity::Fixed(13, "Resume")),
     ("duo_flow_completed", Class::EntityManagement, Activity::Fixed(11, "Deactivate")),
     ("duo_flow_failed", Class::EntityManagement, Activity::Fixed(11, "Deactivate")),
+    ("duo_flow_dropped", Class::EntityManagement, Activity::Fixed(11, "Deactivate")),
+    ("duo_flow_stopped", Class::EntityManagement, Activity::Fixed(11, "Deactivate")),
     ("duo_flow_*", Class::EntityManagement, Activity::FromName),
     ("gitlab.api.*", Class::ApiActivity, Activity::FromName),
     ("git.push", Class::ApiActivity, Activity::Fixed(3, "Update")),

@@ -134,12 +134,17 @@ pub async fn merge<F: PageFetcher>(
                 s.buf.extend(records);
             }
         }
+        // Ties in time go by event id: the same rows merge in the same order whatever the
+        // database and its table order (each table's own order is kept: only heads compete).
         let next = streams
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.buf.front().and_then(|r| r.position.as_ref()).map(|(_, p)| (p.time, i)))
+            .filter_map(|(i, s)| {
+                let r = s.buf.front()?;
+                r.position.as_ref().map(|(_, p)| (p.time, r.event.id.as_str(), i))
+            })
             .min();
-        let Some((_, i)) = next else { break };
+        let Some((.., i)) = next else { break };
         let rec = streams[i].buf.pop_front().expect("front exists");
         chunk.push(Ok(rec));
         if chunk.len() >= 1024 && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(1024))).is_err() {

@@ -36,7 +36,36 @@ pub enum Mapping {
     DuoWorkflow,
     /// GitLab's `duo_workflows_workflow_<kind>s` link tables: resources of a workflow.
     DuoLink { resource_type: &'static str, id_col: &'static str },
+    /// GitLab's ClickHouse `agent_platform_sessions` (aggregated from `ai_usage_events`): one
+    /// event per session and lifecycle time of event code `code` (see [`AGENT_SESSION_EVENTS`]).
+    AgentSession { code: u16 },
 }
+
+/// `agent_platform_sessions`: usage event code, its `…_event_at` column, the event it becomes.
+pub const AGENT_SESSION_EVENTS: &[(u16, &str, &str)] = &[
+    (8, "created_event_at", "duo_flow_created"),
+    (9, "started_event_at", "duo_flow_started"),
+    (19, "finished_event_at", "duo_flow_completed"),
+    (20, "dropped_event_at", "duo_flow_dropped"),
+    (21, "stopped_event_at", "duo_flow_stopped"),
+    (22, "resumed_event_at", "duo_flow_resumed"),
+];
+
+/// Columns of `agent_platform_sessions` (GitLab's ClickHouse schema).
+pub const AGENT_SESSION_COLS: &[&str] = &[
+    "user_id",
+    "namespace_path",
+    "project_id",
+    "session_id",
+    "flow_type",
+    "environment",
+    "created_event_at",
+    "started_event_at",
+    "finished_event_at",
+    "dropped_event_at",
+    "stopped_event_at",
+    "resumed_event_at",
+];
 
 /// One table (or one event stream of a table) the source reads.
 #[derive(Debug, Clone)]
@@ -46,6 +75,10 @@ pub struct TableSpec {
     /// Name of the stream in checkpoints (the table name, or `table#end` for a second stream).
     pub stream: String,
     pub mapping: Mapping,
+    /// The table name events carry in `origin.format` (and their ids derive from), when not the
+    /// table's own: replicas of a PostgreSQL table name that table, so an event has one id
+    /// whichever database it was read from.
+    pub origin: Option<&'static str>,
     /// Time column of the keyset order.
     pub time_col: &'static str,
     /// Whether the time column is `timestamp without time zone` (UTC by convention).
@@ -103,6 +136,7 @@ pub fn catalog() -> Vec<TableSpec> {
         table: table.to_string(),
         stream: table.to_string(),
         mapping: Mapping::SplitAudit { scope_col, entity_type },
+        origin: None,
         time_col: "created_at",
         naive_time: false,
         key: ID_KEY,
@@ -114,13 +148,14 @@ pub fn catalog() -> Vec<TableSpec> {
             table: table.to_string(),
             stream: table.to_string(),
             mapping: Mapping::DuoLink { resource_type, id_col },
+            origin: None,
             time_col: "created_at",
             naive_time: false,
             key: ID_KEY,
             required,
             optional: &[],
         };
-    vec![
+    let mut specs = vec![
         split("project_audit_events", Some("project_id"), "Project"),
         split("group_audit_events", Some("group_id"), "Group"),
         split("user_audit_events", Some("user_id"), "User"),
@@ -129,6 +164,7 @@ pub fn catalog() -> Vec<TableSpec> {
             table: "audit_events".into(),
             stream: "audit_events".into(),
             mapping: Mapping::LegacyAudit,
+            origin: None,
             time_col: "created_at",
             naive_time: true,
             key: ID_KEY,
@@ -152,6 +188,7 @@ pub fn catalog() -> Vec<TableSpec> {
             table: "ai_audit_events".into(),
             stream: "ai_audit_events".into(),
             mapping: Mapping::AiAudit,
+            origin: None,
             time_col: "created_at",
             naive_time: false,
             key: ID_KEY,
@@ -173,6 +210,7 @@ pub fn catalog() -> Vec<TableSpec> {
             table: "flow_sessions".into(),
             stream: "flow_sessions".into(),
             mapping: Mapping::FlowStart,
+            origin: None,
             time_col: "started_at",
             naive_time: false,
             key: &[("session_id", KeyType::Text)],
@@ -183,6 +221,7 @@ pub fn catalog() -> Vec<TableSpec> {
             table: "flow_sessions".into(),
             stream: "flow_sessions#end".into(),
             mapping: Mapping::FlowEnd,
+            origin: None,
             time_col: "completed_at",
             naive_time: false,
             key: &[("session_id", KeyType::Text)],
@@ -193,6 +232,7 @@ pub fn catalog() -> Vec<TableSpec> {
             table: "flow_session_resources".into(),
             stream: "flow_session_resources".into(),
             mapping: Mapping::FlowResource,
+            origin: None,
             time_col: "created_at",
             naive_time: false,
             key: &[
@@ -208,6 +248,7 @@ pub fn catalog() -> Vec<TableSpec> {
             table: "duo_workflows_workflows".into(),
             stream: "duo_workflows_workflows".into(),
             mapping: Mapping::DuoWorkflow,
+            origin: None,
             time_col: "created_at",
             naive_time: false,
             key: ID_KEY,
@@ -252,10 +293,37 @@ pub fn catalog() -> Vec<TableSpec> {
             "work_item_id",
             &["id", "workflow_id", "work_item_id", "project_id", "namespace_id", "created_at"],
         ),
-    ]
+    ];
+    // ClickHouse: group audit events as replicated from PostgreSQL (`siphon_…`) and as GitLab's
+    // hierarchy view of them; both carry PostgreSQL's ids, so their events keep PostgreSQL's
+    // origin (and ids). A database with both is read from `hierarchy_audit_events` only.
+    for table in ["hierarchy_audit_events", "siphon_group_audit_events"] {
+        let mut t = split(table, Some("group_id"), "Group");
+        t.origin = Some("group_audit_events");
+        specs.push(t);
+    }
+    for (code, col, _) in AGENT_SESSION_EVENTS {
+        specs.push(TableSpec {
+            table: "agent_platform_sessions".into(),
+            stream: format!("agent_platform_sessions#{code}"),
+            mapping: Mapping::AgentSession { code: *code },
+            origin: None,
+            time_col: col,
+            naive_time: false,
+            key: &[("session_id", KeyType::Int)],
+            required: AGENT_SESSION_COLS,
+            optional: &[],
+        });
+    }
+    specs
 }
 
 impl TableSpec {
+    /// `origin.format` of this table's events.
+    pub fn origin_format(&self) -> String {
+        self.origin.map_or_else(|| self.table.clone(), str::to_string)
+    }
+
     /// The position of a row (its time column and key), read from the row.
     pub fn position<R: Columns + ?Sized>(&self, row: &R) -> Result<Position, ColumnError> {
         let time = row.time_req(self.time_index())?;
@@ -276,6 +344,7 @@ impl TableSpec {
             Mapping::FlowResource => 4,
             Mapping::DuoWorkflow => 4,
             Mapping::DuoLink { .. } => 5,
+            Mapping::AgentSession { .. } => 6,
         }
     }
 
@@ -288,7 +357,7 @@ impl TableSpec {
             }
             map
         };
-        let origin = |native: String| Origin { format: self.table.clone(), native_id: Some(native) };
+        let origin = |native: String| Origin { format: self.origin_format(), native_id: Some(native) };
         let ev = match self.mapping {
             Mapping::SplitAudit { .. } | Mapping::LegacyAudit => {
                 let id = row.int_req(0)?;
@@ -432,6 +501,45 @@ impl TableSpec {
                 ev.assign_id("");
                 ev
             }
+            Mapping::AgentSession { code } => {
+                // Columns: session_id, user_id, project_id, namespace_path, flow_type, environment, time.
+                let session = row.int_req(0)?;
+                let user = row.int_req(1)?;
+                let name = AGENT_SESSION_EVENTS.iter().find(|(c, ..)| *c == code).map_or("duo_flow_event", |e| e.2);
+                let mut ev = AuditEvent::new(
+                    row.time_req(6)?,
+                    name.into(),
+                    Actor { id: Some(user.to_string()), name: None, class: ActorClass::User },
+                    origin(format!("{session}/{code}")),
+                );
+                let namespace = row.text(3)?.filter(|p| !p.is_empty());
+                ev.scope =
+                    row.int(2)?.filter(|p| *p != 0).map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });
+                ev.outcome = if code == 20 { Outcome::Failure } else { Outcome::Success };
+                let flow_type = row.text(4)?.filter(|f| !f.is_empty());
+                ev.ai = Some(AiContext {
+                    session_id: Some(session.to_string()),
+                    workflow_id: Some(session),
+                    flow_type: flow_type.clone(),
+                    ..AiContext::default()
+                });
+                let mut d = Map::new();
+                d.insert("session_id".into(), json!(session));
+                d.insert("user_id".into(), json!(user));
+                d.insert("event_code".into(), json!(code));
+                if let Some(f) = flow_type {
+                    d.insert("flow_type".into(), json!(f));
+                }
+                if let Some(n) = namespace {
+                    d.insert("namespace_path".into(), json!(n));
+                }
+                if let Some(e) = row.text(5)?.filter(|e| !e.is_empty()) {
+                    d.insert("environment".into(), json!(e));
+                }
+                ev.details = d;
+                ev.assign_id("");
+                ev
+            }
         };
         Ok(ev)
     }
@@ -500,7 +608,7 @@ fn flow_event<R: Columns + ?Sized>(spec: &TableSpec, row: &R) -> Result<AuditEve
         at,
         name.into(),
         Actor::default(),
-        Origin { format: spec.table.clone(), native_id: Some(format!("{session}/{suffix}")) },
+        Origin { format: spec.origin_format(), native_id: Some(format!("{session}/{suffix}")) },
     );
     set_identity(&mut ev, user, sa);
     ev.scope = project.map(|p| Scope { kind: "Project".into(), id: Some(p), path: None });

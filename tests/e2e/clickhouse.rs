@@ -75,6 +75,20 @@ fn json_lines(r: &crate::util::Run) -> Vec<Value> {
 }
 
 const CH_TABLES: [&str; 3] = ["ai_audit_events", "flow_sessions", "flow_session_resources"];
+/// Origins both databases give: the shared tables, and group audit events (PostgreSQL's
+/// `group_audit_events`, ClickHouse's `hierarchy_audit_events` replica of it).
+const SHARED: [&str; 4] = ["ai_audit_events", "flow_sessions", "flow_session_resources", "group_audit_events"];
+
+fn shared_lines(r: &crate::util::Run) -> Vec<u8> {
+    r.lines()
+        .iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            SHARED.contains(&v["origin"]["format"].as_str().unwrap())
+        })
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect()
+}
 
 #[test]
 fn exports_match_postgres_byte_for_byte() {
@@ -82,35 +96,21 @@ fn exports_match_postgres_byte_for_byte() {
     let Some(pg) = TestDb::new("chmatch") else { return };
     run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
     run(&["db", "init", "--source", &pg.url, "--with-demo"]).ok();
-    let from_ch = export(&ch.url, "json", &[]).ok();
-    // PostgreSQL also holds the GitLab audit tables; compare the tables both have.
-    let from_pg: Vec<u8> = export(&pg.url, "json", &[])
-        .ok()
-        .lines()
-        .iter()
-        .filter(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            CH_TABLES.contains(&v["origin"]["format"].as_str().unwrap())
-        })
-        .flat_map(|l| format!("{l}\n").into_bytes())
-        .collect();
-    assert_eq!(from_ch.lines().len(), 44_112, "every demo row of the three tables");
-    assert!(from_ch.stdout == from_pg, "ClickHouse and PostgreSQL exports differ");
+    let from_ch = shared_lines(&export(&ch.url, "json", &[]).ok());
+    // PostgreSQL also holds user, project and instance audit tables; compare what both have.
+    let from_pg = shared_lines(&export(&pg.url, "json", &[]).ok());
+    assert_eq!(from_ch.iter().filter(|b| **b == b'\n').count(), 44_148, "every demo row of the shared tables");
+    assert!(from_ch == from_pg, "ClickHouse and PostgreSQL exports differ");
     // And the CEF of both is the same bytes.
-    let cef_ch = export(&ch.url, "cef", &[]).ok();
+    let cef_ch = run_with_stdin(&["export", "--source", "-", "--format", "cef"], &from_ch).ok();
     let cef_pg = run_with_stdin(&["export", "--source", "-", "--format", "cef"], &from_pg).ok();
     assert!(cef_ch.stdout == cef_pg.stdout, "CEF differs");
     // A range selects the same slice from both.
     let range = ["--range", "2026-09-01..2026-09-07"];
-    let a = export(&ch.url, "json", &range).ok();
-    let b: Vec<String> = export(&pg.url, "json", &range)
-        .ok()
-        .lines()
-        .into_iter()
-        .filter(|l| CH_TABLES.iter().any(|t| l.contains(&format!("\"format\":\"{t}\""))))
-        .collect();
+    let a = shared_lines(&export(&ch.url, "json", &range).ok());
+    let b = shared_lines(&export(&pg.url, "json", &range).ok());
     assert!(!b.is_empty());
-    assert_eq!(a.lines(), b);
+    assert!(a == b, "the same range differs");
 }
 
 #[test]
@@ -223,4 +223,60 @@ fn errors_name_the_problem_and_hide_the_password() {
         assert_eq!(text.lines().filter(|l| l.starts_with(t)).count(), 1, "{text}");
     }
     assert!(text.contains("not found"), "{text}");
+}
+
+#[test]
+fn agent_sessions_and_replicated_audit_events() {
+    let Some(ch) = TestCh::new("gl") else { return };
+    run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
+    let db = ch.url.rsplit('/').next().unwrap().to_string();
+    let events = json_lines(&export(&ch.url, "json", &[]).ok());
+    let count = |format: &str, name: &str| {
+        events.iter().filter(|e| e["origin"]["format"] == format && e["event_name"] == name).count()
+    };
+    let sessions: usize = ch.sql(&format!("SELECT count() FROM {db}.flow_sessions")).trim().parse().unwrap();
+    let completed: usize =
+        ch.sql(&format!("SELECT count() FROM {db}.flow_sessions WHERE status = 'completed'")).trim().parse().unwrap();
+    let failed: usize =
+        ch.sql(&format!("SELECT count() FROM {db}.flow_sessions WHERE status = 'failed'")).trim().parse().unwrap();
+    assert_eq!(count("agent_platform_sessions", "duo_flow_created"), sessions);
+    assert_eq!(count("agent_platform_sessions", "duo_flow_started"), sessions);
+    assert_eq!(count("agent_platform_sessions", "duo_flow_completed"), completed);
+    assert_eq!(count("agent_platform_sessions", "duo_flow_dropped"), failed);
+    assert_eq!(count("agent_platform_sessions", "duo_flow_stopped"), 0, "no unset time becomes an event");
+    let dropped = events
+        .iter()
+        .find(|e| e["origin"]["format"] == "agent_platform_sessions" && e["event_name"] == "duo_flow_dropped")
+        .unwrap();
+    assert_eq!(dropped["outcome"], "failure");
+    assert_eq!(dropped["actor"]["class"], "user");
+    assert!(dropped["ai"]["session_id"].as_str().unwrap().parse::<u64>().is_ok());
+    // Time order across all streams.
+    let times: Vec<&str> = events.iter().map(|e| e["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not in time order");
+
+    // The replica: a newer version of a row replaces it, a deleted version removes it.
+    let groups = |events: &[Value]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter(|e| e["origin"]["format"] == "group_audit_events")
+            .map(|e| {
+                (e["origin"]["native_id"].as_str().unwrap().to_string(), e["event_name"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let before = groups(&events);
+    assert_eq!(before.len(), 36);
+    let (first, second) = (&before[0].0, &before[1].0);
+    for (id, name, deleted) in [(first, "renamed_event", 0), (second, "whatever", 1)] {
+        ch.sql(&format!(
+            "INSERT INTO {db}.hierarchy_audit_events SELECT traversal_path, id, group_id, author_id, target_id, '{name}', \
+             details, ip_address, author_name, entity_path, target_details, target_type, created_at, version + 1, {deleted} \
+             FROM {db}.hierarchy_audit_events WHERE id = {id}"
+        ));
+    }
+    let after = groups(&json_lines(&export(&ch.url, "json", &[]).ok()));
+    assert_eq!(after.len(), 35);
+    assert!(after.contains(&(first.clone(), "renamed_event".into())));
+    assert!(!after.iter().any(|(id, _)| id == second));
 }

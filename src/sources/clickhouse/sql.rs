@@ -7,10 +7,18 @@ use crate::checkpoint::Position;
 use crate::model::time::Timestamp;
 use crate::sources::tables::{KeyType, Mapping, TableSpec, FLOW_OPTIONAL};
 
-/// Whether the ClickHouse source reads tables of this mapping (GitLab keeps the others in
-/// PostgreSQL only).
-pub fn supported(mapping: Mapping) -> bool {
-    matches!(mapping, Mapping::AiAudit | Mapping::FlowStart | Mapping::FlowEnd | Mapping::FlowResource)
+/// Whether ClickHouse holds this table: AI audit events, flow sessions, GitLab's session
+/// aggregate, and replicas of PostgreSQL audit tables (GitLab keeps the others in PostgreSQL only).
+pub fn supported(spec: &TableSpec) -> bool {
+    match spec.mapping {
+        Mapping::AiAudit
+        | Mapping::FlowStart
+        | Mapping::FlowEnd
+        | Mapping::FlowResource
+        | Mapping::AgentSession { .. } => true,
+        Mapping::SplitAudit { .. } => spec.origin.is_some(),
+        _ => false,
+    }
 }
 
 /// Quote an identifier: `` `name` ``.
@@ -88,6 +96,10 @@ pub struct PageSql {
     time: TimeType,
     settings: &'static str,
     not_null: bool,
+    /// A deletion flag to leave rows out by (replicated tables).
+    deleted: Option<String>,
+    /// A condition every selected row meets (sessions: the lifecycle time is set).
+    having: Option<String>,
 }
 
 impl PageSql {
@@ -113,7 +125,69 @@ impl PageSql {
         let table = format!("{}.{}", ident(database), ident(&spec.table));
         let mut from = format!("{table} AS t");
         let mut settings = "";
+        let mut time_col = t(spec.time_col);
+        let mut time = None;
+        let mut deleted = None;
+        let mut having = None;
         let cols: Vec<String> = match spec.mapping {
+            Mapping::SplitAudit { scope_col, entity_type } => {
+                // ReplacingMergeTree: FINAL gives each row's last version; deleted rows are left out.
+                from = format!("{table} AS t FINAL");
+                deleted = ["deleted", "_siphon_deleted"].into_iter().find(|c| have.contains_key(*c)).map(t);
+                // GitLab's ClickHouse columns default to '' and 0 where PostgreSQL has NULL.
+                let text = |c: &str| format!("nullIf({}, '')", t(c));
+                vec![
+                    t("id"),
+                    tm("created_at")?,
+                    t("author_id"),
+                    text("event_name"),
+                    text("details"),
+                    text("ip_address"),
+                    text("author_name"),
+                    text("entity_path"),
+                    text("target_details"),
+                    text("target_type"),
+                    format!("nullIf({}, 0)", t("target_id")),
+                    scope_col.map_or("NULL".into(), t),
+                    string(entity_type),
+                ]
+            }
+            Mapping::AgentSession { .. } => {
+                // One row per session: merge the aggregate states, then page over the chosen time.
+                let col = spec.time_col;
+                let ty = have.get(col).map(String::as_str).unwrap_or("");
+                // The states hold Nullable(DateTime64) (Int64 microseconds on servers without it).
+                time = Some(if ty.contains("DateTime64") {
+                    TimeType::DateTime64
+                } else if ty.contains("DateTime") {
+                    TimeType::DateTime
+                } else if ty.contains("Int64") {
+                    TimeType::Micros
+                } else {
+                    return Err(format!(
+                        "column {}.{col} has type {ty:?}; expected an anyIf state of a time",
+                        spec.table
+                    ));
+                });
+                from = format!(
+                    "(SELECT session_id, user_id, project_id, namespace_path, flow_type, environment, anyIfMerge({}) AS at \
+                     FROM {table} GROUP BY session_id, user_id, project_id, namespace_path, flow_type, environment) AS t",
+                    ident(col)
+                );
+                time_col = "t.at".into();
+                let micros = time.expect("set above").micros("t.at");
+                // An unset time merges to NULL, or to 0 where the state drops Nullable (18.16).
+                having = Some(format!("{micros} > 0"));
+                vec![
+                    t("session_id"),
+                    t("user_id"),
+                    t("project_id"),
+                    t("namespace_path"),
+                    t("flow_type"),
+                    t("environment"),
+                    micros,
+                ]
+            }
             Mapping::AiAudit => vec![
                 t("id"),
                 tm("created_at")?,
@@ -175,13 +249,19 @@ impl PageSql {
             }
             other => return Err(format!("table {} ({other:?}) is not read from ClickHouse", spec.table)),
         };
+        let time = match time {
+            Some(t) => t,
+            None => time_of(have, spec.time_col)?,
+        };
         Ok(PageSql {
             select: cols.join(", "),
             from,
-            time_col: t(spec.time_col),
-            time: time_of(have, spec.time_col)?,
+            time_col,
+            time,
             settings,
-            not_null: spec.mapping == Mapping::FlowEnd,
+            not_null: matches!(spec.mapping, Mapping::FlowEnd | Mapping::AgentSession { .. }),
+            deleted,
+            having,
         })
     }
 
@@ -205,6 +285,10 @@ impl PageSql {
         if self.not_null {
             conds.push(format!("{} IS NOT NULL", self.time_col));
         }
+        if let Some(d) = &self.deleted {
+            conds.push(format!("{d} = 0"));
+        }
+        conds.extend(self.having.clone());
         if let Some(pos) = cursor {
             let values: Vec<String> = std::iter::once(self.time.literal(pos.time))
                 .chain(pos.key.iter().zip(spec.key).map(|(v, (_, ty))| match ty {

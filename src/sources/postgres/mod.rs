@@ -64,6 +64,7 @@ impl PgConfig {
     pub fn tables(&self) -> Vec<TableSpec> {
         tables::catalog()
             .into_iter()
+            .filter(sql::supported)
             .map(|mut t| {
                 if let Some(actual) = self.renames.get(&t.table) {
                     t.stream = t.stream.replacen(&t.table, actual, 1);

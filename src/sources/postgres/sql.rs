@@ -12,6 +12,12 @@ pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether PostgreSQL holds this table: not GitLab's ClickHouse-only tables (the session
+/// aggregate, and replicas of PostgreSQL tables, which name their origin).
+pub fn supported(spec: &TableSpec) -> bool {
+    spec.origin.is_none() && !matches!(spec.mapping, Mapping::AgentSession { .. })
+}
+
 /// How each [`TableSpec`] is selected in PostgreSQL.
 pub trait PgSql {
     fn select_list(&self, present: &dyn Fn(&str) -> bool) -> String;
@@ -127,6 +133,7 @@ impl PgSql for TableSpec {
                 v.push(opt("summary", "text"));
                 v
             }
+            Mapping::AgentSession { .. } => unreachable!("ClickHouse-only tables are filtered out by `supported`"),
             Mapping::DuoLink { id_col, .. } => {
                 vec![
                     "t.id".into(),
