@@ -57,6 +57,10 @@ pub enum Command {
     Db(DbCommand),
     /// Show which tables and columns a database source has, rows in range, and read permission.
     Check(CheckArgs),
+    /// Aggregate events (counts per actor and hour or day, per event, per flow; token sums; first
+    /// sightings; distinct IPs; timelines): inside ClickHouse when the source is ClickHouse,
+    /// locally otherwise. One JSON table per line.
+    Aggregate(AggregateArgs),
     /// Run one job of the job file now (for system cron, systemd timers, Kubernetes CronJobs).
     /// Exit code 3 when the job is already running elsewhere.
     Run(RunArgs),
@@ -109,6 +113,23 @@ pub struct DbInitArgs {
     /// Also create GitLab-shaped audit tables and load the bundled demo data into them.
     #[arg(long)]
     pub with_demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AggregateArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Aggregation to run (repeatable; default: all): count-by-actor-hour, count-by-actor-day,
+    /// count-by-event, count-by-flow, tokens-by-actor, tokens-by-session, first-seen-ip,
+    /// first-seen-project, first-seen-event-name, first-seen-flow-type, distinct-ips-by-actor,
+    /// timeline-hour, timeline-day.
+    #[arg(long = "query", value_name = "NAME")]
+    pub queries: Vec<String>,
+    /// Pull the events and aggregate here even when the source could aggregate itself.
+    #[arg(long)]
+    pub local: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! The modules follow the pipeline: [`sources`] → [`model`] → [`encode`] → [`sinks`], driven by
 //! [`export`]; [`commands`] is the command-line edge.
 
+pub mod analyze;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
@@ -32,6 +33,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Demo(cli::DemoCommand::Generate(args)) => commands::demo::generate(&args),
         cli::Command::Db(cli::DbCommand::Init(args)) => commands::db::init(&args),
         cli::Command::Check(args) => commands::db::check(&args),
+        cli::Command::Aggregate(args) => commands::aggregate::run(&args),
         cli::Command::Run(args) => commands::jobs::run(&args),
         cli::Command::Jobs(cli::JobsCommand::List(args)) => commands::jobs::list(&args),
         cli::Command::Jobs(cli::JobsCommand::Validate(args)) => commands::jobs::validate(&args),

@@ -1,6 +1,7 @@
 //! The command-line edge: turns parsed arguments into library calls, errors into messages
 //! (`anyhow` with context lives here and nowhere else).
 
+pub mod aggregate;
 pub mod db;
 pub mod demo;
 pub mod export;

@@ -280,3 +280,29 @@ fn agent_sessions_and_replicated_audit_events() {
     assert!(after.contains(&(first.clone(), "renamed_event".into())));
     assert!(!after.iter().any(|(id, _)| id == second));
 }
+
+#[test]
+fn pushed_down_and_local_aggregations_agree() {
+    let Some(ch) = TestCh::new("agg") else { return };
+    run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
+    for range in [None, Some("2026-09-01..2026-09-14")] {
+        let mut args = vec!["aggregate", "--source", &ch.url];
+        if let Some(r) = range {
+            args.extend(["--range", r]);
+        }
+        let pushed = run(&args).ok();
+        args.push("--local");
+        let local = run(&args).ok();
+        let tables = json_lines(&pushed);
+        assert_eq!(tables.len(), 13, "every aggregation");
+        for t in &tables {
+            assert!(!t["rows"].as_array().unwrap().is_empty(), "{} is empty", t["query"]);
+        }
+        assert!(pushed.stdout == local.stdout, "push-down and local differ for range {range:?}");
+    }
+    // Counts add up to the export.
+    let exported = export(&ch.url, "json", &[]).ok().lines().len() as i64;
+    let by_event = json_lines(&run(&["aggregate", "--source", &ch.url, "--query", "count-by-event"]).ok());
+    let total: i64 = by_event[0]["rows"].as_array().unwrap().iter().map(|r| r[1].as_i64().unwrap()).sum();
+    assert_eq!(total, exported);
+}

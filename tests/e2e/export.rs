@@ -302,3 +302,30 @@ fn ecs_and_hec_carry_the_canonical_record() {
         }
     }
 }
+
+#[test]
+fn local_aggregation_of_the_demo_adds_up() {
+    let tables: Vec<Value> = run(&[
+        "aggregate",
+        "--query",
+        "count-by-event",
+        "--query",
+        "timeline-day",
+        "--range",
+        "2026-09-01..2026-09-30",
+    ])
+    .ok()
+    .lines()
+    .iter()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let sum =
+        |t: &Value, col: usize| -> i64 { t["rows"].as_array().unwrap().iter().map(|r| r[col].as_i64().unwrap()).sum() };
+    let exported = run(&["export", "--format", "json", "--range", "2026-09-01..2026-09-30"]).ok().lines().len() as i64;
+    assert_eq!(sum(&tables[0], 1), exported);
+    assert_eq!(sum(&tables[1], 1), exported);
+    assert_eq!(tables[1]["rows"].as_array().unwrap().len(), 30, "a bucket for every day, empty ones too");
+    let bad = run(&["aggregate", "--query", "count-by-nothing"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("count-by-actor-hour"), "{}", bad.stderr);
+}

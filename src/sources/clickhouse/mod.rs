@@ -1,7 +1,8 @@
-//! ClickHouse: `ai_audit_events`, `flow_sessions` and `flow_session_resources` (GitLab's
-//! analytics database), read with the official `clickhouse` crate over HTTP(S) with LZ4, each
-//! table page by page in keyset order `(time, key)` and merged like PostgreSQL's
-//! ([`super::merge`]), so the same rows give the same events, byte for byte.
+//! ClickHouse: `ai_audit_events`, flow sessions, GitLab's `agent_platform_sessions` and
+//! replicated group audit events, read with the official `clickhouse` crate over HTTP(S) with
+//! LZ4, each table by one streamed query in keyset order `(time, key)` (resuming after a
+//! checkpoint's position), and merged like PostgreSQL's ([`super::merge`]), so the same rows
+//! give the same events, byte for byte.
 //!
 //! Rows come back as `TabSeparated` through the crate's byte cursor rather than as typed
 //! `RowBinary` structs: the one format every server version speaks the same way (18.16 has no
@@ -45,7 +46,7 @@ impl ChConfig {
             url: url.to_string(),
             database: None,
             renames: HashMap::new(),
-            page_rows: 5_000,
+            page_rows: 2_000,
             from: None,
             to: None,
             lag: Duration::from_secs(60),
@@ -221,7 +222,7 @@ impl Connection {
         self.version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0)
     }
 
-    fn query(&self, sql: &str) -> clickhouse::query::Query {
+    pub(crate) fn query(&self, sql: &str) -> clickhouse::query::Query {
         let q = self.client.query_raw(sql);
         if self.readonly {
             q.with_setting("readonly", "2")
@@ -287,7 +288,7 @@ impl Connection {
     }
 
     /// The error of a failed request: what failed, the server's words, a hint, no password.
-    fn error(&self, what: &str, e: clickhouse::error::Error) -> SourceError {
+    pub(crate) fn error(&self, what: &str, e: clickhouse::error::Error) -> SourceError {
         let text = e.to_string();
         let hint = if text.contains("Code: 516") || text.contains("Code: 192") || text.contains("Code: 193") {
             " (wrong user or password)"
@@ -436,26 +437,82 @@ pub fn usable(
     super::postgres::usable(tables, &names)
 }
 
+/// One query per table, its answer read as it streams: ClickHouse sorts (or, on current
+/// releases, reads in key order) and sends; the reader takes a page of rows whenever the merge
+/// needs them, and TCP flow control holds the rest back, so memory stays bounded. Keyset pages
+/// of separate queries would re-scan the table from the cursor on for every page on servers
+/// without read-in-order (18.16), quadratic in the row count.
 struct ChPager {
     conn: Connection,
     specs: Vec<TableSpec>,
     sql: Vec<sql::PageSql>,
+    open: Vec<Option<OpenQuery>>,
     from: Timestamp,
     to: Timestamp,
+}
+
+struct OpenQuery {
+    cursor: clickhouse::query::BytesCursor,
+    /// Bytes after the last complete line.
+    partial: Vec<u8>,
+    eof: bool,
+}
+
+impl ChPager {
+    fn table_error(&self, stream: usize, e: SourceError) -> SourceError {
+        match e {
+            SourceError::Database { source_url, message } => SourceError::Database {
+                source_url,
+                message: format!("cannot read {}: {message}", self.specs[stream].table),
+            },
+            other => other,
+        }
+    }
 }
 
 impl PageFetcher for ChPager {
     type Row = TsvRow;
 
     async fn fetch(&mut self, stream: usize, cursor: Option<&Position>, rows: i64) -> Result<Vec<TsvRow>, SourceError> {
-        let text = self.sql[stream].render(&self.specs[stream], cursor, self.from, self.to, rows);
-        self.conn.rows(&text).await.map_err(|e| match e {
-            SourceError::Database { source_url, message } => SourceError::Database {
-                source_url,
-                message: format!("cannot read {}: {message}", self.specs[stream].table),
-            },
-            other => other,
-        })
+        if self.open[stream].is_none() {
+            let text = self.sql[stream].render(&self.specs[stream], cursor, self.from, self.to, None);
+            let bytes = self
+                .conn
+                .query(&text)
+                .fetch_bytes("TabSeparated")
+                .map_err(|e| self.conn.error("query failed", e))
+                .map_err(|e| self.table_error(stream, e))?;
+            self.open[stream] = Some(OpenQuery { cursor: bytes, partial: Vec::new(), eof: false });
+        }
+        let want = usize::try_from(rows).unwrap_or(usize::MAX).max(1);
+        let mut out = Vec::with_capacity(want.min(10_000));
+        loop {
+            let q = self.open[stream].as_mut().expect("opened above");
+            // Complete lines already received.
+            let mut start = 0;
+            while out.len() < want {
+                let Some(nl) = q.partial[start..].iter().position(|b| *b == b'\n') else { break };
+                let line = &q.partial[start..start + nl];
+                let text = std::str::from_utf8(line).map_err(|_| SourceError::Database {
+                    source_url: mask_url(&self.conn.url),
+                    message: format!("cannot read {}: the answer is not UTF-8", self.specs[stream].table),
+                })?;
+                out.push(TsvRow(text.split('\t').map(str::to_string).collect()));
+                start += nl + 1;
+            }
+            q.partial.drain(..start);
+            if out.len() >= want || q.eof {
+                return Ok(out);
+            }
+            match q.cursor.next().await {
+                Ok(Some(chunk)) => q.partial.extend_from_slice(&chunk),
+                Ok(None) => q.eof = true,
+                Err(e) => {
+                    let e = self.conn.error("query failed", e);
+                    return Err(self.table_error(stream, e));
+                }
+            }
+        }
     }
 }
 
@@ -497,7 +554,8 @@ async fn produce(cfg: ChConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
     }
     let tables = specs.iter().map(|s| (s.clone(), cfg.resume.get(&s.stream).cloned())).collect();
     let from = cfg.from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    let mut pager = ChPager { conn, specs, sql: page_sql, from, to: upper };
+    let open = specs.iter().map(|_| None).collect();
+    let mut pager = ChPager { conn, specs, sql: page_sql, open, from, to: upper };
     let url = cfg.url.clone();
     let describe = |table: &str, e: ColumnError| SourceError::Database {
         source_url: mask_url(&url),

@@ -265,14 +265,14 @@ impl PageSql {
         })
     }
 
-    /// The page query: rows after `cursor`, within `[from, to)`, in keyset order, at most `rows`.
+    /// The query: rows after `cursor`, within `[from, to)`, in keyset order, at most `rows`.
     pub fn render(
         &self,
         spec: &TableSpec,
         cursor: Option<&Position>,
         from: Timestamp,
         to: Timestamp,
-        rows: i64,
+        rows: Option<i64>,
     ) -> String {
         let time = if self.not_null { format!("assumeNotNull({})", self.time_col) } else { self.time_col.clone() };
         let key_cols: Vec<String> = std::iter::once(time.clone())
@@ -297,11 +297,14 @@ impl PageSql {
                 }))
                 .collect();
             conds.push(format!("({}) > ({})", key_cols.join(", "), values.join(", ")));
+            // The same bound on the time alone, which the primary key index can use.
+            conds.push(format!("{time} >= {}", self.time.literal(pos.time)));
         }
         conds.push(format!("{time} >= {}", self.time.literal(from)));
         conds.push(format!("{time} < {}", self.time.literal(to)));
+        let limit = rows.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {rows}{}",
+            "SELECT {} FROM {} WHERE {} ORDER BY {}{limit}{}",
             self.select,
             self.from,
             conds.join(" AND "),
@@ -341,10 +344,11 @@ mod tests {
         let to = time::parse("2026-11-01T00:00:00Z").unwrap();
         let cursor = Position { time: time::parse("2026-10-05T01:02:03.000004Z").unwrap(), key: vec![42.into()] };
         assert_eq!(
-            sql.render(&spec, Some(&cursor), from, to, 100),
+            sql.render(&spec, Some(&cursor), from, to, Some(100)),
             "SELECT t.`id`, toInt64(t.`created_at`), toString(t.`cloud_event_id`), t.`author_id`, t.`project_id`, \
              t.`namespace_id`, t.`event_name`, t.`ip_address`, t.`workflow_id`, t.`details` FROM `gl`.`ai_audit_events` AS t \
-             WHERE (t.`created_at`, t.`id`) > (1791162123000004, 42) AND t.`created_at` >= 1790812800000000 \
+             WHERE (t.`created_at`, t.`id`) > (1791162123000004, 42) AND t.`created_at` >= 1791162123000004 \
+             AND t.`created_at` >= 1790812800000000 \
              AND t.`created_at` < 1793491200000000 ORDER BY t.`created_at`, t.`id` LIMIT 100"
         );
     }

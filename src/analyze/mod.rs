@@ -1,0 +1,3 @@
+//! Analysis over events: aggregations that run where the data is ([`aggregate`]).
+
+pub mod aggregate;
