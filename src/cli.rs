@@ -61,6 +61,9 @@ pub enum Command {
     /// sightings; distinct IPs; timelines): inside ClickHouse when the source is ClickHouse,
     /// locally otherwise. One JSON table per line.
     Aggregate(AggregateArgs),
+    /// Find unusual AI-agent and audit activity in --range against the --baseline before it:
+    /// explained findings tied to the events behind them.
+    Anomalies(AnomaliesArgs),
     /// Run one job of the job file now (for system cron, systemd timers, Kubernetes CronJobs).
     /// Exit code 3 when the job is already running elsewhere.
     Run(RunArgs),
@@ -113,6 +116,42 @@ pub struct DbInitArgs {
     /// Also create GitLab-shaped audit tables and load the bundled demo data into them.
     #[arg(long)]
     pub with_demo: bool,
+}
+
+/// Output of `anomalies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FindingsFormat {
+    /// A readable table.
+    Table,
+    /// One JSON finding per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// How far back before the range the baseline reaches (e.g. 30d, 8w).
+    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    pub baseline: std::time::Duration,
+    /// Only these heuristics (repeatable): volume_spike, off_hours, first_seen, failure_burst,
+    /// token_outlier, service_accounts, lifecycle, stream_gap, sanitization.
+    #[arg(long = "heuristic", value_name = "NAME")]
+    pub heuristics: Vec<String>,
+    /// Business hours in --tz, Monday to Friday, as START-END (hours).
+    #[arg(long, default_value = "7-20", value_name = "START-END")]
+    pub business_hours: String,
+    /// Attributes whose first use by an actor is reported (comma-separated): ip, model,
+    /// flow_type, event_name, project.
+    #[arg(long, default_value = "ip", value_name = "LIST")]
+    pub first_seen: String,
+    /// A session without an end this long after its last event is reported.
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    pub stuck_after: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
+    pub format: FindingsFormat,
 }
 
 #[derive(Debug, Args)]

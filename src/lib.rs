@@ -17,6 +17,7 @@ pub mod model;
 pub mod range;
 pub mod redact;
 pub mod schedule;
+pub mod secrets;
 pub mod shutdown;
 pub mod sinks;
 pub mod sources;
@@ -34,6 +35,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Db(cli::DbCommand::Init(args)) => commands::db::init(&args),
         cli::Command::Check(args) => commands::db::check(&args),
         cli::Command::Aggregate(args) => commands::aggregate::run(&args),
+        cli::Command::Anomalies(args) => commands::anomalies::run(&args),
         cli::Command::Run(args) => commands::jobs::run(&args),
         cli::Command::Jobs(cli::JobsCommand::List(args)) => commands::jobs::list(&args),
         cli::Command::Jobs(cli::JobsCommand::Validate(args)) => commands::jobs::validate(&args),

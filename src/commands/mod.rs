@@ -2,6 +2,7 @@
 //! (`anyhow` with context lives here and nowhere else).
 
 pub mod aggregate;
+pub mod anomalies;
 pub mod db;
 pub mod demo;
 pub mod export;

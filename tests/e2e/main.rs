@@ -1,5 +1,6 @@
 //! End-to-end tests: they run the `compliance-report` binary.
 
+mod anomalies;
 mod cef_parser;
 mod clickhouse;
 mod demo_data;

@@ -1,0 +1,99 @@
+//! Lifecycle integrity of agent sessions (SOC 2 CC6.1, CC8.1): sessions started in the range
+//! with no authorization record, or authorized only after they started; sessions that created
+//! resources but never completed or failed (or stayed paused) for longer than the stuck limit
+//! (`--stuck-after`, default 24 h) before the end of the range; and resources of sessions that
+//! have no start event at all. False positives: sessions that started before the baseline
+//! window (widen `--baseline`), sessions still legitimately running at the range end.
+
+use super::dataset::ts;
+use super::{Draft, Heuristic, Input};
+
+pub struct Lifecycle;
+
+impl Heuristic for Lifecycle {
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+
+    fn description(&self) -> &'static str {
+        "sessions without authorization, authorized after starting, never ending, or with resources but no start"
+    }
+
+    fn run(&self, input: &Input) -> Vec<Draft> {
+        let data = input.data;
+        let stuck = input.settings.stuck_after.num_microseconds().unwrap_or(i64::MAX);
+        let range_end = input.range.to.timestamp_micros();
+        let mut out = Vec::new();
+        for s in data.sessions.values() {
+            let first = s.rows.iter().map(|i| data.rows[*i].time()).min().unwrap_or(0);
+            let last = s.rows.iter().map(|i| data.rows[*i].time()).max().unwrap_or(0);
+            let principal = |i: usize| data.rows[i].principal().to_string();
+            let draft =
+                |severity, actor: String, value: String, threshold: &str, explanation: &str, rows: Vec<usize>| Draft {
+                    severity,
+                    actor,
+                    value,
+                    threshold: threshold.into(),
+                    explanation: explanation.into(),
+                    sessions: vec![s.id.clone()],
+                    rows,
+                    ..Draft::default()
+                };
+            match s.start {
+                Some(start) if input.range.contains(&ts(data.rows[start].time())) => {
+                    let started = data.rows[start].time();
+                    if !s.authorized || s.authorized_at.is_none() {
+                        out.push(draft(
+                            8,
+                            principal(start),
+                            "no authorization record".into(),
+                            "every session needs authorization_verified_at",
+                            "An agent session started without any record of who authorized it.",
+                            vec![start],
+                        ));
+                    } else if let Some(at) = s.authorized_at.filter(|at| *at > started) {
+                        out.push(draft(
+                            7,
+                            principal(start),
+                            format!("authorized {:.0} s after the start", (at - started) as f64 / 1e6),
+                            "authorization must precede the start",
+                            "An agent session began working before its authorization was verified.",
+                            vec![start],
+                        ));
+                    }
+                }
+                Some(_) => {}
+                None if !s.resources.is_empty() && input.range.contains(&ts(first)) => {
+                    out.push(draft(
+                        6,
+                        principal(s.resources[0]),
+                        format!("{} resources, no start event", s.resources.len()),
+                        "resources must belong to a started session",
+                        "Changes were recorded for an agent session that has no start record.",
+                        s.resources.clone(),
+                    ));
+                    continue;
+                }
+                None => continue,
+            }
+            let open = s.end.is_none() && (!s.resources.is_empty() || s.paused.is_some());
+            if open && input.range.contains(&ts(last)) && range_end - last > stuck {
+                let rows = s.rows.clone();
+                let state = if s.paused.is_some() { "paused" } else { "running" };
+                out.push(draft(
+                    4,
+                    principal(s.start.unwrap_or(rows[0])),
+                    format!(
+                        "{} resources, {state}, no end {:.0} h after the last event",
+                        s.resources.len(),
+                        (range_end - last) as f64 / 3.6e9
+                    ),
+                    "a session must complete or fail within the stuck limit",
+                    "An agent session made changes but never recorded finishing or failing.",
+                    rows,
+                ));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,240 @@
+//! Anomaly heuristics: each compares the range against a baseline window before it and reports
+//! explained [`Finding`]s tied to the events behind them. One module per heuristic, all behind
+//! [`Heuristic`]; [`HEURISTICS`] lists them in the order findings are reported.
+//!
+//! The events of the baseline and the range are read once into a [`Dataset`]: one compact row
+//! per event (its aggregation facts, id and a few attributes) plus per-session summaries and
+//! the secrets found in prompts. Counting heuristics ask the dataset's polars frame through
+//! the aggregation interface ([`crate::analyze::aggregate`]).
+
+pub mod dataset;
+pub mod failures;
+pub mod first_seen;
+pub mod gaps;
+pub mod lifecycle;
+pub mod off_hours;
+pub mod sanitization;
+pub mod service_accounts;
+pub mod tokens;
+pub mod volume;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use dataset::Dataset;
+
+use crate::model::time::{self, Timestamp};
+
+/// A half-open time window `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Window {
+    #[serde(with = "time::serde_ts")]
+    pub from: Timestamp,
+    #[serde(with = "time::serde_ts")]
+    pub to: Timestamp,
+}
+
+impl Window {
+    pub fn contains(&self, t: &Timestamp) -> bool {
+        *t >= self.from && *t < self.to
+    }
+
+    pub fn from_micros(from: i64, to: i64) -> Window {
+        let t = |us| chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
+        Window { from: t(from), to: t(to) }
+    }
+}
+
+/// Knobs of the heuristics (`anomalies --help` lists the flags that set them).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Business hours `[start, end)` in `tz`, Monday to Friday.
+    pub business_hours: (u32, u32),
+    pub tz: chrono_tz::Tz,
+    /// First-seen attributes to watch.
+    pub first_seen: Vec<first_seen::Attr>,
+    /// A session running or paused longer than this without an end is stuck.
+    pub stuck_after: chrono::Duration,
+    /// At most this many event ids per finding (the total is always given).
+    pub max_event_ids: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            business_hours: (7, 20),
+            tz: chrono_tz::Tz::UTC,
+            first_seen: vec![first_seen::Attr::Ip],
+            stuck_after: chrono::Duration::hours(24),
+            max_event_ids: 20,
+        }
+    }
+}
+
+/// What a heuristic sees.
+pub struct Input<'a> {
+    pub data: &'a Dataset,
+    /// The window under review.
+    pub range: Window,
+    /// The window before it that defines normal.
+    pub baseline: Window,
+    pub settings: &'a Settings,
+}
+
+/// One explained anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable id: a hash of heuristic, subject and window.
+    pub id: String,
+    pub heuristic: &'static str,
+    /// 0–10, as event severities.
+    pub severity: u8,
+    /// The actor the finding is about (empty when it is about the stream, an IP, …).
+    pub actor: String,
+    /// The actor's name where known.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub actor_name: String,
+    /// Humans the actor acted for (composite identity).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub on_behalf_of: Vec<String>,
+    pub window: Window,
+    /// What was measured, e.g. `412 events` or `glpat token`.
+    pub value: String,
+    /// What it crossed, e.g. `baseline median 31/day, threshold 120`.
+    pub threshold: String,
+    /// One sentence for a non-specialist.
+    pub explanation: String,
+    /// Sessions involved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
+    /// Values involved (IPs, scopes, kinds of secret, service accounts, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Ids of the events behind the finding (at most `max_event_ids`), and how many there are.
+    pub event_ids: Vec<String>,
+    pub event_count: usize,
+}
+
+/// The fields a heuristic fills; [`Draft::finish`] adds the id and caps the evidence.
+#[derive(Debug, Default)]
+pub struct Draft {
+    pub severity: u8,
+    pub actor: String,
+    pub window: Option<Window>,
+    pub value: String,
+    pub threshold: String,
+    pub explanation: String,
+    pub sessions: Vec<String>,
+    pub values: Vec<String>,
+    /// Row indexes of the events behind the finding.
+    pub rows: Vec<usize>,
+}
+
+impl Draft {
+    pub fn finish(mut self, heuristic: &'static str, data: &Dataset, max_ids: usize) -> Finding {
+        self.rows.sort_by_key(|i| (data.rows[*i].time(), *i));
+        self.rows.dedup();
+        self.sessions.sort();
+        self.sessions.dedup();
+        self.values.sort();
+        self.values.dedup();
+        let window = self.window.unwrap_or_else(|| {
+            let first = self.rows.first().map_or(0, |i| data.rows[*i].time());
+            let last = self.rows.last().map_or(0, |i| data.rows[*i].time());
+            Window::from_micros(first, last + 1)
+        });
+        let mut on_behalf_of: Vec<String> =
+            self.rows.iter().map(|i| data.rows[*i].on_behalf_of.clone()).filter(|s| !s.is_empty()).collect();
+        on_behalf_of.sort();
+        on_behalf_of.dedup();
+        let mut h = Sha256::new();
+        for part in
+            [heuristic, &self.actor, &time::format(&window.from), &self.sessions.join(","), &self.values.join(",")]
+        {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let id: String = h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let actor_name = data.name_of(&self.actor);
+        Finding {
+            id,
+            heuristic,
+            severity: self.severity,
+            actor_name,
+            actor: self.actor,
+            on_behalf_of,
+            window,
+            value: self.value,
+            threshold: self.threshold,
+            explanation: self.explanation,
+            sessions: self.sessions,
+            values: self.values,
+            event_count: self.rows.len(),
+            event_ids: self.rows.iter().take(max_ids).map(|i| data.rows[*i].id.clone()).collect(),
+        }
+    }
+}
+
+/// One heuristic.
+pub trait Heuristic: Sync {
+    /// Its name in findings and on the command line.
+    fn name(&self) -> &'static str;
+    /// What it catches, for `--help`, README and reports.
+    fn description(&self) -> &'static str;
+    fn run(&self, input: &Input) -> Vec<Draft>;
+}
+
+/// Every heuristic, in reporting order.
+pub const HEURISTICS: &[&dyn Heuristic] = &[
+    &volume::VolumeSpike,
+    &off_hours::OffHours,
+    &first_seen::FirstSeen,
+    &failures::FailureBursts,
+    &tokens::TokenOutliers,
+    &service_accounts::ServiceAccounts,
+    &lifecycle::Lifecycle,
+    &gaps::StreamGaps,
+    &sanitization::Sanitization,
+];
+
+/// Run the heuristics named in `only` (all when empty); findings sorted by window start,
+/// heuristic and id.
+pub fn detect(data: &Dataset, range: Window, baseline: Window, settings: &Settings, only: &[String]) -> Vec<Finding> {
+    let input = Input { data, range, baseline, settings };
+    let mut out: Vec<Finding> = HEURISTICS
+        .iter()
+        .filter(|h| only.is_empty() || only.iter().any(|o| o == h.name()))
+        .flat_map(|h| h.run(&input).into_iter().map(|d| d.finish(h.name(), data, settings.max_event_ids)))
+        .collect();
+    out.sort_by(|a, b| (a.window.from, a.heuristic, &a.id).cmp(&(b.window.from, b.heuristic, &b.id)));
+    out
+}
+
+/// Median and median absolute deviation of `values` (0, 0 for none).
+pub fn median_mad(values: &mut [f64]) -> (f64, f64) {
+    fn median(v: &mut [f64]) -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+    let m = median(values);
+    let mut dev: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
+    (m, median(&mut dev))
+}
+
+/// The `q` quantile (0–1) of `values`, nearest rank.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}

@@ -1,0 +1,107 @@
+//! Token outliers: sessions whose model token use (input + output) is far above the baseline's
+//! sessions — above max(3 × the baseline 99th percentile, 20 × the baseline median) — and
+//! actors whose token use in the range is above 8 × their own baseline daily rate over the same
+//! number of days and above twice the peers' 99th percentile. False positives: legitimately large
+//! tasks (a repository-wide refactoring), a new model with different token accounting.
+
+use std::collections::BTreeMap;
+
+use super::dataset::ts;
+use super::{quantile, Draft, Heuristic, Input};
+
+pub struct TokenOutliers;
+
+impl Heuristic for TokenOutliers {
+    fn name(&self) -> &'static str {
+        "token_outlier"
+    }
+
+    fn description(&self) -> &'static str {
+        "sessions and actors using far more model tokens than the baseline's sessions and peers"
+    }
+
+    fn run(&self, input: &Input) -> Vec<Draft> {
+        let mut base_sessions: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut now_sessions: BTreeMap<&str, (u64, Vec<usize>)> = BTreeMap::new();
+        let mut base_actors: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut now_actors: BTreeMap<&str, (u64, Vec<usize>)> = BTreeMap::new();
+        for (i, r) in input.data.rows.iter().enumerate() {
+            let n = r.fact.input_tokens + r.fact.output_tokens;
+            if n == 0 {
+                continue;
+            }
+            let t = ts(r.time());
+            if input.baseline.contains(&t) {
+                if !r.fact.session.is_empty() {
+                    *base_sessions.entry(&r.fact.session).or_default() += n;
+                }
+                *base_actors.entry(r.principal()).or_default() += n;
+            } else if input.range.contains(&t) {
+                if !r.fact.session.is_empty() {
+                    let e = now_sessions.entry(&r.fact.session).or_default();
+                    e.0 += n;
+                    e.1.push(i);
+                }
+                let e = now_actors.entry(r.principal()).or_default();
+                e.0 += n;
+                e.1.push(i);
+            }
+        }
+        let mut out = Vec::new();
+        let mut sizes: Vec<f64> = base_sessions.values().map(|n| *n as f64).collect();
+        if sizes.len() >= 20 {
+            let p99 = quantile(&mut sizes, 0.99);
+            let median = quantile(&mut sizes, 0.5);
+            let threshold = (3.0 * p99).max(20.0 * median);
+            for (session, (n, rows)) in now_sessions {
+                if (n as f64) <= threshold {
+                    continue;
+                }
+                let actor = input.data.rows[rows[0]].principal().to_string();
+                out.push(Draft {
+                    severity: 5,
+                    actor,
+                    value: format!("{n} tokens in one session"),
+                    threshold: format!("baseline sessions: median {median:.0}, p99 {p99:.0}; threshold {threshold:.0}"),
+                    explanation: format!(
+                        "This agent session used about {:.0} times the tokens of a typical session.",
+                        n as f64 / median.max(1.0)
+                    ),
+                    sessions: vec![session.to_string()],
+                    rows,
+                    ..Draft::default()
+                });
+            }
+        }
+        let base_days = ((input.baseline.to - input.baseline.from).num_seconds() as f64 / 86_400.0).max(1.0);
+        let range_days = ((input.range.to - input.range.from).num_seconds() as f64 / 86_400.0).max(1.0);
+        let mut peers: Vec<f64> = base_actors.values().map(|n| *n as f64 / base_days * range_days).collect();
+        if peers.len() >= 5 {
+            let p99 = quantile(&mut peers, 0.99);
+            for (actor, (n, rows)) in now_actors {
+                let own = base_actors.get(actor).map_or(0.0, |b| *b as f64 / base_days * range_days);
+                let threshold = (8.0 * own).max(2.0 * p99);
+                if own == 0.0 || (n as f64) <= threshold {
+                    continue;
+                }
+                out.push(Draft {
+                    severity: 4,
+                    actor: actor.to_string(),
+                    value: format!("{n} tokens in the range"),
+                    threshold: format!(
+                        "own baseline rate {own:.0} per range; peers' p99 {p99:.0}; threshold {threshold:.0}"
+                    ),
+                    explanation: "This actor's agents used several times their usual amount of model tokens.".into(),
+                    sessions: rows
+                        .iter()
+                        .map(|i| input.data.rows[*i].fact.session.clone())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    rows,
+                    ..Draft::default()
+                });
+            }
+        }
+        out
+    }
+}

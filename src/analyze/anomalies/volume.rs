@@ -1,0 +1,90 @@
+//! Volume spike: an actor (the human behind an agent, else the actor) whose daily event count
+//! in the range far exceeds their own baseline. Robust: the baseline is the median and MAD of
+//! the actor's active days; a day is a spike above max(40, median + 8·1.4826·MAD, 4 × median).
+//! Consecutive spike days make one finding. Needs 5 active baseline days (new actors have no
+//! normal yet). False positives: release days, migrations, an actor's first heavy project.
+
+use std::collections::BTreeMap;
+
+use super::{median_mad, Draft, Heuristic, Input};
+use crate::analyze::aggregate::{Bucket, Cell, Query};
+
+pub struct VolumeSpike;
+
+const MIN_COUNT: f64 = 40.0;
+const MIN_BASELINE_DAYS: usize = 5;
+
+fn per_actor_day(t: &crate::analyze::aggregate::Table) -> BTreeMap<String, Vec<(i64, i64)>> {
+    let mut m: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for r in &t.rows {
+        if let [Cell::Text(a), Cell::Int(day), Cell::Int(n)] = &r[..] {
+            m.entry(a.clone()).or_default().push((*day, *n));
+        }
+    }
+    m
+}
+
+impl Heuristic for VolumeSpike {
+    fn name(&self) -> &'static str {
+        "volume_spike"
+    }
+
+    fn description(&self) -> &'static str {
+        "an actor's daily activity far above their own baseline (median/MAD of active days)"
+    }
+
+    fn run(&self, input: &Input) -> Vec<Draft> {
+        let q = [Query::CountByActor(Bucket::Day)];
+        let base = per_actor_day(&input.data.aggregate(&q, &input.baseline)[0]);
+        let now = per_actor_day(&input.data.aggregate(&q, &input.range)[0]);
+        let day = Bucket::Day.micros();
+        let mut out = Vec::new();
+        for (actor, days) in now {
+            if actor.is_empty() {
+                continue;
+            }
+            let Some(history) = base.get(&actor).filter(|h| h.len() >= MIN_BASELINE_DAYS) else { continue };
+            let mut counts: Vec<f64> = history.iter().map(|(_, n)| *n as f64).collect();
+            let (median, mad) = median_mad(&mut counts);
+            let threshold = MIN_COUNT.max(median + 8.0 * 1.4826 * mad.max(1.0)).max(4.0 * median);
+            let spikes: Vec<(i64, i64)> = days.into_iter().filter(|(_, n)| *n as f64 > threshold).collect();
+            // Consecutive days make one finding.
+            let mut runs: Vec<Vec<(i64, i64)>> = Vec::new();
+            for s in spikes {
+                match runs.last_mut() {
+                    Some(run) if run.last().is_some_and(|(d, _)| d + day == s.0) => run.push(s),
+                    _ => runs.push(vec![s]),
+                }
+            }
+            for run in runs {
+                let (from, to) = (run[0].0, run.last().expect("non-empty").0 + day);
+                let rows: Vec<usize> = input
+                    .data
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.principal() == actor && r.time() >= from && r.time() < to)
+                    .map(|(i, _)| i)
+                    .collect();
+                let peak = run.iter().map(|(_, n)| *n).max().unwrap_or(0);
+                let sessions =
+                    rows.iter().map(|i| input.data.rows[*i].fact.session.clone()).filter(|s| !s.is_empty()).collect();
+                out.push(Draft {
+                    severity: 6,
+                    actor: actor.clone(),
+                    window: Some(super::Window::from_micros(from, to)),
+                    value: format!("{peak} events in a day ({} day(s) above threshold)", run.len()),
+                    threshold: format!("baseline median {median:.0}/day, MAD {mad:.1}; threshold {threshold:.0}"),
+                    explanation: format!(
+                        "This actor did about {:.0} times their usual daily amount of activity.",
+                        peak as f64 / median.max(1.0)
+                    ),
+                    sessions,
+                    rows,
+                    ..Draft::default()
+                });
+            }
+        }
+        out
+    }
+}

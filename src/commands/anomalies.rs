@@ -1,0 +1,117 @@
+//! `anomalies`: read the baseline and the range once, run the heuristics, print the findings.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::analyze::anomalies::{self, first_seen::Attr, Dataset, Finding, Settings, Window, HEURISTICS};
+use crate::cli::{AnomaliesArgs, FindingsFormat};
+use crate::range::TimeRange;
+
+use super::export::{filter, read_options, source};
+use super::usage;
+
+fn settings(args: &AnomaliesArgs) -> anyhow::Result<Settings> {
+    let tz = crate::range::parse_tz(&args.filter.tz).map_err(usage)?;
+    let hours = args
+        .business_hours
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
+        .filter(|(a, b)| a < b && *b <= 24)
+        .ok_or_else(|| usage(format!("--business-hours {:?} is not START-END, e.g. 8-18", args.business_hours)))?;
+    let first_seen = args
+        .first_seen
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            Attr::parse(s.trim()).ok_or_else(|| {
+                usage(format!("--first-seen: {s:?} is not one of ip, model, flow_type, event_name, project"))
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stuck_after = chrono::Duration::from_std(args.stuck_after).map_err(|_| usage("--stuck-after is too long"))?;
+    Ok(Settings { business_hours: hours, tz, first_seen, stuck_after, ..Settings::default() })
+}
+
+pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
+    let filter = filter(&args.filter)?;
+    if !args.filter.events.is_empty() {
+        return Err(usage("anomalies looks at all events; --event is for export"));
+    }
+    for h in &args.heuristics {
+        if !HEURISTICS.iter().any(|k| k.name() == h) {
+            let names: Vec<&str> = HEURISTICS.iter().map(|k| k.name()).collect();
+            return Err(usage(format!("unknown heuristic {h:?}; use one of: {}", names.join(", "))));
+        }
+    }
+    let settings = settings(args)?;
+    let Some(from) = filter.range.from else {
+        return Err(usage("anomalies needs a --range with a start (e.g. --range last-7d)"));
+    };
+    let to = filter.range.to.unwrap_or_else(chrono::Utc::now);
+    let baseline_len = chrono::Duration::from_std(args.baseline).map_err(|_| usage("--baseline is too long"))?;
+    let range = Window { from, to };
+    let baseline = Window { from: from - baseline_len, to: from };
+    let spec = source(&args.source.source)?;
+    let mut read = read_options(&args.source, &filter);
+    read.range = TimeRange { from: Some(baseline.from), to: Some(to) };
+    let started = std::time::Instant::now();
+    let data = Dataset::read(spec.open(&read).context("cannot open the source")?, &read.range)
+        .with_context(|| format!("cannot read {}", spec.describe()))?;
+    tracing::info!(events = data.rows.len(), sessions = data.sessions.len(), "read baseline and range");
+    let findings = anomalies::detect(&data, range, baseline, &settings, &args.heuristics);
+    tracing::info!(
+        findings = findings.len(),
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        "anomaly detection finished"
+    );
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        FindingsFormat::Json => {
+            for f in &findings {
+                serde_json::to_writer(&mut out, f).context("cannot write to stdout")?;
+                out.write_all(b"\n").context("cannot write to stdout")?;
+            }
+        }
+        FindingsFormat::Table => out.write_all(table(&findings).as_bytes()).context("cannot write to stdout")?,
+    }
+    out.flush().context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Findings as a table for people: one block per finding.
+pub fn table(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "No anomalies found.\n".into();
+    }
+    let mut s = String::new();
+    for f in findings {
+        let who = match (f.actor.as_str(), f.actor_name.as_str()) {
+            ("", _) => "-".to_string(),
+            (a, "") => a.to_string(),
+            (a, n) => format!("{n} ({a})"),
+        };
+        s.push_str(&format!(
+            "{}  {:<16} sev {:>2}  {}\n",
+            crate::model::time::format(&f.window.from).get(..16).unwrap_or_default().replace('T', " "),
+            f.heuristic,
+            f.severity,
+            who
+        ));
+        s.push_str(&format!("    {}\n    {}; {}\n", f.explanation, f.value, f.threshold));
+        let shown: Vec<&str> = f.event_ids.iter().take(3).map(String::as_str).collect();
+        let more = f.event_count.saturating_sub(shown.len());
+        if f.event_count > 0 {
+            s.push_str(&format!(
+                "    {} event(s): {}{}\n",
+                f.event_count,
+                shown.join(" "),
+                if more > 0 { format!(" (+{more} more)") } else { String::new() }
+            ));
+        }
+        s.push_str(&format!("    finding {}\n\n", f.id));
+    }
+    s.push_str(&format!("{} finding(s)\n", findings.len()));
+    s
+}
