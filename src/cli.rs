@@ -125,6 +125,10 @@ pub enum FindingsFormat {
     Table,
     /// One JSON finding per line.
     Json,
+    /// One CEF line per finding (signature anomaly.HEURISTIC), for a SIEM forwarder.
+    Cef,
+    /// One OCSF 1.8.0 Detection Finding (2004) per line.
+    Ocsf,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,21 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
                 out.write_all(b"\n").context("cannot write to stdout")?;
             }
         }
+        FindingsFormat::Cef => {
+            let config = crate::encode::cef::CefConfig::default();
+            for f in &findings {
+                let mut line = Vec::new();
+                crate::encode::findings::cef(f, &config, &mut line);
+                line.push(b'\n');
+                out.write_all(&line).context("cannot write to stdout")?;
+            }
+        }
+        FindingsFormat::Ocsf => {
+            for f in &findings {
+                serde_json::to_writer(&mut out, &crate::encode::findings::ocsf(f)).context("cannot write to stdout")?;
+                out.write_all(b"\n").context("cannot write to stdout")?;
+            }
+        }
         FindingsFormat::Table => out.write_all(table(&findings).as_bytes()).context("cannot write to stdout")?,
     }
     out.flush().context("cannot write to stdout")?;

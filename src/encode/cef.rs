@@ -39,7 +39,7 @@ pub struct Custom {
     pub limit: usize,
 }
 
-const fn custom(key: &'static str, label_key: &'static str, label: &'static str, limit: usize) -> Custom {
+pub(crate) const fn custom(key: &'static str, label_key: &'static str, label: &'static str, limit: usize) -> Custom {
     Custom { key, label_key, label, limit }
 }
 
@@ -76,7 +76,7 @@ pub const LABELS: &[Custom] = &[
 const ACT_MAX: usize = 63;
 const OUTCOME_MAX: usize = 63;
 const EXTERNAL_ID_MAX: usize = 40;
-const STRING_MAX: usize = 1023;
+pub(crate) const STRING_MAX: usize = 1023;
 
 /// Spec length limits (bytes) for the header fields.
 const VENDOR_MAX: usize = 63;
@@ -135,9 +135,16 @@ fn push_value(out: &mut Vec<u8>, value: &str) {
 }
 
 /// Collects `key=value` pairs, skipping empty values.
-struct Extension<'a> {
+pub(crate) struct Extension<'a> {
     out: &'a mut Vec<u8>,
     first: bool,
+}
+
+impl<'a> Extension<'a> {
+    /// Pairs appended to `out`, after the header.
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Extension<'a> {
+        Extension { out, first: true }
+    }
 }
 
 impl Extension<'_> {
@@ -151,7 +158,7 @@ impl Extension<'_> {
     }
 
     /// `key=value`, the value cut to `max` bytes and escaped; empty values are left out.
-    fn pair(&mut self, key: &str, max: usize, value: &str) {
+    pub(crate) fn pair(&mut self, key: &str, max: usize, value: &str) {
         if value.is_empty() {
             return;
         }
@@ -159,28 +166,28 @@ impl Extension<'_> {
         push_value(self.out, truncate(value, max));
     }
 
-    fn opt(&mut self, key: &str, max: usize, value: Option<&str>) {
+    pub(crate) fn opt(&mut self, key: &str, max: usize, value: Option<&str>) {
         if let Some(v) = value {
             self.pair(key, max, v);
         }
     }
 
     /// A custom field and its label, only when there is a value.
-    fn labelled(&mut self, c: Custom, value: Option<&str>) {
+    pub(crate) fn labelled(&mut self, c: Custom, value: Option<&str>) {
         let Some(v) = value.filter(|v| !v.is_empty()) else { return };
         self.pair(c.key, c.limit, v);
         self.pair(c.label_key, STRING_MAX, c.label);
     }
 
     /// A number (no escaping needed).
-    fn number(&mut self, key: &str, n: impl std::fmt::Display) {
+    pub(crate) fn number(&mut self, key: &str, n: impl std::fmt::Display) {
         use std::io::Write;
         self.key(key);
         write!(self.out, "{n}").expect("writing to a Vec cannot fail");
     }
 
     /// A numeric custom field and its label.
-    fn labelled_number(&mut self, c: Custom, n: Option<u64>) {
+    pub(crate) fn labelled_number(&mut self, c: Custom, n: Option<u64>) {
         if let Some(n) = n {
             self.number(c.key, n);
             self.pair(c.label_key, STRING_MAX, c.label);
@@ -201,21 +208,27 @@ impl CefEncoder {
     }
 }
 
+/// Write the CEF header `CEF:0|vendor|product|version|signature|name|severity|`, each field
+/// escaped and cut to its limit.
+pub(crate) fn header(out: &mut Vec<u8>, config: &CefConfig, signature: &str, name: &str, severity: u8) {
+    out.extend_from_slice(b"CEF:0|");
+    push_header(out, &config.vendor, VENDOR_MAX);
+    push_header(out, &config.product, PRODUCT_MAX);
+    push_header(out, &config.version, VERSION_MAX);
+    push_header(out, signature, SIGNATURE_MAX);
+    push_header(out, name, NAME_MAX);
+    let severity = severity.min(10);
+    if severity == 10 {
+        out.extend_from_slice(b"10");
+    } else {
+        out.push(b'0' + severity);
+    }
+    out.push(b'|');
+}
+
 impl Encoder for CefEncoder {
     fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"CEF:0|");
-        push_header(out, &self.config.vendor, VENDOR_MAX);
-        push_header(out, &self.config.product, PRODUCT_MAX);
-        push_header(out, &self.config.version, VERSION_MAX);
-        push_header(out, &ev.event_name, SIGNATURE_MAX);
-        push_header(out, &display_name(&ev.event_name), NAME_MAX);
-        let severity = self.severity.severity(ev);
-        if severity == 10 {
-            out.extend_from_slice(b"10");
-        } else {
-            out.push(b'0' + severity);
-        }
-        out.push(b'|');
+        header(out, &self.config, &ev.event_name, &display_name(&ev.event_name), self.severity.severity(ev));
 
         let ai = ev.ai.as_ref();
         let mut x = Extension { out, first: true };

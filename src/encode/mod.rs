@@ -5,6 +5,7 @@
 
 pub mod cef;
 pub mod ecs;
+pub mod findings;
 pub mod hec;
 pub mod json;
 pub mod ocsf;

@@ -134,3 +134,24 @@ fn table_output_and_usage_errors() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--range"), "{}", r.stderr);
 }
+
+#[test]
+fn findings_as_cef_and_ocsf_for_the_siem() {
+    let args = ["anomalies", "--range", "2026-10-01..2026-10-31", "--baseline", "60d", "--format"];
+    let json = run(&[&args[..], &["json"]].concat()).ok();
+    let findings: Vec<Value> = json.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cef = run(&[&args[..], &["cef"]].concat()).ok();
+    assert_eq!(cef.lines().len(), findings.len());
+    for (line, f) in cef.lines().iter().zip(&findings) {
+        let c = crate::cef_parser::parse(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(c.get("externalId"), f["id"].as_str());
+        assert_eq!(c.signature, format!("anomaly.{}", f["heuristic"].as_str().unwrap()));
+        assert_eq!(c.get("cn1"), Some(f["event_count"].to_string().as_str()));
+    }
+    let ocsf = run(&[&args[..], &["ocsf"]].concat()).ok();
+    assert_eq!(ocsf.lines().len(), findings.len());
+    if let Some(python) = crate::ocsf::python() {
+        let summary = crate::ocsf::validate(&python, &ocsf.stdout);
+        assert_eq!(summary["classes"]["2004"], serde_json::json!(findings.len()));
+    }
+}

@@ -306,3 +306,17 @@ fn pushed_down_and_local_aggregations_agree() {
     let total: i64 = by_event[0]["rows"].as_array().unwrap().iter().map(|r| r[1].as_i64().unwrap()).sum();
     assert_eq!(total, exported);
 }
+
+#[test]
+fn anomalies_are_the_same_from_clickhouse_and_from_its_export() {
+    let Some(ch) = TestCh::new("anom") else { return };
+    run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.json");
+    std::fs::write(&file, export(&ch.url, "json", &[]).ok().stdout).unwrap();
+    let args = ["anomalies", "--range", "2026-10-01..2026-10-31", "--baseline", "60d", "--format", "json", "--source"];
+    let from_ch = run(&[&args[..], &[ch.url.as_str()]].concat()).ok();
+    let from_file = run(&[&args[..], &[file.to_str().unwrap()]].concat()).ok();
+    assert!(!from_ch.lines().is_empty());
+    assert!(from_ch.stdout == from_file.stdout, "findings differ between ClickHouse and the same events from a file");
+}

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::util::{demo_json, run, run_with_stdin, skip_unless_ci};
 
 /// The Python that has the validator's packages, or `None` (skip) outside CI.
-fn python() -> Option<String> {
+pub fn python() -> Option<String> {
     let python = std::env::var("OCSF_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&python)
         .args(["-c", "import ocsf_json_schema, jsonschema"])
@@ -26,7 +26,7 @@ fn python() -> Option<String> {
 }
 
 /// Validate NDJSON OCSF events; returns the validator's summary.
-fn validate(python: &str, events: &[u8]) -> Value {
+pub fn validate(python: &str, events: &[u8]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ocsf/validate.py");
     let mut child = Command::new(python)
         .arg(script)
