@@ -154,8 +154,11 @@ pub struct AnomaliesArgs {
     /// A session without an end this long after its last event is reported.
     #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
     pub stuck_after: std::time::Duration,
+    /// Output format (table only on stdout; with --output use cef, ocsf or json).
     #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
     pub format: FindingsFormat,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +236,34 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Write Prometheus metrics of the run here (textfile-collector format, atomic), on success and failure.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Export incrementally: continue after where the last run with this checkpoint name stopped
+    /// (database sources); the checkpoint moves only after the output acknowledged delivery.
+    #[arg(long, value_name = "NAME")]
+    pub checkpoint: Option<String>,
+    /// Directory for checkpoint state (default: $XDG_STATE_HOME/compliance-report).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Leave rows newer than now minus this for the next run, so rows committed late with an
+    /// older timestamp are not skipped (e.g. 60s, 5m, 0).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lag: std::time::Duration,
+    /// Override the default severity of event names: NAME=N (0-10; NAME may end in *). Repeatable.
+    #[arg(long = "severity", value_name = "NAME=N")]
+    pub severities: Vec<String>,
+    #[command(flatten)]
+    pub cef: CefArgs,
+    #[command(flatten)]
+    pub hec: HecArgs,
+}
+
+/// Where records go (shared by `export` and `anomalies`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Where to deliver instead of stdout (repeatable: every output must acknowledge a batch):
     /// a file path (appended, fsynced per batch), syslog+tcp|tls|udp://HOST:PORT (RFC 5424;
     /// ?framing=octet|lf&facility=N&hostname=NAME), or an http(s):// collector URL (see --http-*).
@@ -276,27 +307,6 @@ pub struct ExportArgs {
     /// Also write undeliverable events here (in addition to the spool).
     #[arg(long, value_enum, value_name = "stdout|stderr")]
     pub fallback: Option<crate::sinks::spool::Fallback>,
-    /// Write Prometheus metrics of the run here (textfile-collector format, atomic), on success and failure.
-    #[arg(long, value_name = "PATH")]
-    pub metrics_file: Option<PathBuf>,
-    /// Export incrementally: continue after where the last run with this checkpoint name stopped
-    /// (database sources); the checkpoint moves only after the output acknowledged delivery.
-    #[arg(long, value_name = "NAME")]
-    pub checkpoint: Option<String>,
-    /// Directory for checkpoint state (default: $XDG_STATE_HOME/compliance-report).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Leave rows newer than now minus this for the next run, so rows committed late with an
-    /// older timestamp are not skipped (e.g. 60s, 5m, 0).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub lag: std::time::Duration,
-    /// Override the default severity of event names: NAME=N (0-10; NAME may end in *). Repeatable.
-    #[arg(long = "severity", value_name = "NAME=N")]
-    pub severities: Vec<String>,
-    #[command(flatten)]
-    pub cef: CefArgs,
-    #[command(flatten)]
-    pub hec: HecArgs,
 }
 
 /// Splunk HEC envelope fields (`--format hec` and `hec-ocsf`).

@@ -66,32 +66,56 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
         "anomaly detection finished"
     );
+    if !args.out.output.is_empty() {
+        return deliver(args, &findings);
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match args.format {
-        FindingsFormat::Json => {
-            for f in &findings {
-                serde_json::to_writer(&mut out, f).context("cannot write to stdout")?;
-                out.write_all(b"\n").context("cannot write to stdout")?;
-            }
+    if args.format == FindingsFormat::Table {
+        out.write_all(table(&findings).as_bytes()).context("cannot write to stdout")?;
+    } else {
+        for f in &findings {
+            let mut line = Vec::new();
+            encode(args.format, f, &mut line);
+            line.push(b'\n');
+            out.write_all(&line).context("cannot write to stdout")?;
         }
-        FindingsFormat::Cef => {
-            let config = crate::encode::cef::CefConfig::default();
-            for f in &findings {
-                let mut line = Vec::new();
-                crate::encode::findings::cef(f, &config, &mut line);
-                line.push(b'\n');
-                out.write_all(&line).context("cannot write to stdout")?;
-            }
-        }
-        FindingsFormat::Ocsf => {
-            for f in &findings {
-                serde_json::to_writer(&mut out, &crate::encode::findings::ocsf(f)).context("cannot write to stdout")?;
-                out.write_all(b"\n").context("cannot write to stdout")?;
-            }
-        }
-        FindingsFormat::Table => out.write_all(table(&findings).as_bytes()).context("cannot write to stdout")?,
     }
     out.flush().context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One finding as a record of `format` (not `table`), without a newline.
+fn encode(format: FindingsFormat, f: &Finding, out: &mut Vec<u8>) {
+    match format {
+        FindingsFormat::Cef => crate::encode::findings::cef(f, &crate::encode::cef::CefConfig::default(), out),
+        FindingsFormat::Ocsf => {
+            serde_json::to_writer(out, &crate::encode::findings::ocsf(f)).expect("JSON values serialize")
+        }
+        FindingsFormat::Json | FindingsFormat::Table => serde_json::to_writer(out, f).expect("findings serialize"),
+    }
+}
+
+/// Send the findings to the `--output`s (files, syslog, HTTP collectors) as one batch, as
+/// `export` would: every output must acknowledge it; a network output that stays down spools it.
+fn deliver(args: &AnomaliesArgs, findings: &[Finding]) -> anyhow::Result<ExitCode> {
+    if args.format == FindingsFormat::Table {
+        return Err(usage("--output needs --format cef, ocsf or json (the table is for terminals)"));
+    }
+    let configs = super::export::sink_configs(&args.out)?;
+    let spool_root = args.out.spool_dir.clone().unwrap_or_else(|| crate::checkpoint::default_state_dir().join("spool"));
+    let mut sinks = super::export::build_sinks(&configs, &spool_root, args.out.spool_max, args.out.fallback)?;
+    let mut batch = crate::sinks::Batch::default();
+    for f in findings {
+        let meta = crate::sinks::RecordMeta::new(f.window.from, f.severity, &format!("anomaly.{}", f.heuristic));
+        batch.push_event(meta, |out| encode(args.format, f, out));
+    }
+    for sink in &mut sinks {
+        if !batch.is_empty() {
+            sink.send(&batch).with_context(|| format!("cannot deliver the findings to {}", sink.name()))?;
+        }
+        sink.finish().with_context(|| format!("cannot deliver the findings to {}", sink.name()))?;
+        tracing::info!(output = %sink.name(), findings = batch.len(), "findings delivered");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::checkpoint::Checkpoint;
-use crate::cli::{ExportArgs, FilterArgs, SourceArgs};
+use crate::cli::{ExportArgs, FilterArgs, OutputArgs, SourceArgs};
 use crate::config::SinkConfig;
 use crate::encode::{cef::CefConfig, EncoderConfig};
 use crate::export::{self, Filter, Options};
@@ -92,14 +92,15 @@ pub fn severity_table(specs: &[String]) -> anyhow::Result<SeverityTable> {
 }
 
 /// Run one export to the end.
-pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
-    let encoder = plan.encoder.build();
+/// Open the outputs; network outputs spool to `spool_root/NAME` when they stay down.
+pub fn build_sinks(
+    configs: &[SinkConfig],
+    spool_root: &std::path::Path,
+    spool_max: u64,
+    fallback: Option<crate::sinks::spool::Fallback>,
+) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let spool_root = plan
-        .spool_dir
-        .clone()
-        .unwrap_or_else(|| plan.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir).join("spool"));
-    for sink in &plan.sinks {
+    for sink in configs {
         let network = matches!(sink, SinkConfig::Http(_) | SinkConfig::Syslog(_));
         let built: Box<dyn Sink> = match sink {
             SinkConfig::File { path, rotation } => {
@@ -122,11 +123,42 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
                 .collect();
-            Box::new(crate::sinks::spool::SpoolingSink::new(built, spool_root.join(key), plan.spool_max, plan.fallback))
+            Box::new(crate::sinks::spool::SpoolingSink::new(built, spool_root.join(key), spool_max, fallback))
         } else {
             built
         });
     }
+    Ok(sinks)
+}
+
+/// The outputs `--output` names (stdout when none).
+pub fn sink_configs(out: &OutputArgs) -> anyhow::Result<Vec<SinkConfig>> {
+    let mut sinks = Vec::new();
+    for output in &out.output {
+        sinks.push(if output.starts_with("syslog+") {
+            SinkConfig::Syslog(crate::sinks::syslog::SyslogConfig::parse(output).map_err(usage)?)
+        } else if output.starts_with("http://") || output.starts_with("https://") {
+            SinkConfig::Http(http_config(out, output)?)
+        } else {
+            SinkConfig::File {
+                path: output.into(),
+                rotation: out.rotate_size.map(|max_bytes| Rotation { max_bytes, keep: out.rotate_keep }),
+            }
+        });
+    }
+    if sinks.is_empty() {
+        sinks.push(SinkConfig::Stdout);
+    }
+    Ok(sinks)
+}
+
+pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
+    let encoder = plan.encoder.build();
+    let spool_root = plan
+        .spool_dir
+        .clone()
+        .unwrap_or_else(|| plan.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir).join("spool"));
+    let mut sinks = build_sinks(&plan.sinks, &spool_root, plan.spool_max, plan.fallback)?;
     let spec = &plan.spec;
     let mut checkpoint = match &plan.checkpoint {
         Some(name) => {
@@ -177,15 +209,15 @@ pub fn expand_env(text: &str) -> anyhow::Result<String> {
     crate::config::expand_vars(text, &|name| std::env::var(name).ok()).map_err(|e| usage(format!("{e} (in {text:?})")))
 }
 
-fn http_config(args: &ExportArgs, url: &str) -> anyhow::Result<crate::sinks::http::HttpConfig> {
+fn http_config(out: &OutputArgs, url: &str) -> anyhow::Result<crate::sinks::http::HttpConfig> {
     use crate::sinks::http::{BodyFormat, HttpConfig};
     let mut cfg = HttpConfig::new(url);
-    cfg.body = match args.http_format.as_str() {
+    cfg.body = match out.http_format.as_str() {
         "lines" => BodyFormat::Lines,
-        "bulk" => BodyFormat::Bulk { index: args.bulk_index.clone() },
+        "bulk" => BodyFormat::Bulk { index: out.bulk_index.clone() },
         other => return Err(usage(format!("--http-format {other:?}: use lines or bulk"))),
     };
-    for h in &args.http_headers {
+    for h in &out.http_headers {
         let (name, value) =
             h.split_once(':').ok_or_else(|| usage(format!("--http-header {h:?} is not 'Name: value'")))?;
         cfg.headers.push((name.trim().to_string(), expand_env(value.trim())?));
@@ -193,10 +225,10 @@ fn http_config(args: &ExportArgs, url: &str) -> anyhow::Result<crate::sinks::htt
     if cfg.headers.len() > 20 {
         return Err(usage("at most 20 --http-header options"));
     }
-    cfg.gzip = args.http_gzip;
-    cfg.attempts = args.http_retries + 1;
-    cfg.timeout = args.http_timeout;
-    cfg.tls.ca_file = args.http_ca.clone();
+    cfg.gzip = out.http_gzip;
+    cfg.attempts = out.http_retries + 1;
+    cfg.timeout = out.http_timeout;
+    cfg.tls.ca_file = out.http_ca.clone();
     Ok(cfg)
 }
 
@@ -255,22 +287,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         severity: severity_table(&args.severities)?,
     };
     let spec = source(&args.source.source)?;
-    let mut sinks = Vec::new();
-    for output in &args.output {
-        sinks.push(if output.starts_with("syslog+") {
-            SinkConfig::Syslog(crate::sinks::syslog::SyslogConfig::parse(output).map_err(usage)?)
-        } else if output.starts_with("http://") || output.starts_with("https://") {
-            SinkConfig::Http(http_config(args, output)?)
-        } else {
-            SinkConfig::File {
-                path: output.into(),
-                rotation: args.rotate_size.map(|max_bytes| Rotation { max_bytes, keep: args.rotate_keep }),
-            }
-        });
-    }
-    if sinks.is_empty() {
-        sinks.push(SinkConfig::Stdout);
-    }
+    let sinks = sink_configs(&args.out)?;
     let mut read = read_options(&args.source, &filter);
     read.lag = args.lag;
     execute(Plan {
@@ -284,8 +301,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         state_dir: args.state_dir.clone(),
         metrics_file: args.metrics_file.clone(),
         job: None,
-        spool_dir: args.spool_dir.clone(),
-        spool_max: args.spool_max,
-        fallback: args.fallback,
+        spool_dir: args.out.spool_dir.clone(),
+        spool_max: args.out.spool_max,
+        fallback: args.out.fallback,
     })
 }

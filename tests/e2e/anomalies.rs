@@ -155,3 +155,17 @@ fn findings_as_cef_and_ocsf_for_the_siem() {
         assert_eq!(summary["classes"]["2004"], serde_json::json!(findings.len()));
     }
 }
+
+#[test]
+fn findings_go_to_outputs_like_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("findings.cef");
+    let args = ["anomalies", "--range", "2026-10-01..2026-10-31", "--baseline", "60d", "--heuristic", "lifecycle"];
+    let stdout = run(&[&args[..], &["--format", "cef"]].concat()).ok();
+    run(&[&args[..], &["--format", "cef", "--output", file.to_str().unwrap()]].concat()).ok();
+    assert_eq!(std::fs::read(&file).unwrap(), stdout.stdout);
+    assert!(!stdout.stdout.is_empty());
+    let r = run(&[&args[..], &["--output", file.to_str().unwrap()]].concat());
+    assert_eq!(r.code, 2, "the table cannot go to an output");
+    assert!(r.stderr.contains("--format cef, ocsf or json"), "{}", r.stderr);
+}
