@@ -63,7 +63,7 @@ pub enum Command {
     Aggregate(AggregateArgs),
     /// Find unusual AI-agent and audit activity in --range against the --baseline before it:
     /// explained findings tied to the events behind them.
-    Anomalies(AnomaliesArgs),
+    Anomalies(Box<AnomaliesArgs>),
     /// Run one job of the job file now (for system cron, systemd timers, Kubernetes CronJobs).
     /// Exit code 3 when the job is already running elsewhere.
     Run(RunArgs),
