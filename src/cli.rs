@@ -64,6 +64,12 @@ pub enum Command {
     /// Find unusual AI-agent and audit activity in --range against the --baseline before it:
     /// explained findings tied to the events behind them.
     Anomalies(Box<AnomaliesArgs>),
+    /// Which AI-agent session created or changed a commit, merge request or note: the session,
+    /// who initiated and who acted, the authorization, and its full timeline.
+    Trace(TraceArgs),
+    /// AI-agent sessions: list them, or show one with its timeline and integrity findings.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Run one job of the job file now (for system cron, systemd timers, Kubernetes CronJobs).
     /// Exit code 3 when the job is already running elsewhere.
     Run(RunArgs),
@@ -116,6 +122,97 @@ pub struct DbInitArgs {
     /// Also create GitLab-shaped audit tables and load the bundled demo data into them.
     #[arg(long)]
     pub with_demo: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "resource", required = true, multiple = false)]
+pub struct TraceTarget {
+    /// A commit SHA (7 or more characters).
+    #[arg(long, value_name = "SHA", group = "resource")]
+    pub commit: Option<String>,
+    /// A merge request id.
+    #[arg(long, value_name = "ID", group = "resource")]
+    pub mr: Option<String>,
+    /// A note (comment) id.
+    #[arg(long, value_name = "ID", group = "resource")]
+    pub note: Option<String>,
+}
+
+/// Text for people or JSON for tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub target: TraceTarget,
+    /// Only in this project (path or id).
+    #[arg(long, value_name = "PATH")]
+    pub project: Option<String>,
+    /// GitLab's base URL, to print links to the resources (https://gitlab.example.com).
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sessions with status, duration, resources and tokens, oldest first.
+    List(SessionsListArgs),
+    /// One session: attribution, authorization, timeline, resources, tokens, integrity findings.
+    Show(SessionsShowArgs),
+}
+
+/// Output of `sessions list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsListArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only sessions initiated by this user id.
+    #[arg(long, value_name = "ID")]
+    pub user: Option<String>,
+    /// Only sessions in this project (id or path).
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    #[arg(long, value_name = "TYPE")]
+    pub flow_type: Option<String>,
+    /// started, running, paused, completed or failed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsShowArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The session id.
+    pub session: String,
+    /// GitLab's base URL, to print links to the resources.
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 }
 
 /// Output of `anomalies`.

@@ -166,6 +166,21 @@ pub fn scan(text: &str) -> Vec<Match> {
     kept
 }
 
+/// `text` with every secret and piece of personal data replaced by `[kind]`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in scan(text) {
+        out.push_str(&text[last..m.start]);
+        out.push('[');
+        out.push_str(m.kind.as_str());
+        out.push(']');
+        last = m.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +204,14 @@ mod tests {
         assert_eq!(kinds("ssn 123-45-6789"), ["us_ssn"]);
         assert_eq!(kinds("IBAN DE89 3704 0044 0532 0130 00 please"), ["iban"]);
         assert_eq!(kinds("IBAN DE89370400440532013000"), ["iban"]);
+    }
+
+    #[test]
+    fn redaction_keeps_the_rest() {
+        assert_eq!(
+            redact("Use token glpat-Xq7vR2mN9pL4kT8wZ3yB for jane.doe@example.com"),
+            "Use token [gitlab_token] for [email]"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod export;
 pub mod jobs;
 pub mod schedule;
+pub mod sessions;
 
 /// A problem with the command line found after parsing (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -13,5 +13,6 @@ mod pg;
 mod postgres;
 mod properties;
 mod rsyslog;
+mod sessions;
 mod syslog;
 mod util;

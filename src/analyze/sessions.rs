@@ -1,0 +1,197 @@
+//! Agent sessions as an auditor asks about them: which session made a change, who initiated
+//! it, which identity acted, who authorized it, and everything the session did. Works on any
+//! source by reading its events (sessions are rebuilt from lifecycle events with
+//! [`SessionBuilder`]); a lookup reads the source twice, keeping only the sessions it needs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::model::session::{FlowSession, FlowSessionResource, SessionBuilder, SessionStatus};
+use crate::model::{time, AuditEvent, Timestamp};
+use crate::sources::{EventStream, SourceError};
+
+/// A resource to trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    /// `Commit`, `MergeRequest` or `Note`.
+    pub kind: &'static str,
+    pub id: String,
+    /// Only in this project (path or id), when given.
+    pub project: Option<String>,
+}
+
+impl ResourceRef {
+    fn matches(&self, ev: &AuditEvent) -> bool {
+        let target = ev.target.as_ref();
+        let kind =
+            target.and_then(|t| t.kind.as_deref()).or_else(|| ev.details.get("resource_type").and_then(|v| v.as_str()));
+        let id =
+            target.and_then(|t| t.id.as_deref()).or_else(|| ev.details.get("resource_id").and_then(|v| v.as_str()));
+        let same_id = match (self.kind, id) {
+            // Abbreviated commit SHAs (7 or more characters) match the full one.
+            ("Commit", Some(id)) => self.id.len() >= 7 && id.starts_with(&self.id.to_ascii_lowercase()),
+            (_, Some(id)) => id == self.id,
+            _ => false,
+        };
+        let same_kind = kind.is_some_and(|k| k.eq_ignore_ascii_case(self.kind));
+        let in_project = self.project.as_ref().is_none_or(|p| {
+            ev.scope.as_ref().is_some_and(|s| {
+                s.path.as_deref() == Some(p.as_str()) || s.id.map(|i| i.to_string()).as_deref() == Some(p)
+            })
+        });
+        same_kind && same_id && in_project
+    }
+}
+
+/// One event of a session's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    #[serde(with = "time::serde_ts")]
+    pub time: Timestamp,
+    pub event: String,
+    /// Who acted (name, else id).
+    pub actor: String,
+    /// What it touched or said, in a few words.
+    pub detail: String,
+    pub event_id: String,
+}
+
+/// Everything about one session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub session: FlowSession,
+    pub resources: Vec<FlowSessionResource>,
+    /// The human who started it, and the identity that acted (composite identity).
+    pub initiated_by: Option<String>,
+    pub acted_as: Option<String>,
+    pub project_path: Option<String>,
+    /// Integrity problems: missing authorization, authorized after start, no start, no end.
+    pub findings: Vec<String>,
+    pub timeline: Vec<Step>,
+}
+
+fn step(ev: &AuditEvent) -> Step {
+    let actor = ev.actor.name.clone().or_else(|| ev.actor.id.clone()).unwrap_or_default();
+    let detail = match &ev.target {
+        Some(t) => [t.kind.as_deref(), t.id.as_deref(), t.details.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => ev.message.clone().unwrap_or_default(),
+    };
+    Step { time: ev.time, event: ev.event_name.clone(), actor, detail, event_id: ev.id.clone() }
+}
+
+/// Integrity findings for one session (the same rules as the `lifecycle` heuristic).
+pub fn integrity(s: &FlowSession, has_start: bool, resources: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if !has_start {
+        out.push("no start event: resources were recorded for a session that never started".into());
+    } else if s.authorization_verified_at.is_none() {
+        out.push("no authorization record (authorization_verified_at is missing)".into());
+    } else if s.authorization_verified_at.is_some_and(|a| a > s.started_at) {
+        out.push("authorized after the session started".into());
+    }
+    if matches!(s.status, SessionStatus::Running | SessionStatus::Started | SessionStatus::Paused) && resources > 0 {
+        out.push(format!("no completed or failed event (status {})", s.status.as_str()));
+    }
+    out
+}
+
+/// Sessions that created or modified `resource`.
+pub fn find(stream: EventStream, resource: &ResourceRef) -> Result<(BTreeSet<String>, u64), SourceError> {
+    let mut found = BTreeSet::new();
+    let mut scanned = 0;
+    for rec in stream {
+        let ev = rec?.event;
+        scanned += 1;
+        if let Some(s) = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()) {
+            if resource.matches(&ev) {
+                found.insert(s.clone());
+            }
+        }
+    }
+    Ok((found, scanned))
+}
+
+/// Full reports of the sessions `ids` (all sessions when `ids` is `None`, without timelines).
+pub fn reports(stream: EventStream, ids: Option<&BTreeSet<String>>) -> Result<Vec<SessionReport>, SourceError> {
+    let mut builder = SessionBuilder::default();
+    let mut steps: BTreeMap<String, Vec<Step>> = BTreeMap::new();
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut paths: HashMap<i64, String> = HashMap::new();
+    for rec in stream {
+        let ev = rec?.event;
+        for a in [Some(&ev.actor), ev.on_behalf_of.as_ref()].into_iter().flatten() {
+            if let (Some(id), Some(name)) = (&a.id, &a.name) {
+                names.entry(id.clone()).or_insert_with(|| name.clone());
+            }
+        }
+        if let Some((id, path)) = ev.scope.as_ref().and_then(|s| Some((s.id?, s.path.clone()?))) {
+            paths.entry(id).or_insert(path);
+        }
+        let Some(sid) = ev.ai.as_ref().and_then(|a| a.session_id.clone()) else { continue };
+        if ids.is_some_and(|ids| !ids.contains(&sid)) {
+            continue;
+        }
+        if ev.event_name == "duo_flow_started" {
+            started.insert(sid.clone());
+        }
+        builder.add(&ev);
+        if ids.is_some() {
+            steps.entry(sid).or_default().push(step(&ev));
+        }
+    }
+    let mut out: Vec<SessionReport> = builder
+        .finish()
+        .into_iter()
+        .map(|(session, resources)| {
+            let name = |id: String| names.get(&id).map_or(id.clone(), |n| format!("{n} ({id})"));
+            let mut timeline = steps.remove(&session.session_id).unwrap_or_default();
+            timeline.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+            let findings = integrity(&session, started.contains(&session.session_id), resources.len());
+            SessionReport {
+                initiated_by: (session.user_id != 0).then(|| name(session.user_id.to_string())),
+                acted_as: session.service_account_id.map(|s| name(s.to_string())),
+                project_path: session.project_id.and_then(|p| paths.get(&p).cloned()),
+                findings,
+                timeline,
+                resources,
+                session,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.session.started_at, &a.session.session_id).cmp(&(b.session.started_at, &b.session.session_id))
+    });
+    Ok(out)
+}
+
+/// A web link to a resource on a GitLab instance, when the project path is known.
+pub fn link(base: &str, project: &str, kind: &str, id: &str) -> Option<String> {
+    let base = base.trim_end_matches('/');
+    match kind {
+        "Commit" => Some(format!("{base}/{project}/-/commit/{id}")),
+        "MergeRequest" => Some(format!("{base}/{project}/-/merge_requests/{id}")),
+        "Issue" | "WorkItem" => Some(format!("{base}/{project}/-/issues/{id}")),
+        "Pipeline" => Some(format!("{base}/{project}/-/pipelines/{id}")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links() {
+        assert_eq!(
+            link("https://gitlab.example.com/", "acme/api", "Commit", "abc1234").as_deref(),
+            Some("https://gitlab.example.com/acme/api/-/commit/abc1234")
+        );
+        assert_eq!(link("https://g", "a/b", "Note", "1"), None);
+    }
+}

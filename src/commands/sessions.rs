@@ -1,0 +1,241 @@
+//! `trace`, `sessions list`, `sessions show`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::analyze::sessions::{self, ResourceRef, SessionReport};
+use crate::cli::{ListFormat, ReportFormat, SessionsListArgs, SessionsShowArgs, TraceArgs};
+use crate::model::time;
+use crate::sources::{EventStream, SourceSpec};
+
+use super::export::{filter, read_options, source};
+use super::usage;
+
+fn open(spec: &SourceSpec, read: &crate::sources::ReadOptions) -> anyhow::Result<EventStream> {
+    spec.open(read).with_context(|| format!("cannot open source {}", spec.describe()))
+}
+
+fn write_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).context("cannot write to stdout")
+}
+
+fn short(t: &crate::model::Timestamp) -> String {
+    time::format(t).get(..19).unwrap_or_default().replace('T', " ")
+}
+
+/// One session for people, at most 80 columns (long values wrap onto their own lines).
+pub fn render(r: &SessionReport, gitlab_url: Option<&str>) -> String {
+    let s = &r.session;
+    let mut o = String::new();
+    o.push_str(&format!("Session {}\n", s.session_id));
+    o.push_str(&format!("  flow          {}\n", s.flow_type));
+    o.push_str(&format!("  status        {}\n", s.status.as_str()));
+    o.push_str(&format!("  started       {} UTC\n", short(&s.started_at)));
+    if let Some(end) = &s.completed_at {
+        o.push_str(&format!("  ended         {} UTC ({} s)\n", short(end), (*end - s.started_at).num_seconds()));
+    }
+    o.push_str(&format!(
+        "  project       {}\n",
+        r.project_path.clone().or(s.project_id.map(|p| p.to_string())).unwrap_or("-".into())
+    ));
+    o.push_str("Attribution\n");
+    o.push_str(&format!("  initiated by  {}\n", r.initiated_by.as_deref().unwrap_or("unknown")));
+    o.push_str(&format!("  acted as      {}\n", r.acted_as.as_deref().unwrap_or("the user (no service account)")));
+    match (&s.authorization_verified_at, &s.authorization_method) {
+        (Some(at), method) => o.push_str(&format!(
+            "  authorized    {} UTC via {}\n  scopes        {}\n",
+            short(at),
+            method.as_deref().unwrap_or("unknown method"),
+            if s.authorized_scopes.is_empty() { "-".into() } else { s.authorized_scopes.join(", ") }
+        )),
+        (None, _) => o.push_str("  authorized    NO AUTHORIZATION RECORD\n"),
+    }
+    if let Some(p) = &s.input_prompt {
+        let redacted = crate::secrets::redact(p);
+        o.push_str(&format!("  input         {}\n", cut(&redacted, 64)));
+    }
+    if let Some(p) = &s.plan_summary {
+        o.push_str(&format!("  plan          {}\n", cut(p, 64)));
+    }
+    o.push_str(&format!("  tokens        {} in, {} out\n", s.input_tokens, s.output_tokens));
+    if !r.findings.is_empty() {
+        o.push_str("Integrity findings\n");
+        for f in &r.findings {
+            o.push_str(&format!("  ! {f}\n"));
+        }
+    }
+    o.push_str(&format!("Resources ({})\n", r.resources.len()));
+    for res in &r.resources {
+        o.push_str(&format!(
+            "  {} {} {} {}\n",
+            short(&res.created_at),
+            res.action,
+            res.resource_type,
+            cut(&res.resource_id, 40)
+        ));
+        if let (Some(base), Some(project)) = (gitlab_url, r.project_path.as_deref()) {
+            if let Some(url) = sessions::link(base, project, &res.resource_type, &res.resource_id) {
+                o.push_str(&format!("    {url}\n"));
+            }
+        }
+    }
+    if !r.timeline.is_empty() {
+        o.push_str(&format!("Timeline ({} events)\n", r.timeline.len()));
+        for st in &r.timeline {
+            o.push_str(&format!(
+                "  {} {}\n",
+                short(&st.time),
+                cut(&format!("{} {} {}", st.event, st.actor, st.detail), 58)
+            ));
+        }
+    }
+    o
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
+    let filter = filter(&args.filter)?;
+    let t = &args.target;
+    let (kind, id) = match (&t.commit, &t.mr, &t.note) {
+        (Some(c), _, _) if c.len() >= 7 && c.chars().all(|c| c.is_ascii_hexdigit()) => ("Commit", c.clone()),
+        (Some(c), _, _) => return Err(usage(format!("--commit {c:?} is not a SHA of 7 or more hex digits"))),
+        (_, Some(m), _) => ("MergeRequest", m.clone()),
+        (_, _, Some(n)) => ("Note", n.clone()),
+        _ => return Err(usage("give --commit, --mr or --note")),
+    };
+    let resource = ResourceRef { kind, id: id.clone(), project: args.project.clone() };
+    let spec = source(&args.source.source)?;
+    let read = read_options(&args.source, &filter);
+    let (found, scanned) = sessions::find(open(&spec, &read)?, &resource)?;
+    let reports = if found.is_empty() { Vec::new() } else { sessions::reports(open(&spec, &read)?, Some(&found))? };
+    match args.format {
+        ReportFormat::Json => {
+            let doc = serde_json::json!({
+                "resource": {"type": kind, "id": id, "project": args.project},
+                "sessions": reports,
+                "events_searched": scanned,
+            });
+            write_out(&format!("{doc}\n"))?;
+        }
+        ReportFormat::Text if reports.is_empty() => write_out(&format!(
+            "No AI agent session created or modified {kind} {id} ({scanned} events searched{}).\n",
+            filter.range.from.map_or(String::new(), |_| format!(", range {}", filter.range))
+        ))?,
+        ReportFormat::Text => {
+            let mut text = format!("{kind} {id} was created or modified by {} AI agent session(s).\n\n", reports.len());
+            for r in &reports {
+                text.push_str(&render(r, args.gitlab_url.as_deref()));
+                text.push('\n');
+            }
+            write_out(&text)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn show(args: &SessionsShowArgs) -> anyhow::Result<ExitCode> {
+    let filter = filter(&args.filter)?;
+    let spec = source(&args.source.source)?;
+    let read = read_options(&args.source, &filter);
+    let ids = BTreeSet::from([args.session.clone()]);
+    let reports = sessions::reports(open(&spec, &read)?, Some(&ids))?;
+    let Some(r) = reports.first() else {
+        anyhow::bail!("no session {} in {} (check the id and --range)", args.session, spec.describe());
+    };
+    match args.format {
+        ReportFormat::Json => write_out(&format!("{}\n", serde_json::to_string(r).expect("reports serialize")))?,
+        ReportFormat::Text => write_out(&render(r, args.gitlab_url.as_deref()))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(args: &SessionsListArgs) -> anyhow::Result<ExitCode> {
+    let filter = filter(&args.filter)?;
+    let spec = source(&args.source.source)?;
+    let read = read_options(&args.source, &filter);
+    let mut reports = sessions::reports(open(&spec, &read)?, None)?;
+    reports.retain(|r| {
+        let s = &r.session;
+        args.user.as_ref().is_none_or(|u| s.user_id.to_string() == *u)
+            && args.flow_type.as_ref().is_none_or(|f| s.flow_type == *f)
+            && args.status.as_ref().is_none_or(|st| s.status.as_str() == st)
+            && args.project.as_ref().is_none_or(|p| {
+                s.project_id.map(|i| i.to_string()).as_ref() == Some(p) || r.project_path.as_ref() == Some(p)
+            })
+            && filter.range.contains(&s.started_at)
+    });
+    let mut out = String::new();
+    match args.format {
+        ListFormat::Json => {
+            for r in &reports {
+                let mut v = serde_json::to_value(&r.session).expect("sessions serialize");
+                v["resources"] = serde_json::json!(r.resources.len());
+                v["findings"] = serde_json::json!(r.findings);
+                out.push_str(&format!("{v}\n"));
+            }
+        }
+        ListFormat::Csv => {
+            out.push_str("session_id,started_at,status,duration_s,flow_type,user_id,service_account_id,project,resources,input_tokens,output_tokens,findings\n");
+            for r in &reports {
+                let s = &r.session;
+                let q = |v: &str| {
+                    if v.contains([',', '"', '\n']) {
+                        format!("\"{}\"", v.replace('"', "\"\""))
+                    } else {
+                        v.to_string()
+                    }
+                };
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                    q(&s.session_id),
+                    time::format(&s.started_at),
+                    s.status.as_str(),
+                    s.completed_at.map(|e| (e - s.started_at).num_seconds().to_string()).unwrap_or_default(),
+                    q(&s.flow_type),
+                    s.user_id,
+                    s.service_account_id.map(|i| i.to_string()).unwrap_or_default(),
+                    q(&r.project_path.clone().or(s.project_id.map(|p| p.to_string())).unwrap_or_default()),
+                    r.resources.len(),
+                    s.input_tokens,
+                    s.output_tokens,
+                    r.findings.len()
+                ));
+            }
+        }
+        ListFormat::Table => {
+            out.push_str(&format!(
+                "{:<19} {:<9} {:>6} {:<20} {:>6} {:>4} {:>8}\n",
+                "started (UTC)", "status", "secs", "flow", "user", "res", "tokens"
+            ));
+            for r in &reports {
+                let s = &r.session;
+                out.push_str(&format!(
+                    "{:<19} {:<9} {:>6} {:<20} {:>6} {:>4} {:>8}{}\n",
+                    short(&s.started_at),
+                    s.status.as_str(),
+                    s.completed_at.map(|e| (e - s.started_at).num_seconds().to_string()).unwrap_or("-".into()),
+                    cut(&s.flow_type, 20),
+                    s.user_id,
+                    r.resources.len(),
+                    s.input_tokens + s.output_tokens,
+                    if r.findings.is_empty() { "" } else { " !" }
+                ));
+                out.push_str(&format!("  {}\n", s.session_id));
+            }
+            out.push_str(&format!("{} session(s); ! = integrity findings (sessions show ID)\n", reports.len()));
+        }
+    }
+    write_out(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
