@@ -138,11 +138,12 @@ pub struct TraceTarget {
     pub note: Option<String>,
 }
 
-/// Text for people or JSON for tools.
+/// Text for people, JSON for tools, or a self-contained HTML page (to attach to a ticket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Text,
     Json,
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -96,6 +96,86 @@ pub fn render(r: &SessionReport, gitlab_url: Option<&str>) -> String {
     o
 }
 
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Sessions as one self-contained HTML page: attribution, findings, resources, timeline.
+pub fn render_html(title: &str, reports: &[SessionReport], gitlab_url: Option<&str>) -> String {
+    let mut o = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>\
+         body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}}\
+         .finding{{color:#a00;font-weight:bold}}</style></head><body>\n<h1>{t}</h1>\n",
+        t = escape(title)
+    );
+    for r in reports {
+        let s = &r.session;
+        let row = |k: &str, v: &str| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(k), escape(v));
+        o.push_str(&format!("<h2>Session {}</h2>\n<table>\n", escape(&s.session_id)));
+        o.push_str(&row("flow", &s.flow_type));
+        o.push_str(&row("status", s.status.as_str()));
+        o.push_str(&row("started (UTC)", &short(&s.started_at)));
+        if let Some(end) = &s.completed_at {
+            o.push_str(&row("ended (UTC)", &short(end)));
+        }
+        o.push_str(&row(
+            "project",
+            &r.project_path.clone().or(s.project_id.map(|p| p.to_string())).unwrap_or_default(),
+        ));
+        o.push_str(&row("initiated by", r.initiated_by.as_deref().unwrap_or("unknown")));
+        o.push_str(&row("acted as", r.acted_as.as_deref().unwrap_or("the user")));
+        let auth = match &s.authorization_verified_at {
+            Some(at) => {
+                format!("{} UTC via {}", short(at), s.authorization_method.as_deref().unwrap_or("unknown method"))
+            }
+            None => "NO AUTHORIZATION RECORD".into(),
+        };
+        o.push_str(&row("authorized", &auth));
+        o.push_str(&row("scopes", &s.authorized_scopes.join(", ")));
+        if let Some(p) = &s.input_prompt {
+            o.push_str(&row("input", &crate::secrets::redact(p)));
+        }
+        if let Some(p) = &s.plan_summary {
+            o.push_str(&row("plan", p));
+        }
+        o.push_str(&row("tokens", &format!("{} in, {} out", s.input_tokens, s.output_tokens)));
+        o.push_str("</table>\n");
+        for f in &r.findings {
+            o.push_str(&format!("<p class=\"finding\">Integrity finding: {}</p>\n", escape(f)));
+        }
+        o.push_str("<h3>Resources</h3>\n<table><tr><th>time (UTC)</th><th>action</th><th>type</th><th>id</th></tr>\n");
+        for res in &r.resources {
+            let id = match (gitlab_url, r.project_path.as_deref()) {
+                (Some(base), Some(project)) => sessions::link(base, project, &res.resource_type, &res.resource_id)
+                    .map(|u| format!("<a href=\"{}\">{}</a>", escape(&u), escape(&res.resource_id)))
+                    .unwrap_or_else(|| escape(&res.resource_id)),
+                _ => escape(&res.resource_id),
+            };
+            o.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{id}</td></tr>\n",
+                short(&res.created_at),
+                escape(&res.action),
+                escape(&res.resource_type)
+            ));
+        }
+        o.push_str("</table>\n<h3>Timeline</h3>\n<table><tr><th>time (UTC)</th><th>event</th><th>actor</th><th>detail</th><th>event id</th></tr>\n");
+        for st in &r.timeline {
+            o.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                short(&st.time),
+                escape(&st.event),
+                escape(&st.actor),
+                escape(&st.detail),
+                escape(&st.event_id)
+            ));
+        }
+        o.push_str("</table>\n");
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -128,6 +208,7 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
             });
             write_out(&format!("{doc}\n"))?;
         }
+        ReportFormat::Html => write_out(&render_html(&format!("{kind} {id}"), &reports, args.gitlab_url.as_deref()))?,
         ReportFormat::Text if reports.is_empty() => write_out(&format!(
             "No AI agent session created or modified {kind} {id} ({scanned} events searched{}).\n",
             filter.range.from.map_or(String::new(), |_| format!(", range {}", filter.range))
@@ -156,6 +237,11 @@ pub fn show(args: &SessionsShowArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         ReportFormat::Json => write_out(&format!("{}\n", serde_json::to_string(r).expect("reports serialize")))?,
         ReportFormat::Text => write_out(&render(r, args.gitlab_url.as_deref()))?,
+        ReportFormat::Html => write_out(&render_html(
+            &format!("Session {}", args.session),
+            std::slice::from_ref(r),
+            args.gitlab_url.as_deref(),
+        ))?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -238,4 +324,13 @@ pub fn list(args: &SessionsListArgs) -> anyhow::Result<ExitCode> {
     }
     write_out(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(super::escape("<script>\"a\" & b</script>"), "&lt;script&gt;&quot;a&quot; &amp; b&lt;/script&gt;");
+        assert_eq!(super::cut("abcdef", 4), "abc…");
+    }
 }

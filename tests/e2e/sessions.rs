@@ -57,6 +57,9 @@ fn a_session_without_authorization_shows_the_finding() {
     let json: Value = serde_json::from_slice(&run(&["sessions", "show", id, "--format", "json"]).ok().stdout).unwrap();
     assert_eq!(json["session"]["session_id"], id);
     assert!(json["timeline"].as_array().unwrap().len() > 1);
+    let html = run(&["sessions", "show", id, "--format", "html"]).ok().stdout_text();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("NO AUTHORIZATION RECORD"), "{html}");
+    assert!(html.contains("Integrity finding") && html.trim_end().ends_with("</html>"));
     let missing = run(&["sessions", "show", "no-such-session"]);
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("no session no-such-session"), "{}", missing.stderr);
