@@ -1,7 +1,8 @@
 //! The events of the baseline and range, read once: a compact row per event, per-session
 //! summaries, and the secrets found in prompt text.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -10,18 +11,54 @@ use crate::model::{ActorClass, AuditEvent, Outcome};
 use crate::range::TimeRange;
 use crate::sources::EventStream;
 
+/// Text shared by every row that holds the same value (actors, event names, IPs, sessions,
+/// … repeat across millions of events).
+pub type Text = Arc<str>;
+
+/// An event's aggregation facts ([`Fact`]) with interned text.
+#[derive(Debug, Clone)]
+pub struct RowFact {
+    pub time: i64,
+    pub actor: Text,
+    pub event_name: Text,
+    pub ip: Text,
+    pub session: Text,
+    pub flow_type: Text,
+    pub outcome: &'static str,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub project: Text,
+}
+
+impl RowFact {
+    pub fn to_fact(&self) -> Fact {
+        Fact {
+            time: self.time,
+            actor: self.actor.to_string(),
+            event_name: self.event_name.to_string(),
+            ip: self.ip.to_string(),
+            session: self.session.to_string(),
+            flow_type: self.flow_type.to_string(),
+            outcome: self.outcome,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            project: self.project.to_string(),
+        }
+    }
+}
+
 /// One event, as the heuristics need it.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub id: String,
-    pub fact: Fact,
+    pub id: Box<str>,
+    pub fact: RowFact,
     pub class: ActorClass,
     /// The human the actor acted for (id, else name).
-    pub on_behalf_of: String,
+    pub on_behalf_of: Text,
     /// `provider/engine` of the model, when the event names one.
-    pub model: String,
+    pub model: Text,
     /// The target's id (e.g. the provisioned service account).
-    pub target: String,
+    pub target: Text,
 }
 
 /// What the events say about one agent session.
@@ -62,6 +99,7 @@ pub struct Dataset {
     pub sessions: BTreeMap<String, Session>,
     pub secrets: Vec<SecretHit>,
     names: HashMap<String, String>,
+    interned: HashSet<Text>,
 }
 
 impl Dataset {
@@ -77,9 +115,30 @@ impl Dataset {
         Ok(d)
     }
 
+    fn intern(&mut self, s: &str) -> Text {
+        if let Some(t) = self.interned.get(s) {
+            return t.clone();
+        }
+        let t: Text = Arc::from(s);
+        self.interned.insert(t.clone());
+        t
+    }
+
     pub fn push(&mut self, ev: &AuditEvent) {
         let i = self.rows.len();
-        let fact = Fact::of(ev);
+        let f = Fact::of(ev);
+        let fact = RowFact {
+            time: f.time,
+            actor: self.intern(&f.actor),
+            event_name: self.intern(&f.event_name),
+            ip: self.intern(&f.ip),
+            session: self.intern(&f.session),
+            flow_type: self.intern(&f.flow_type),
+            outcome: f.outcome,
+            input_tokens: f.input_tokens,
+            output_tokens: f.output_tokens,
+            project: self.intern(&f.project),
+        };
         if let (Some(id), Some(name)) = (&ev.actor.id, &ev.actor.name) {
             if ev.actor.class != ActorClass::Unauthenticated {
                 self.names.entry(id.clone()).or_insert_with(|| name.clone());
@@ -101,8 +160,8 @@ impl Dataset {
         if !fact.session.is_empty() {
             let s = self
                 .sessions
-                .entry(fact.session.clone())
-                .or_insert_with(|| Session { id: fact.session.clone(), ..Session::default() });
+                .entry(fact.session.to_string())
+                .or_insert_with(|| Session { id: fact.session.to_string(), ..Session::default() });
             s.rows.push(i);
             match ev.event_name.as_str() {
                 "duo_flow_started" => {
@@ -141,14 +200,16 @@ impl Dataset {
             kinds.dedup();
             self.secrets.push(SecretHit { row: i, kinds, fields });
         }
-        self.rows.push(Row {
-            id: ev.id.clone(),
-            fact,
+        let target = ev.target.as_ref().and_then(|t| t.id.as_deref()).unwrap_or_default();
+        let row = Row {
+            id: ev.id.as_str().into(),
             class: ev.actor.class,
-            on_behalf_of,
-            model,
-            target: ev.target.as_ref().and_then(|t| t.id.clone()).unwrap_or_default(),
-        });
+            on_behalf_of: self.intern(&on_behalf_of),
+            model: self.intern(&model),
+            target: self.intern(target),
+            fact,
+        };
+        self.rows.push(row);
     }
 
     /// The display name of an actor id, when any event gave one.
@@ -162,7 +223,7 @@ impl Dataset {
         let mut facts = local::Facts::default();
         for r in &self.rows {
             if window.contains(&ts(r.fact.time)) {
-                let mut f = r.fact.clone();
+                let mut f = r.fact.to_fact();
                 f.actor = r.principal().to_string();
                 facts.push(f);
             }

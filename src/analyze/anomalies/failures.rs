@@ -13,7 +13,7 @@ use super::{Draft, Heuristic, Input};
 pub struct FailureBursts;
 
 fn is_auth_failure(r: &Row) -> bool {
-    let n = r.fact.event_name.as_str();
+    let n = &*r.fact.event_name;
     let auth = n.contains("login") || n.contains("authenticat") || n.contains("hmac") || n.contains("signature");
     auth && (Dataset::failed(r) || n.contains("failed"))
 }
@@ -56,10 +56,10 @@ impl Heuristic for FailureBursts {
         let mut base: BTreeMap<Key, Vec<(i64, usize)>> = BTreeMap::new();
         let mut now: BTreeMap<Key, Vec<(i64, usize)>> = BTreeMap::new();
         for (i, r) in input.data.rows.iter().enumerate() {
-            let key = if r.fact.event_name == "duo_flow_failed" {
-                (0, r.principal().to_string(), r.fact.flow_type.as_str())
+            let key = if &*r.fact.event_name == "duo_flow_failed" {
+                (0, r.principal().to_string(), &*r.fact.flow_type)
             } else if is_auth_failure(r) {
-                (1, if r.fact.ip.is_empty() { r.principal().to_string() } else { r.fact.ip.clone() }, "")
+                (1, if r.fact.ip.is_empty() { r.principal().to_string() } else { r.fact.ip.to_string() }, "")
             } else {
                 continue;
             };
@@ -87,7 +87,7 @@ impl Heuristic for FailureBursts {
             let span = if hours >= 1.0 { format!("{hours:.0} hours") } else { format!("{:.0} minutes", hours * 60.0) };
             let (actor, values) = if key.0 == 0 {
                 (key.1.clone(), vec![key.2.to_string()])
-            } else if input.data.rows[rows[0]].fact.ip == key.1 {
+            } else if *input.data.rows[rows[0]].fact.ip == *key.1 {
                 (String::new(), vec![key.1.clone()])
             } else {
                 (key.1.clone(), Vec::new())
@@ -108,7 +108,7 @@ impl Heuristic for FailureBursts {
                 values,
                 sessions: rows
                     .iter()
-                    .map(|i| input.data.rows[*i].fact.session.clone())
+                    .map(|i| input.data.rows[*i].fact.session.to_string())
                     .filter(|s| !s.is_empty())
                     .collect(),
                 rows,

@@ -103,7 +103,7 @@ impl Heuristic for FirstSeen {
                     values: vec![value.to_string()],
                     sessions: rows
                         .iter()
-                        .map(|i| input.data.rows[*i].fact.session.clone())
+                        .map(|i| input.data.rows[*i].fact.session.to_string())
                         .filter(|s| !s.is_empty())
                         .collect(),
                     rows,

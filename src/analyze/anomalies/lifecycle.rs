@@ -35,7 +35,7 @@ impl Heuristic for Lifecycle {
                     value,
                     threshold: threshold.into(),
                     explanation: explanation.into(),
-                    sessions: vec![s.id.clone()],
+                    sessions: vec![s.id.to_string()],
                     rows,
                     ..Draft::default()
                 };

@@ -144,7 +144,7 @@ impl Draft {
             Window::from_micros(first, last + 1)
         });
         let mut on_behalf_of: Vec<String> =
-            self.rows.iter().map(|i| data.rows[*i].on_behalf_of.clone()).filter(|s| !s.is_empty()).collect();
+            self.rows.iter().map(|i| data.rows[*i].on_behalf_of.to_string()).filter(|s| !s.is_empty()).collect();
         on_behalf_of.sort();
         on_behalf_of.dedup();
         let mut h = Sha256::new();
@@ -170,7 +170,7 @@ impl Draft {
             sessions: self.sessions,
             values: self.values,
             event_count: self.rows.len(),
-            event_ids: self.rows.iter().take(max_ids).map(|i| data.rows[*i].id.clone()).collect(),
+            event_ids: self.rows.iter().take(max_ids).map(|i| data.rows[*i].id.to_string()).collect(),
         }
     }
 }

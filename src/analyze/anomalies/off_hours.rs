@@ -59,7 +59,7 @@ impl Heuristic for OffHours {
                 continue;
             }
             let sessions =
-                rows.iter().map(|i| input.data.rows[*i].fact.session.clone()).filter(|s| !s.is_empty()).collect();
+                rows.iter().map(|i| input.data.rows[*i].fact.session.to_string()).filter(|s| !s.is_empty()).collect();
             out.push(Draft {
                 severity: 5,
                 actor: actor.to_string(),

@@ -36,7 +36,7 @@ impl Heuristic for Sanitization {
             if !input.range.contains(&ts(r.time())) {
                 continue;
             }
-            let key = if r.fact.session.is_empty() { format!("event:{}", r.id) } else { r.fact.session.clone() };
+            let key = if r.fact.session.is_empty() { format!("event:{}", r.id) } else { r.fact.session.to_string() };
             let g = groups.entry(key).or_default();
             g.rows.push(hit.row);
             g.kinds.extend(&hit.kinds);

@@ -64,7 +64,7 @@ impl Heuristic for ServiceAccounts {
                 value: format!("{} service accounts provisioned within 10 minutes", rows.len()),
                 threshold: format!("{BURST} or more within 10 minutes"),
                 explanation: format!("This actor created {} service accounts in a few minutes.", rows.len()),
-                values: rows.iter().map(|i| data.rows[*i].target.clone()).collect(),
+                values: rows.iter().map(|i| data.rows[*i].target.to_string()).collect(),
                 rows,
                 ..Draft::default()
             });
@@ -92,7 +92,7 @@ impl Heuristic for ServiceAccounts {
                     values: vec![sa.to_string()],
                     sessions: rows
                         .iter()
-                        .map(|i| data.rows[*i].fact.session.clone())
+                        .map(|i| data.rows[*i].fact.session.to_string())
                         .filter(|s| !s.is_empty())
                         .collect(),
                     rows,
@@ -143,7 +143,7 @@ impl Heuristic for ServiceAccounts {
                     wider.join(", ")
                 ),
                 values: wider,
-                sessions: vec![s.id.clone()],
+                sessions: vec![s.id.to_string()],
                 rows: vec![start],
                 ..Draft::default()
             });

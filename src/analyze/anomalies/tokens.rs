@@ -94,7 +94,7 @@ impl Heuristic for TokenOutliers {
                     explanation: "This actor's agents used several times their usual amount of model tokens.".into(),
                     sessions: rows
                         .iter()
-                        .map(|i| input.data.rows[*i].fact.session.clone())
+                        .map(|i| input.data.rows[*i].fact.session.to_string())
                         .filter(|s| !s.is_empty())
                         .collect(),
                     rows,

@@ -67,8 +67,11 @@ impl Heuristic for VolumeSpike {
                     .map(|(i, _)| i)
                     .collect();
                 let peak = run.iter().map(|(_, n)| *n).max().unwrap_or(0);
-                let sessions =
-                    rows.iter().map(|i| input.data.rows[*i].fact.session.clone()).filter(|s| !s.is_empty()).collect();
+                let sessions = rows
+                    .iter()
+                    .map(|i| input.data.rows[*i].fact.session.to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 out.push(Draft {
                     severity: 6,
                     actor: actor.clone(),
