@@ -5,6 +5,7 @@
 # Usage: bash bench/aggregate.sh [ROWS...]   (default: 10000000). Needs ClickHouse on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 host=${BENCH_CH_HOST:-127.0.0.1}
 db=cr_bench_agg
 url="clickhouse://default@$host:8123/$db"
@@ -12,23 +13,14 @@ cargo build --release --quiet
 bin=target/release/compliance-report
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000000)
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-median3() {
-  local log=$1; shift
-  for k in 1 2 3; do /usr/bin/time -v "$@" > "$log.out" 2> "$log.$k"; done
-  local mid
-  mid=$(for k in 1 2 3; do echo "$(secs "$log.$k") $k"; done | sort -n | sed -n 2p | cut -d' ' -f2)
-  cp "$log.$mid" "$log"
-}
 echo "| rows | push-down s | local (pull + polars) s | speed-up | push-down peak RSS (MiB) | local peak RSS (MiB) | result rows |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
   clickhouse-client --host "$host" --query "DROP DATABASE IF EXISTS $db"
   "$bin" -q db init --source "$url"
   bash bench/ch_fill.sh "$db" "$n" "$host"
-  median3 /tmp/cr-agg-push "$bin" -q aggregate --source "$url" --query count-by-actor-day
-  median3 /tmp/cr-agg-local "$bin" -q aggregate --source "$url" --query count-by-actor-day --local
+  OUT=/tmp/cr-agg-push.out median3 /tmp/cr-agg-push "$bin" -q aggregate --source "$url" --query count-by-actor-day
+  OUT=/tmp/cr-agg-local.out median3 /tmp/cr-agg-local "$bin" -q aggregate --source "$url" --query count-by-actor-day --local
   cmp -s /tmp/cr-agg-push.out /tmp/cr-agg-local.out || { echo "push-down and local answers differ" >&2; exit 1; }
   rows=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["rows"]))' /tmp/cr-agg-push.out)
   tp=$(secs /tmp/cr-agg-push); tl=$(secs /tmp/cr-agg-local)

@@ -5,6 +5,7 @@
 # Usage: bash bench/anomalies.sh [SCALE] [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 scale=${1:-150}
 work=${2:-${TMPDIR:-/tmp}/compliance-report-bench}/anomalies-x$scale
 cargo build --release --quiet
@@ -18,8 +19,8 @@ log=$work.time.log
 /usr/bin/time -v "$bin" -q anomalies --source "$work/events" --range 2026-10-01..2026-10-31 --baseline 60d \
   --format json > "$work.findings.json" 2> "$log"
 events=$(awk -F'"events": ' '/"events"/ {gsub(/[^0-9].*/, "", $2); print $2}' "$work/truth.json")
-secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$log")
-rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$log")
+secs=$(secs "$log")
+rss=$(rss "$log")
 echo "| source | events | seconds | events/s | peak RSS (MiB) | findings |"
 echo "|---|---:|---:|---:|---:|---:|"
 printf '| files (gzip NDJSON, scale %s) | %d | %.1f | %.0f | %s | %d |\n' "$scale" "$events" "$secs" \

@@ -7,6 +7,7 @@
 # BENCH_CH_HOST overrides the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 host=${BENCH_CH_HOST:-127.0.0.1}
 db=cr_bench_ch
 url="clickhouse://default@$host:8123/$db"
@@ -16,15 +17,6 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000)
 ch() { clickhouse-client --host "$host" --query "$1"; }
 
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-median3() {
-  local log=$1; shift
-  for k in 1 2 3; do /usr/bin/time -v "$@" > /dev/null 2> "$log.$k"; done
-  local mid
-  mid=$(for k in 1 2 3; do echo "$(secs "$log.$k") $k"; done | sort -n | sed -n 2p | cut -d' ' -f2)
-  cp "$log.$mid" "$log"
-}
 
 echo "ClickHouse $(ch 'SELECT version()')"
 echo "| rows | compliance-report s | rows/s | clickhouse-client s | rows/s | ratio | clickhouse-client ORDER BY s | ratio | peak RSS (MiB) |"

@@ -4,6 +4,7 @@
 # Usage: bash bench/delivery.sh [WORKDIR]   (needs rsyslogd and python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 work=${1:-${TMPDIR:-/tmp}/compliance-report-delivery}
 mkdir -p "$work"
 cargo build --release --quiet
@@ -14,8 +15,6 @@ fi
 events=$("$bin" -q export --format cef --source "$work/data/events" | wc -l)
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
 
 # rsyslog: TCP input, every message to a file.
 sport=$(port)

@@ -3,6 +3,7 @@
 # Usage: bash bench/export.sh [WORKDIR]   (prints a Markdown table; needs GNU time at /usr/bin/time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 work=${1:-${TMPDIR:-/tmp}/compliance-report-bench}
 mkdir -p "$work"
 cargo build --release --quiet
@@ -20,8 +21,8 @@ measure() { # label format source-args...
   /usr/bin/time -v "$bin" -q export --format "$format" "$@" > /dev/null 2> "$log"
   local events secs rss
   events=$("$bin" -q export --format json "$@" | wc -l)
-  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$log")
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$log")
+  secs=$(secs "$log")
+  rss=$(rss "$log")
   printf '| %s | %s | %d | %.2f | %.0f | %s |\n' "$label" "$format" "$events" "$secs" "$(echo "$events / $secs" | bc -l)" "$rss"
 }
 

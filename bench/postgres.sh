@@ -5,6 +5,7 @@
 # Needs a PostgreSQL server: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 admin=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 base=${admin%/*}
 db=cr_bench_pg
@@ -15,16 +16,6 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 5000000)
 cols="id, created_at, cloud_event_id, author_id, project_id, namespace_id, event_name, ip_address, workflow_id, details"
 
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-# median3 LOG CMD...: run CMD three times under GNU time (stdout to /dev/null); leave the median run's report in LOG.
-median3() {
-  local log=$1; shift
-  for k in 1 2 3; do /usr/bin/time -v "$@" > /dev/null 2> "$log.$k"; done
-  local mid
-  mid=$(for k in 1 2 3; do echo "$(secs "$log.$k") $k"; done | sort -n | sed -n 2p | cut -d' ' -f2)
-  cp "$log.$mid" "$log"
-}
 
 echo "| rows | compliance-report s | rows/s | psql \\copy s | rows/s | ratio | psql \\copy ORDER BY s | ratio | peak RSS (MiB) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -318,6 +318,24 @@ pub fn catalog() -> Vec<TableSpec> {
     specs
 }
 
+/// The tables a database holds (`keep`), under the names the user gave (`--table GITLAB=ACTUAL`).
+pub fn renamed(
+    keep: impl Fn(&TableSpec) -> bool,
+    renames: &std::collections::HashMap<String, String>,
+) -> Vec<TableSpec> {
+    catalog()
+        .into_iter()
+        .filter(|t| keep(t))
+        .map(|mut t| {
+            if let Some(actual) = renames.get(&t.table) {
+                t.stream = t.stream.replacen(&t.table, actual, 1);
+                t.table = actual.clone();
+            }
+            t
+        })
+        .collect()
+}
+
 impl TableSpec {
     /// `origin.format` of this table's events.
     pub fn origin_format(&self) -> String {

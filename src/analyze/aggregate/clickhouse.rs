@@ -18,22 +18,12 @@ pub struct ClickHouseAggregator {
     facts: String,
 }
 
-/// JSON field extraction: `JSONExtract*` where the server has it (19.x on), else the simpler
-/// `visitParamExtract*` (18.16), which reads the first field of that name.
-fn json_text(major: u32, doc: &str, key: &str) -> String {
-    if major >= 20 {
-        format!("JSONExtractString({doc}, {})", string(key))
-    } else {
-        format!("visitParamExtractString({doc}, {})", string(key))
-    }
-}
-
-fn json_uint(major: u32, doc: &str, key: &str) -> String {
-    if major >= 20 {
-        format!("JSONExtractUInt({doc}, {})", string(key))
-    } else {
-        format!("visitParamExtractUInt({doc}, {})", string(key))
-    }
+/// JSON field extraction (`kind` String or UInt): `JSONExtract*` where the server has it
+/// (19.x on), else the simpler `visitParamExtract*` (18.16), which reads the first field of
+/// that name.
+fn json(major: u32, kind: &str, doc: &str, key: &str) -> String {
+    let function = if major >= 20 { "JSONExtract" } else { "visitParamExtract" };
+    format!("{function}{kind}({doc}, {})", string(key))
 }
 
 /// The facts of one table's rows, with the fact columns in order:
@@ -56,17 +46,17 @@ fn projection(
             let d = "ifNull(details, '')";
             let session = format!(
                 "if({s} != '', {s}, {f})",
-                s = json_text(major, d, "session_id"),
-                f = json_text(major, d, "flow_session_id")
+                s = json(major, "String", d, "session_id"),
+                f = json(major, "String", d, "flow_session_id")
             );
             let flow = format!(
                 "if({s} != '', {s}, {f})",
-                s = json_text(major, d, "flow_type"),
-                f = json_text(major, d, "workflow_definition")
+                s = json(major, "String", d, "flow_type"),
+                f = json(major, "String", d, "workflow_definition")
             );
             let outcome = format!(
                 "multiIf({o} = 'success', 'success', {o} = 'failure', 'failure', position(event_name, 'fail') > 0, 'failure', 'success')",
-                o = json_text(major, d, "outcome")
+                o = json(major, "String", d, "outcome")
             );
             cols = [
                 time("created_at")?,
@@ -76,8 +66,8 @@ fn projection(
                 session,
                 flow,
                 outcome,
-                json_uint(major, d, "input_tokens"),
-                json_uint(major, d, "output_tokens"),
+                json(major, "UInt", d, "input_tokens"),
+                json(major, "UInt", d, "output_tokens"),
                 "ifNull(toString(project_id), '')".into(),
             ];
             from = table;
@@ -152,14 +142,7 @@ fn projection(
         }
         Mapping::AgentSession { code } => {
             let name = AGENT_SESSION_EVENTS.iter().find(|(c, ..)| *c == code)?.2;
-            let ty = have.get(spec.time_col)?;
-            let tt = if ty.contains("DateTime64") {
-                TimeType::DateTime64
-            } else if ty.contains("DateTime") {
-                TimeType::DateTime
-            } else {
-                TimeType::Micros
-            };
+            let tt = TimeType::of_state(have.get(spec.time_col)?)?;
             let micros = tt.micros("at");
             cols = [
                 micros.clone(),

@@ -19,7 +19,7 @@ fn is_auth_failure(r: &Row) -> bool {
 }
 
 /// The densest window of length `width` over sorted `times`: (count, start index, end index).
-fn densest(times: &[(i64, usize)], width: i64) -> (usize, usize, usize) {
+pub(super) fn densest(times: &[(i64, usize)], width: i64) -> (usize, usize, usize) {
     let (mut best, mut lo) = ((0, 0, 0), 0);
     for hi in 0..times.len() {
         while times[hi].0 - times[lo].0 >= width {
@@ -106,11 +106,6 @@ impl Heuristic for FailureBursts {
                 threshold: format!("baseline at most {normal} within {span}; threshold {threshold}"),
                 explanation: format!("There were {n} {} for {subject} within {span}, far more than usual.", kind.what),
                 values,
-                sessions: rows
-                    .iter()
-                    .map(|i| input.data.rows[*i].fact.session.to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
                 rows,
                 ..Draft::default()
             });

@@ -101,11 +101,6 @@ impl Heuristic for FirstSeen {
                     threshold: format!("not used by this actor in the baseline ({} events)", events[actor]),
                     explanation: format!("This actor used a {} they had never used before: {value}.", attr.name()),
                     values: vec![value.to_string()],
-                    sessions: rows
-                        .iter()
-                        .map(|i| input.data.rows[*i].fact.session.to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
                     rows,
                     ..Draft::default()
                 });

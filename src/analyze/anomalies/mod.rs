@@ -124,6 +124,7 @@ pub struct Draft {
     pub value: String,
     pub threshold: String,
     pub explanation: String,
+    /// Sessions involved beyond those of `rows` (which [`Draft::finish`] adds).
     pub sessions: Vec<String>,
     pub values: Vec<String>,
     /// Row indexes of the events behind the finding.
@@ -134,6 +135,8 @@ impl Draft {
     pub fn finish(mut self, heuristic: &'static str, data: &Dataset, max_ids: usize) -> Finding {
         self.rows.sort_by_key(|i| (data.rows[*i].time(), *i));
         self.rows.dedup();
+        let from_rows = self.rows.iter().map(|i| &data.rows[*i].fact.session).filter(|s| !s.is_empty());
+        self.sessions.extend(from_rows.map(|s| s.to_string()));
         self.sessions.sort();
         self.sessions.dedup();
         self.values.sort();

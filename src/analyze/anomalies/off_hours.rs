@@ -58,8 +58,6 @@ impl Heuristic for OffHours {
             if (rows.len() as f64) <= threshold {
                 continue;
             }
-            let sessions =
-                rows.iter().map(|i| input.data.rows[*i].fact.session.to_string()).filter(|s| !s.is_empty()).collect();
             out.push(Draft {
                 severity: 5,
                 actor: actor.to_string(),
@@ -71,7 +69,6 @@ impl Heuristic for OffHours {
                 explanation: format!(
                     "This actor was busy outside working hours on {day}, far more than they usually are."
                 ),
-                sessions,
                 rows,
                 ..Draft::default()
             });

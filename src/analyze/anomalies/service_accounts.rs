@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::dataset::ts;
+use super::failures::densest;
 use super::{Draft, Heuristic, Input};
 use crate::model::ActorClass;
 
@@ -44,20 +45,12 @@ impl Heuristic for ServiceAccounts {
             }
         }
         for (actor, rows) in by_actor {
-            let mut lo = 0;
-            let mut best = (0, 0, 0);
-            for hi in 0..rows.len() {
-                while data.rows[rows[hi]].time() - data.rows[rows[lo]].time() >= BURST_WINDOW {
-                    lo += 1;
-                }
-                if hi + 1 - lo > best.0 {
-                    best = (hi + 1 - lo, lo, hi + 1);
-                }
-            }
-            if best.0 < BURST {
+            let times: Vec<(i64, usize)> = rows.iter().map(|i| (data.rows[*i].time(), *i)).collect();
+            let (n, lo, hi) = densest(&times, BURST_WINDOW);
+            if n < BURST {
                 continue;
             }
-            let rows: Vec<usize> = rows[best.1..best.2].to_vec();
+            let rows: Vec<usize> = times[lo..hi].iter().map(|(_, i)| *i).collect();
             out.push(Draft {
                 severity: 7,
                 actor: actor.to_string(),
@@ -90,11 +83,6 @@ impl Heuristic for ServiceAccounts {
                     explanation: "A service account acted for users although nobody is recorded provisioning it."
                         .into(),
                     values: vec![sa.to_string()],
-                    sessions: rows
-                        .iter()
-                        .map(|i| data.rows[*i].fact.session.to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
                     rows,
                     ..Draft::default()
                 });

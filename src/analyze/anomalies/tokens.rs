@@ -92,11 +92,6 @@ impl Heuristic for TokenOutliers {
                         "own baseline rate {own:.0} per range; peers' p99 {p99:.0}; threshold {threshold:.0}"
                     ),
                     explanation: "This actor's agents used several times their usual amount of model tokens.".into(),
-                    sessions: rows
-                        .iter()
-                        .map(|i| input.data.rows[*i].fact.session.to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
                     rows,
                     ..Draft::default()
                 });

@@ -67,11 +67,6 @@ impl Heuristic for VolumeSpike {
                     .map(|(i, _)| i)
                     .collect();
                 let peak = run.iter().map(|(_, n)| *n).max().unwrap_or(0);
-                let sessions = rows
-                    .iter()
-                    .map(|i| input.data.rows[*i].fact.session.to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
                 out.push(Draft {
                     severity: 6,
                     actor: actor.clone(),
@@ -82,7 +77,6 @@ impl Heuristic for VolumeSpike {
                         "This actor did about {:.0} times their usual daily amount of activity.",
                         peak as f64 / median.max(1.0)
                     ),
-                    sessions,
                     rows,
                     ..Draft::default()
                 });

@@ -56,17 +56,7 @@ impl ChConfig {
 
     /// The tables ClickHouse holds, renamed as configured.
     pub fn tables(&self) -> Vec<TableSpec> {
-        tables::catalog()
-            .into_iter()
-            .filter(sql::supported)
-            .map(|mut t| {
-                if let Some(actual) = self.renames.get(&t.table) {
-                    t.stream = t.stream.replacen(&t.table, actual, 1);
-                    t.table = actual.clone();
-                }
-                t
-            })
-            .collect()
+        tables::renamed(sql::supported, &self.renames)
     }
 }
 

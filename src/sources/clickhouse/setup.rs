@@ -258,16 +258,7 @@ pub async fn check(cfg: &ChConfig) -> Result<(Connection, Vec<TableCheck>), Sour
             continue;
         }
         let have = cols.get(&spec.table);
-        let missing: Vec<String> =
-            spec.required.iter().filter(|c| have.is_none_or(|h| !h.contains_key(**c))).map(|c| c.to_string()).collect();
-        let mut check = TableCheck {
-            table: spec.table.clone(),
-            found: have.is_some(),
-            missing,
-            readable: false,
-            rows: None,
-            columns: have.map(|h| h.keys().cloned().collect::<BTreeSet<_>>().into_iter().collect()).unwrap_or_default(),
-        };
+        let mut check = TableCheck::new(&spec, have.map(|h| h.keys()));
         if let Some(have) = have.filter(|_| check.missing.is_empty()) {
             let time = have.get(spec.time_col).and_then(|t| TimeType::of(t));
             let range = match (time, cfg.from, cfg.to) {

@@ -58,6 +58,20 @@ impl TimeType {
         }
     }
 
+    /// The time inside an `AggregateFunction(anyIf, …)` state column: Nullable(DateTime64) as
+    /// GitLab creates them, Int64 microseconds on servers without DateTime64.
+    pub fn of_state(column_type: &str) -> Option<TimeType> {
+        if column_type.contains("DateTime64") {
+            Some(TimeType::DateTime64)
+        } else if column_type.contains("DateTime") {
+            Some(TimeType::DateTime)
+        } else if column_type.contains("Int64") {
+            Some(TimeType::Micros)
+        } else {
+            None
+        }
+    }
+
     /// The column as microseconds since the epoch.
     pub fn micros(self, expr: &str) -> String {
         match self {
@@ -156,19 +170,9 @@ impl PageSql {
                 // One row per session: merge the aggregate states, then page over the chosen time.
                 let col = spec.time_col;
                 let ty = have.get(col).map(String::as_str).unwrap_or("");
-                // The states hold Nullable(DateTime64) (Int64 microseconds on servers without it).
-                time = Some(if ty.contains("DateTime64") {
-                    TimeType::DateTime64
-                } else if ty.contains("DateTime") {
-                    TimeType::DateTime
-                } else if ty.contains("Int64") {
-                    TimeType::Micros
-                } else {
-                    return Err(format!(
-                        "column {}.{col} has type {ty:?}; expected an anyIf state of a time",
-                        spec.table
-                    ));
-                });
+                time = Some(TimeType::of_state(ty).ok_or_else(|| {
+                    format!("column {}.{col} has type {ty:?}; expected an anyIf state of a time", spec.table)
+                })?);
                 from = format!(
                     "(SELECT session_id, user_id, project_id, namespace_path, flow_type, environment, anyIfMerge({}) AS at \
                      FROM {table} GROUP BY session_id, user_id, project_id, namespace_path, flow_type, environment) AS t",

@@ -430,17 +430,7 @@ pub async fn check(conn: &mut PgConnection, cfg: &super::PgConfig) -> Result<Vec
         if !seen.insert(spec.table.clone()) {
             continue;
         }
-        let have = cols.get(&spec.table);
-        let missing: Vec<String> =
-            spec.required.iter().filter(|c| have.is_none_or(|h| !h.contains(**c))).map(|c| c.to_string()).collect();
-        let mut check = TableCheck {
-            table: spec.table.clone(),
-            found: have.is_some(),
-            missing,
-            readable: false,
-            rows: None,
-            columns: have.map(|h| h.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()).unwrap_or_default(),
-        };
+        let mut check = TableCheck::new(&spec, cols.get(&spec.table).map(|h| h.iter()));
         if check.found {
             let readable: bool =
                 sqlx::query("SELECT has_table_privilege(format('%I.%I', $1::text, $2::text), 'SELECT')")
@@ -481,6 +471,31 @@ pub struct TableCheck {
     pub missing: Vec<String>,
     pub rows: Option<i64>,
     pub columns: Vec<String>,
+}
+
+impl TableCheck {
+    /// What the table's `columns` (`None`: no such table) say; readability and rows are
+    /// filled in by the database's own check.
+    pub fn new<'a>(
+        spec: &crate::sources::tables::TableSpec,
+        columns: Option<impl Iterator<Item = &'a String>>,
+    ) -> TableCheck {
+        let columns: Option<BTreeSet<String>> = columns.map(|c| c.cloned().collect());
+        let missing = spec
+            .required
+            .iter()
+            .filter(|c| columns.as_ref().is_none_or(|h| !h.contains(**c)))
+            .map(|c| c.to_string())
+            .collect();
+        TableCheck {
+            table: spec.table.clone(),
+            found: columns.is_some(),
+            readable: false,
+            missing,
+            rows: None,
+            columns: columns.map(|c| c.into_iter().collect()).unwrap_or_default(),
+        }
+    }
 }
 
 #[cfg(test)]
