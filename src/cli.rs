@@ -78,6 +78,61 @@ pub enum Command {
     Jobs(JobsCommand),
     /// Run scheduled jobs until SIGTERM/SIGINT (catches up a missed run once after downtime).
     Schedule(ConfigArgs),
+    /// Compliance evidence report (SOC 2, ISO 27001, FedRAMP) for --range: controls evaluated by
+    /// automated checks, with exceptions tied to event ids, as HTML, PDF, Markdown, JSON and CSV with
+    /// a manifest of hashes. `compliance-report --framework soc2 --range …` is short for this.
+    Report(Box<ReportArgs>),
+    /// Check a report package against its manifest.json (exit 1 when anything differs).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Framework: soc2, iso27001 or fedramp (or one a --template-dir adds).
+    #[arg(long, value_name = "NAME")]
+    pub framework: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Formats to write, comma-separated: html, pdf, md, json, csv.
+    #[arg(long, default_value = "html,pdf", value_name = "LIST")]
+    pub format: String,
+    /// Directory for the package (default: report-FRAMEWORK-FROM).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A copy of report_templates/ to use instead of the bundled templates and control catalogs.
+    #[arg(long, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
+    /// Organisation name on the cover.
+    #[arg(long, default_value = "", value_name = "NAME")]
+    pub org: String,
+    /// The generation time printed (RFC 3339; default now): fixed, the same data gives
+    /// byte-identical HTML, Markdown, JSON and CSV.
+    #[arg(long, value_name = "TIME")]
+    pub generated_at: Option<String>,
+    /// Seed of the random sample of sessions (default: derived from framework and period).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Sessions in the sample traced end to end.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub sample: usize,
+    /// Sign the manifest with this Ed25519 private key (PKCS#8 PEM, e.g. from
+    /// `openssl genpkey -algorithm ed25519 -out key.pem`): writes manifest.sig.
+    #[arg(long, value_name = "PEM")]
+    pub sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The report package (directory holding manifest.json).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Check manifest.sig against this Ed25519 public key (PEM, from `openssl pkey -pubout`).
+    #[arg(long, value_name = "PEM")]
+    pub pubkey: Option<PathBuf>,
 }
 
 /// Where the job file is.
@@ -235,13 +290,25 @@ pub struct AnomaliesArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// How far back before the range the baseline reaches (e.g. 30d, 8w).
-    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
-    pub baseline: std::time::Duration,
+    #[command(flatten)]
+    pub detect: DetectArgs,
     /// Only these heuristics (repeatable): volume_spike, off_hours, first_seen, failure_burst,
     /// token_outlier, service_accounts, lifecycle, stream_gap, sanitization.
     #[arg(long = "heuristic", value_name = "NAME")]
     pub heuristics: Vec<String>,
+    /// Output format (table only on stdout; with --output use cef, ocsf or json).
+    #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
+    pub format: FindingsFormat,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// How the anomaly heuristics judge (shared by `anomalies` and `report`).
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// How far back before the range the baseline reaches (e.g. 30d, 8w).
+    #[arg(long, default_value = "60d", value_parser = parse_duration, value_name = "DURATION")]
+    pub baseline: std::time::Duration,
     /// Business hours in --tz, Monday to Friday, as START-END (hours).
     #[arg(long, default_value = "7-20", value_name = "START-END")]
     pub business_hours: String,
@@ -252,11 +319,6 @@ pub struct AnomaliesArgs {
     /// A session without an end this long after its last event is reported.
     #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
     pub stuck_after: std::time::Duration,
-    /// Output format (table only on stdout; with --output use cef, ocsf or json).
-    #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
-    pub format: FindingsFormat,
-    #[command(flatten)]
-    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]

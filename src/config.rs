@@ -85,10 +85,17 @@ pub enum SinkConfig {
 /// A report job.
 #[derive(Debug, Clone)]
 pub struct ReportJob {
+    /// Source URL or paths (secrets already filled in; never log it unmasked).
+    pub source: Vec<String>,
+    pub schema: Option<String>,
     pub framework: String,
     pub range: String,
+    /// Each run writes its package into `output_dir/FRAMEWORK-FROM` (the period's first day).
     pub output_dir: PathBuf,
     pub formats: Vec<String>,
+    pub org: String,
+    pub sign_key: Option<PathBuf>,
+    pub baseline: Option<Duration>,
 }
 
 /// One problem in a job file.
@@ -167,7 +174,18 @@ const EXPORT_KEYS: &[&str] = &[
     "sinks",
     "metrics_file",
 ];
-const REPORT_KEYS: &[&str] = &["framework", "range", "output_dir", "formats"];
+const REPORT_KEYS: &[&str] = &[
+    "source",
+    "password_file",
+    "schema",
+    "framework",
+    "range",
+    "output_dir",
+    "formats",
+    "org",
+    "sign_key",
+    "baseline",
+];
 const FRAMEWORKS: &[&str] = &["soc2", "iso27001", "fedramp"];
 const REPORT_FORMATS: &[&str] = &["html", "pdf", "md", "json", "csv"];
 
@@ -307,8 +325,9 @@ impl Checker<'_> {
         Some(Job { name: name.to_string(), schedule, timezone, retries, jitter, action })
     }
 
-    fn export(&mut self, name: &str, table: &Table, lag: Duration) -> Option<ExportJob> {
-        let path = format!("jobs.{name}");
+    /// `source` (a URL with `${VAR}`s filled in, or paths) and `password_file`.
+    fn source(&mut self, table: &Table, path: &str) -> Vec<String> {
+        let path = path.to_string();
         let mut source = match table.get("source") {
             None => {
                 self.problem(
@@ -341,6 +360,12 @@ impl Checker<'_> {
                 ),
             }
         }
+        source
+    }
+
+    fn export(&mut self, name: &str, table: &Table, lag: Duration) -> Option<ExportJob> {
+        let path = format!("jobs.{name}");
+        let source = self.source(table, &path);
         let format = match self.string(table, &path, "format").as_deref().map(Format::parse) {
             Some(Ok(f)) => f,
             Some(Err(e)) => {
@@ -548,7 +573,18 @@ impl Checker<'_> {
                 );
             }
         }
-        Some(ReportJob { framework, range, output_dir, formats })
+        let source = self.source(table, &path);
+        let schema = self.string(table, &path, "schema");
+        let org = self.string(table, &path, "org").unwrap_or_default();
+        let sign_key = self.string(table, &path, "sign_key").map(PathBuf::from);
+        let baseline = self.string(table, &path, "baseline").and_then(|b| match parse_duration(&b) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problem(Self::span_of(table, "baseline"), &format!("{path}.baseline"), e);
+                None
+            }
+        });
+        Some(ReportJob { source, schema, framework, range, output_dir, formats, org, sign_key, baseline })
     }
 }
 
@@ -673,6 +709,7 @@ url = "syslog+tls://siem.internal:6514?ca=/etc/ssl/siem-ca.pem"
 
 [jobs.monthly-soc2]
 kind = "report"
+source = "${DATABASE_URL}"
 framework = "soc2"
 range = "last-month"
 output_dir = "/srv/reports"
@@ -736,6 +773,7 @@ timezone = "Mars/Base"
                 (6, "jobs.a.schedule"),
                 (7, "jobs.a.colour"),
                 (10, "jobs.a.sinks[0].type"),
+                (12, "jobs.b"),
                 (14, "jobs.b.framework"),
                 (16, "jobs.b.timezone"),
             ],

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod range;
 pub mod redact;
+pub mod report;
 pub mod schedule;
 pub mod secrets;
 pub mod shutdown;
@@ -43,5 +44,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Jobs(cli::JobsCommand::List(args)) => commands::jobs::list(&args),
         cli::Command::Jobs(cli::JobsCommand::Validate(args)) => commands::jobs::validate(&args),
         cli::Command::Schedule(args) => commands::schedule::run(&args),
+        cli::Command::Report(args) => commands::report::run(&args),
+        cli::Command::Verify(args) => commands::report::verify(&args),
     }
 }

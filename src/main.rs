@@ -11,8 +11,25 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use compliance_report::schedule::lock::LockError;
 use compliance_report::{cli::Cli, logging, UsageError};
 
+/// The command line, with the short form of the main job expanded:
+/// `compliance-report --framework soc2 --range …` is `compliance-report report --framework …`.
+fn args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let global = |a: &str| {
+        a == "--quiet"
+            || a == "--verbose"
+            || (a.starts_with('-') && !a.starts_with("--") && a[1..].chars().all(|c| c == 'v' || c == 'q'))
+    };
+    if let Some(i) = args.iter().skip(1).position(|a| !global(&a.to_string_lossy())) {
+        if args[i + 1].to_string_lossy().starts_with("--framework") {
+            args.insert(i + 1, "report".into());
+        }
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args());
     logging::init(&cli.log);
     if let Err(e) = compliance_report::shutdown::install() {
         eprintln!("warning: cannot install signal handlers ({e}); SIGTERM will stop the process at once");

@@ -66,6 +66,8 @@ pub struct SessionReport {
     pub initiated_by: Option<String>,
     pub acted_as: Option<String>,
     pub project_path: Option<String>,
+    /// Whether a start event was seen (sessions known only from their resources have none).
+    pub has_start: bool,
     /// Integrity problems: missing authorization, authorized after start, no start, no end.
     pub findings: Vec<String>,
     pub timeline: Vec<Step>,
@@ -116,58 +118,92 @@ pub fn find(stream: EventStream, resource: &ResourceRef) -> Result<(BTreeSet<Str
     Ok((found, scanned))
 }
 
-/// Full reports of the sessions `ids` (all sessions when `ids` is `None`, without timelines).
-pub fn reports(stream: EventStream, ids: Option<&BTreeSet<String>>) -> Result<Vec<SessionReport>, SourceError> {
-    let mut builder = SessionBuilder::default();
-    let mut steps: BTreeMap<String, Vec<Step>> = BTreeMap::new();
-    let mut started: BTreeSet<String> = BTreeSet::new();
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut paths: HashMap<i64, String> = HashMap::new();
-    for rec in stream {
-        let ev = rec?.event;
+/// Builds [`SessionReport`]s from events fed one at a time (any order).
+#[derive(Default)]
+pub struct Collector {
+    ids: Option<BTreeSet<String>>,
+    timelines: bool,
+    builder: SessionBuilder,
+    steps: BTreeMap<String, Vec<Step>>,
+    started: BTreeSet<String>,
+    names: HashMap<String, String>,
+    paths: HashMap<i64, String>,
+}
+
+impl Collector {
+    /// Reports of the sessions `ids` with their timelines, or of every session without
+    /// timelines (`None`).
+    pub fn new(ids: Option<&BTreeSet<String>>) -> Collector {
+        Collector { ids: ids.cloned(), timelines: ids.is_some(), ..Collector::default() }
+    }
+
+    /// Keep every session's timeline too.
+    pub fn with_timelines(mut self) -> Collector {
+        self.timelines = true;
+        self
+    }
+
+    pub fn add(&mut self, ev: &AuditEvent) {
         for a in [Some(&ev.actor), ev.on_behalf_of.as_ref()].into_iter().flatten() {
             if let (Some(id), Some(name)) = (&a.id, &a.name) {
-                names.entry(id.clone()).or_insert_with(|| name.clone());
+                if !self.names.contains_key(id) {
+                    self.names.insert(id.clone(), name.clone());
+                }
             }
         }
-        if let Some((id, path)) = ev.scope.as_ref().and_then(|s| Some((s.id?, s.path.clone()?))) {
-            paths.entry(id).or_insert(path);
+        if let Some((id, path)) = ev.scope.as_ref().and_then(|s| Some((s.id?, s.path.as_ref()?))) {
+            self.paths.entry(id).or_insert_with(|| path.clone());
         }
-        let Some(sid) = ev.ai.as_ref().and_then(|a| a.session_id.clone()) else { continue };
-        if ids.is_some_and(|ids| !ids.contains(&sid)) {
-            continue;
+        let Some(sid) = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()) else { return };
+        if self.ids.as_ref().is_some_and(|ids| !ids.contains(sid)) {
+            return;
         }
         if ev.event_name == "duo_flow_started" {
-            started.insert(sid.clone());
+            self.started.insert(sid.clone());
         }
-        builder.add(&ev);
-        if ids.is_some() {
-            steps.entry(sid).or_default().push(step(&ev));
+        self.builder.add(ev);
+        if self.timelines {
+            self.steps.entry(sid.clone()).or_default().push(step(ev));
         }
     }
-    let mut out: Vec<SessionReport> = builder
-        .finish()
-        .into_iter()
-        .map(|(session, resources)| {
-            let name = |id: String| names.get(&id).map_or(id.clone(), |n| format!("{n} ({id})"));
-            let mut timeline = steps.remove(&session.session_id).unwrap_or_default();
-            timeline.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
-            let findings = integrity(&session, started.contains(&session.session_id), resources.len());
-            SessionReport {
-                initiated_by: (session.user_id != 0).then(|| name(session.user_id.to_string())),
-                acted_as: session.service_account_id.map(|s| name(s.to_string())),
-                project_path: session.project_id.and_then(|p| paths.get(&p).cloned()),
-                findings,
-                timeline,
-                resources,
-                session,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        (a.session.started_at, &a.session.session_id).cmp(&(b.session.started_at, &b.session.session_id))
-    });
-    Ok(out)
+
+    /// The reports, in order of start time and id.
+    pub fn finish(self) -> Vec<SessionReport> {
+        let Collector { builder, mut steps, started, names, paths, .. } = self;
+        let mut out: Vec<SessionReport> = builder
+            .finish()
+            .into_iter()
+            .map(|(session, resources)| {
+                let name = |id: String| names.get(&id).map_or(id.clone(), |n| format!("{n} ({id})"));
+                let mut timeline = steps.remove(&session.session_id).unwrap_or_default();
+                timeline.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+                let findings = integrity(&session, started.contains(&session.session_id), resources.len());
+                SessionReport {
+                    initiated_by: (session.user_id != 0).then(|| name(session.user_id.to_string())),
+                    acted_as: session.service_account_id.map(|s| name(s.to_string())),
+                    project_path: session.project_id.and_then(|p| paths.get(&p).cloned()),
+                    has_start: started.contains(&session.session_id),
+                    findings,
+                    timeline,
+                    resources,
+                    session,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.session.started_at, &a.session.session_id).cmp(&(b.session.started_at, &b.session.session_id))
+        });
+        out
+    }
+}
+
+/// Full reports of the sessions `ids` (all sessions when `ids` is `None`, without timelines).
+pub fn reports(stream: EventStream, ids: Option<&BTreeSet<String>>) -> Result<Vec<SessionReport>, SourceError> {
+    let mut c = Collector::new(ids);
+    for rec in stream {
+        c.add(&rec?.event);
+    }
+    Ok(c.finish())
 }
 
 /// A web link to a resource on a GitLab instance, when the project path is known.

@@ -6,14 +6,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::analyze::anomalies::{self, first_seen::Attr, Dataset, Finding, Settings, Window, HEURISTICS};
-use crate::cli::{AnomaliesArgs, FindingsFormat};
+use crate::cli::{AnomaliesArgs, DetectArgs, FindingsFormat};
 use crate::range::TimeRange;
 
 use super::export::{filter, read_options, source};
 use super::usage;
 
-fn settings(args: &AnomaliesArgs) -> anyhow::Result<Settings> {
-    let tz = crate::range::parse_tz(&args.filter.tz).map_err(usage)?;
+/// The heuristics' settings from the command line.
+pub fn settings(args: &DetectArgs, tz: &str) -> anyhow::Result<Settings> {
+    let tz = crate::range::parse_tz(tz).map_err(usage)?;
     let hours = args
         .business_hours
         .split_once('-')
@@ -45,12 +46,12 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
             return Err(usage(format!("unknown heuristic {h:?}; use one of: {}", names.join(", "))));
         }
     }
-    let settings = settings(args)?;
+    let settings = settings(&args.detect, &args.filter.tz)?;
     let Some(from) = filter.range.from else {
         return Err(usage("anomalies needs a --range with a start (e.g. --range last-7d)"));
     };
     let to = filter.range.to.unwrap_or_else(chrono::Utc::now);
-    let baseline_len = chrono::Duration::from_std(args.baseline).map_err(|_| usage("--baseline is too long"))?;
+    let baseline_len = chrono::Duration::from_std(args.detect.baseline).map_err(|_| usage("--baseline is too long"))?;
     let range = Window { from, to };
     let baseline = Window { from: from - baseline_len, to: from };
     let spec = source(&args.source.source)?;

@@ -61,27 +61,20 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let filter = filter(&args.filter)?;
     let spec = super::export::source(&args.source.source)?;
     let read = super::export::read_options(&args.source, &filter);
+    let mut warnings = Vec::new();
     let checks = match &spec {
         SourceSpec::Postgres(url) => {
-            let mut cfg = PgConfig::new(url);
-            cfg.from = read.range.from;
-            cfg.to = read.range.to;
-            cfg.renames = read.renames;
-            if let Some(s) = read.schema {
-                cfg.schema = s;
-            }
+            let cfg = PgConfig::of(url, &read);
             postgres::block_on(async {
                 let mut conn = postgres::connect(&cfg).await?;
-                setup::check(&mut conn, &cfg).await
+                let checks = setup::check(&mut conn, &cfg).await?;
+                warnings = postgres::lookup::index_warnings(&mut conn, &cfg).await?;
+                Ok::<_, crate::sources::SourceError>(checks)
             })?
             .with_context(|| format!("check on {} failed", mask_url(url)))?
         }
         SourceSpec::ClickHouse(url) => {
-            let mut cfg = clickhouse::ChConfig::new(url);
-            cfg.from = read.range.from;
-            cfg.to = read.range.to;
-            cfg.renames = read.renames;
-            cfg.database = read.schema;
+            let cfg = clickhouse::ChConfig::of(url, &read);
             let (conn, checks) = postgres::block_on(clickhouse::setup::check(&cfg))?
                 .with_context(|| format!("check on {} failed", mask_url(url)))?;
             tracing::info!("ClickHouse {} database {}", conn.version, conn.database);
@@ -113,6 +106,15 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 if c.readable { "yes" } else { "no" },
                 rows
             ));
+        }
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if !args.json && !warnings.is_empty() {
+        out.push_str(&format!("\n{} missing index(es): reads that need them scan the table instead\n", warnings.len()));
+        for w in &warnings {
+            out.push_str(&format!("  {w}\n"));
         }
     }
     use std::io::Write;

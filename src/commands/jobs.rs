@@ -59,6 +59,39 @@ pub fn export_plan(file: &JobFile, job: &Job, e: &ExportJob) -> anyhow::Result<P
     })
 }
 
+/// The `report` command line a report job stands for: its relative range resolved now, in the
+/// job's time zone; the package in `output_dir/FRAMEWORK-FROM`.
+fn report_args(job: &Job, r: &config::ReportJob) -> anyhow::Result<crate::cli::ReportArgs> {
+    use crate::cli::{DetectArgs, FilterArgs, ReportArgs, SourceArgs};
+    let range = TimeRange::parse(&r.range, job.timezone).map_err(usage)?;
+    let from = range.from.map(|f| f.with_timezone(&job.timezone).format("%Y-%m-%d").to_string()).unwrap_or_default();
+    Ok(ReportArgs {
+        framework: r.framework.clone(),
+        source: SourceArgs {
+            source: r.source.clone(),
+            schema: r.schema.clone(),
+            tables: Vec::new(),
+            page_rows: 0,
+            on_error: OnError::Fail,
+        },
+        filter: FilterArgs { range: Some(r.range.clone()), tz: job.timezone.name().to_string(), events: Vec::new() },
+        detect: DetectArgs {
+            baseline: r.baseline.unwrap_or(Duration::from_secs(60 * 86_400)),
+            business_hours: "7-20".into(),
+            first_seen: "ip".into(),
+            stuck_after: Duration::from_secs(24 * 3600),
+        },
+        format: if r.formats.is_empty() { "html,pdf".into() } else { r.formats.join(",") },
+        out: Some(r.output_dir.join(format!("{}-{from}", r.framework))),
+        template_dir: None,
+        org: r.org.clone(),
+        generated_at: None,
+        seed: None,
+        sample: 5,
+        sign_key: r.sign_key.clone(),
+    })
+}
+
 /// Run a job once, holding its lock, retrying failures within its retry budget.
 pub fn run_job(file: &JobFile, job: &Job) -> anyhow::Result<ExitCode> {
     let state = file.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir);
@@ -67,11 +100,7 @@ pub fn run_job(file: &JobFile, job: &Job) -> anyhow::Result<ExitCode> {
     loop {
         let result = match &job.action {
             Action::Export(e) => export_plan(file, job, e).and_then(execute),
-            Action::Report(r) => Err(anyhow::anyhow!(
-                "job {} is a {} report job, and report rendering is not part of this build yet; only export jobs run",
-                job.name,
-                r.framework
-            )),
+            Action::Report(r) => report_args(job, r).and_then(|a| super::report::run(&a)),
         };
         match result {
             Ok(code) => return Ok(code),

@@ -7,6 +7,7 @@ pub mod db;
 pub mod demo;
 pub mod export;
 pub mod jobs;
+pub mod report;
 pub mod schedule;
 pub mod sessions;
 

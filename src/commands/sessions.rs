@@ -18,6 +18,47 @@ fn open(spec: &SourceSpec, read: &crate::sources::ReadOptions) -> anyhow::Result
     spec.open(read).with_context(|| format!("cannot open source {}", spec.describe()))
 }
 
+/// How a command found its sessions' events.
+enum Read {
+    /// By the session tables' indexes, then only these time windows.
+    Indexed,
+    /// The whole source (files, or sessions the session tables do not know).
+    Scan,
+}
+
+/// The events of the sessions `ids`: on a database, only the time windows the sessions ran
+/// in (found by index); on files, or when a session is not in the session tables, everything.
+fn session_events(
+    spec: &SourceSpec,
+    read: &crate::sources::ReadOptions,
+    ids: &BTreeSet<String>,
+) -> anyhow::Result<(EventStream, Read)> {
+    let spans =
+        spec.session_spans(read, ids).with_context(|| format!("session lookup on {} failed", spec.describe()))?;
+    match spans {
+        Some(spans) if spans.len() == ids.len() => {
+            let windows = crate::sources::lookup::windows(&spans, &read.range);
+            tracing::debug!(?windows, "reading the sessions' time windows");
+            let mut streams = Vec::new();
+            for w in windows {
+                let mut r = read.clone();
+                r.range = w;
+                streams.push(open(spec, &r)?);
+            }
+            Ok((Box::new(streams.into_iter().flatten()), Read::Indexed))
+        }
+        Some(spans) => {
+            tracing::info!(
+                known = spans.len(),
+                wanted = ids.len(),
+                "the session tables do not know every session: reading the whole source"
+            );
+            Ok((open(spec, read)?, Read::Scan))
+        }
+        None => Ok((open(spec, read)?, Read::Scan)),
+    }
+}
+
 fn write_out(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).and_then(|_| out.flush()).context("cannot write to stdout")
@@ -197,20 +238,53 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     let resource = ResourceRef { kind, id: id.clone(), project: args.project.clone() };
     let spec = source(&args.source.source)?;
     let read = read_options(&args.source, &filter);
-    let (found, scanned) = sessions::find(open(&spec, &read)?, &resource)?;
-    let reports = if found.is_empty() { Vec::new() } else { sessions::reports(open(&spec, &read)?, Some(&found))? };
+    // Candidates by index where the source has them; their events then confirm the link (and
+    // the project) exactly as a scan would.
+    let candidates = spec
+        .sessions_touching(&read, kind, &id)
+        .with_context(|| format!("session lookup on {} failed", spec.describe()))?;
+    let (found, scanned, how, kept) = match candidates {
+        None => {
+            let (found, n) = sessions::find(open(&spec, &read)?, &resource)?;
+            (found, n, Read::Scan, None)
+        }
+        Some(c) if c.is_empty() => (c, 0, Read::Indexed, None),
+        Some(c) => match session_events(&spec, &read, &c)? {
+            // The candidates' windows are small: keep their events for the reports.
+            (events, Read::Indexed) => {
+                let events: Vec<_> = events.collect::<Result<_, _>>()?;
+                let again = || -> EventStream { Box::new(events.clone().into_iter().map(Ok)) };
+                let (found, n) = sessions::find(again(), &resource)?;
+                (found, n, Read::Indexed, Some(again()))
+            }
+            (events, Read::Scan) => {
+                let (found, n) = sessions::find(events, &resource)?;
+                (found, n, Read::Scan, None)
+            }
+        },
+    };
+    let reports = match (found.is_empty(), kept) {
+        (true, _) => Vec::new(),
+        (false, Some(events)) => sessions::reports(events, Some(&found))?,
+        (false, None) => sessions::reports(session_events(&spec, &read, &found)?.0, Some(&found))?,
+    };
+    let searched = match how {
+        Read::Scan => format!("{scanned} events searched"),
+        Read::Indexed => "looked up in the session tables".to_string(),
+    };
     match args.format {
         ReportFormat::Json => {
             let doc = serde_json::json!({
                 "resource": {"type": kind, "id": id, "project": args.project},
                 "sessions": reports,
                 "events_searched": scanned,
+                "lookup": match how { Read::Scan => "scan", Read::Indexed => "index" },
             });
             write_out(&format!("{doc}\n"))?;
         }
         ReportFormat::Html => write_out(&render_html(&format!("{kind} {id}"), &reports, args.gitlab_url.as_deref()))?,
         ReportFormat::Text if reports.is_empty() => write_out(&format!(
-            "No AI agent session created or modified {kind} {id} ({scanned} events searched{}).\n",
+            "No AI agent session created or modified {kind} {id} ({searched}{}).\n",
             filter.range.from.map_or(String::new(), |_| format!(", range {}", filter.range))
         ))?,
         ReportFormat::Text => {
@@ -230,7 +304,7 @@ pub fn show(args: &SessionsShowArgs) -> anyhow::Result<ExitCode> {
     let spec = source(&args.source.source)?;
     let read = read_options(&args.source, &filter);
     let ids = BTreeSet::from([args.session.clone()]);
-    let reports = sessions::reports(open(&spec, &read)?, Some(&ids))?;
+    let reports = sessions::reports(session_events(&spec, &read, &ids)?.0, Some(&ids))?;
     let Some(r) = reports.first() else {
         anyhow::bail!("no session {} in {} (check the id and --range)", args.session, spec.describe());
     };

@@ -4,6 +4,7 @@
 pub mod clickhouse;
 pub mod demo;
 pub mod details;
+pub mod lookup;
 pub mod merge;
 pub mod ndjson;
 pub mod normalize;
@@ -149,34 +150,8 @@ impl SourceSpec {
     /// Open the source as one event stream.
     pub fn open(&self, read: &ReadOptions) -> Result<EventStream, SourceError> {
         Ok(match self {
-            SourceSpec::Postgres(url) => {
-                let mut cfg = postgres::PgConfig::new(url);
-                cfg.from = read.range.from;
-                cfg.to = read.range.to;
-                cfg.lag = read.lag;
-                cfg.resume = read.resume.clone();
-                if let Some(schema) = &read.schema {
-                    cfg.schema = schema.clone();
-                }
-                cfg.renames = read.renames.clone();
-                if read.page_rows > 0 {
-                    cfg.page_rows = read.page_rows;
-                }
-                Box::new(postgres::open(cfg)?)
-            }
-            SourceSpec::ClickHouse(url) => {
-                let mut cfg = clickhouse::ChConfig::new(url);
-                cfg.from = read.range.from;
-                cfg.to = read.range.to;
-                cfg.lag = read.lag;
-                cfg.resume = read.resume.clone();
-                cfg.database = read.schema.clone();
-                cfg.renames = read.renames.clone();
-                if read.page_rows > 0 {
-                    cfg.page_rows = read.page_rows;
-                }
-                Box::new(clickhouse::open(cfg)?)
-            }
+            SourceSpec::Postgres(url) => Box::new(postgres::open(postgres::PgConfig::of(url, read))?),
+            SourceSpec::ClickHouse(url) => Box::new(clickhouse::open(clickhouse::ChConfig::of(url, read))?),
             SourceSpec::Demo => Box::new(ndjson::NdjsonSource::new(demo::inputs()).map(|r| r.map(Record::from))),
             SourceSpec::Files(paths) => Box::new(ndjson::NdjsonSource::from_paths(paths)?.map(|r| r.map(Record::from))),
         })

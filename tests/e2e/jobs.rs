@@ -64,6 +64,37 @@ fn run_executes_an_export_job_and_list_shows_next_fire_times() {
 }
 
 #[test]
+fn run_executes_a_report_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    run(&["demo", "generate", "--out", demo.to_str().unwrap(), "--scale", "0.2"]).ok();
+    let reports = dir.path().join("reports");
+    let cfg = job_file(
+        dir.path(),
+        &format!(
+            "[jobs.soc2-week]\nkind = \"report\"\nsource = \"{}\"\nframework = \"soc2\"\nrange = \"2026-10-12..2026-10-18\"\noutput_dir = \"{}\"\nformats = [\"json\", \"csv\"]\norg = \"Acme\"\nschedule = \"@monthly\"\n",
+            demo.join("events").display(),
+            reports.display()
+        ),
+    );
+    let r = run(&["run", "soc2-week", "--config", &cfg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let package = reports.join("soc2-2026-10-12");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(package.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["framework"], "soc2");
+    assert_eq!(report["meta"]["organisation"], "Acme");
+    assert!(package.join("evidence.csv").exists());
+    let verify = run(&["verify", package.to_str().unwrap()]).ok().stdout_text();
+    assert!(verify.starts_with("OK: 2 files"), "{verify}");
+    // A report job needs a source like an export job.
+    let bad = job_file(dir.path(), "[jobs.r]\nkind = \"report\"\nframework = \"soc2\"\noutput_dir = \"x\"\n");
+    let r = run(&["jobs", "validate", "--config", &bad]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("jobs.r: missing key \"source\""), "{}", r.stderr);
+}
+
+#[test]
 fn a_second_run_of_the_same_job_exits_3_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = job_file(

@@ -12,6 +12,7 @@ mod ocsf;
 mod pg;
 mod postgres;
 mod properties;
+mod report;
 mod rsyslog;
 mod sessions;
 mod syslog;

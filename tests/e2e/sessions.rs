@@ -104,15 +104,59 @@ fn sessions_list_filters_and_formats() {
     assert!(table.lines().all(|l| l.chars().count() <= 80), "{table}");
 }
 
+/// `(time, event)` of a session's `duo_flow_*` steps (the events every source kind holds).
+fn flow_steps(doc: &Value) -> std::collections::BTreeSet<(String, String)> {
+    doc["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["event"].as_str().unwrap().starts_with("duo_flow_"))
+        .map(|st| (st["time"].as_str().unwrap().to_string(), st["event"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// On a database: trace and show look sessions up by index, read only the sessions' time
+/// windows, and give the timeline the files give.
+fn check_database(url: &str, sha: &str, session: &str) {
+    check_trace(&["--source", url], sha, session);
+    let doc: Value = serde_json::from_slice(
+        &run(&["trace", "--commit", &sha[..9], "--format", "json", "--source", url]).ok().stdout,
+    )
+    .unwrap();
+    assert_eq!(doc["lookup"], "index", "{doc}");
+    let none = run(&["trace", "--mr", "999999", "--source", url]).ok().stdout_text();
+    assert!(none.contains("No AI agent session created or modified MergeRequest 999999"), "{none}");
+    let files: Value =
+        serde_json::from_slice(&run(&["sessions", "show", session, "--format", "json"]).ok().stdout).unwrap();
+    let db: Value =
+        serde_json::from_slice(&run(&["sessions", "show", session, "--format", "json", "--source", url]).ok().stdout)
+            .unwrap();
+    let (want, got) = (flow_steps(&files), flow_steps(&db));
+    assert!(want.len() >= 3 && want.is_subset(&got), "files: {want:?}\ndatabase: {got:?}");
+    assert_eq!(db["session"]["status"], files["session"]["status"]);
+    let missing = run(&["sessions", "show", "00000000-0000-0000-0000-000000000000", "--source", url]);
+    assert_ne!(missing.code, 0, "{}", missing.stdout_text());
+}
+
 #[test]
 fn trace_works_on_postgres_and_clickhouse() {
     let (sha, session) = demo_commit();
     if let Some(db) = crate::pg::TestDb::new("trace") {
         run(&["db", "init", "--source", &db.url, "--with-demo"]).ok();
-        check_trace(&["--source", &db.url], &sha, &session);
+        check_database(&db.url, &sha, &session);
+        // The indexes lookups rely on are there; `check` names one that is not.
+        let check = run(&["check", "--source", &db.url]).ok().stdout_text();
+        assert!(!check.contains("missing index"), "{check}");
+        db.sql("DROP INDEX flow_session_resources_resource");
+        let check = run(&["check", "--source", &db.url]).ok().stdout_text();
+        assert!(
+            check.contains("flow_session_resources: no index on (resource_type, resource_id)")
+                && check.contains("CREATE INDEX ON \"flow_session_resources\" (resource_type, resource_id)"),
+            "{check}"
+        );
     }
     if let Some(ch) = crate::clickhouse::TestCh::new("trace") {
         run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
-        check_trace(&["--source", &ch.url], &sha, &session);
+        check_database(&ch.url, &sha, &session);
     }
 }

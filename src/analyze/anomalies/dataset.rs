@@ -70,6 +70,9 @@ pub struct Session {
     /// When its authorization was verified, if recorded; whether any authorization was.
     pub authorized_at: Option<i64>,
     pub authorized: bool,
+    /// Whether the start record can hold an authorization at all: GitLab's ClickHouse
+    /// session aggregate (`agent_platform_sessions`) has no authorization columns.
+    pub authorization_recorded: bool,
     pub scopes: Vec<String>,
     /// Completed or failed.
     pub end: Option<usize>,
@@ -166,6 +169,7 @@ impl Dataset {
             match ev.event_name.as_str() {
                 "duo_flow_started" => {
                     s.start.get_or_insert(i);
+                    s.authorization_recorded |= ev.origin.format != "agent_platform_sessions";
                     if let Some(a) = ai.and_then(|a| a.authorization.as_ref()) {
                         s.authorized = true;
                         s.authorized_at = a.verified_at.map(|t| t.timestamp_micros());

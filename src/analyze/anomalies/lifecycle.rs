@@ -10,6 +10,15 @@ use super::{Draft, Heuristic, Input};
 
 pub struct Lifecycle;
 
+/// What is wrong with a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    NoAuthorization,
+    AuthorizedLate,
+    NoStart,
+    NoEnd,
+}
+
 impl Heuristic for Lifecycle {
     fn name(&self) -> &'static str {
         "lifecycle"
@@ -20,67 +29,86 @@ impl Heuristic for Lifecycle {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let data = input.data;
-        let stuck = input.settings.stuck_after.num_microseconds().unwrap_or(i64::MAX);
-        let range_end = input.range.to.timestamp_micros();
-        let mut out = Vec::new();
-        for s in data.sessions.values() {
-            let first = s.rows.iter().map(|i| data.rows[*i].time()).min().unwrap_or(0);
-            let last = s.rows.iter().map(|i| data.rows[*i].time()).max().unwrap_or(0);
-            let principal = |i: usize| data.rows[i].principal().to_string();
-            let draft =
-                |severity, actor: String, value: String, threshold: &str, explanation: &str, rows: Vec<usize>| Draft {
-                    severity,
-                    actor,
-                    value,
-                    threshold: threshold.into(),
-                    explanation: explanation.into(),
-                    sessions: vec![s.id.to_string()],
-                    rows,
-                    ..Draft::default()
-                };
-            match s.start {
-                Some(start) if input.range.contains(&ts(data.rows[start].time())) => {
-                    let started = data.rows[start].time();
-                    if !s.authorized || s.authorized_at.is_none() {
-                        out.push(draft(
+        problems(input).into_iter().map(|(_, d)| d).collect()
+    }
+}
+
+/// Every lifecycle problem of the sessions in the range, with its finding.
+pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
+    let data = input.data;
+    let stuck = input.settings.stuck_after.num_microseconds().unwrap_or(i64::MAX);
+    let range_end = input.range.to.timestamp_micros();
+    let mut out = Vec::new();
+    for s in data.sessions.values() {
+        let first = s.rows.iter().map(|i| data.rows[*i].time()).min().unwrap_or(0);
+        let last = s.rows.iter().map(|i| data.rows[*i].time()).max().unwrap_or(0);
+        let principal = |i: usize| data.rows[i].principal().to_string();
+        let draft =
+            |severity, actor: String, value: String, threshold: &str, explanation: &str, rows: Vec<usize>| Draft {
+                severity,
+                actor,
+                value,
+                threshold: threshold.into(),
+                explanation: explanation.into(),
+                sessions: vec![s.id.to_string()],
+                rows,
+                ..Draft::default()
+            };
+        match s.start {
+            Some(start) if input.range.contains(&ts(data.rows[start].time())) => {
+                let started = data.rows[start].time();
+                if !s.authorization_recorded {
+                    // The source cannot say (GitLab's session aggregate): no finding.
+                } else if !s.authorized || s.authorized_at.is_none() {
+                    out.push((
+                        Problem::NoAuthorization,
+                        draft(
                             8,
                             principal(start),
                             "no authorization record".into(),
                             "every session needs authorization_verified_at",
                             "An agent session started without any record of who authorized it.",
                             vec![start],
-                        ));
-                    } else if let Some(at) = s.authorized_at.filter(|at| *at > started) {
-                        out.push(draft(
+                        ),
+                    ));
+                } else if let Some(at) = s.authorized_at.filter(|at| *at > started) {
+                    out.push((
+                        Problem::AuthorizedLate,
+                        draft(
                             7,
                             principal(start),
                             format!("authorized {:.0} s after the start", (at - started) as f64 / 1e6),
                             "authorization must precede the start",
                             "An agent session began working before its authorization was verified.",
                             vec![start],
-                        ));
-                    }
+                        ),
+                    ));
                 }
-                Some(_) => {}
-                None if !s.resources.is_empty() && input.range.contains(&ts(first)) => {
-                    out.push(draft(
+            }
+            Some(_) => {}
+            None if !s.resources.is_empty() && input.range.contains(&ts(first)) => {
+                out.push((
+                    Problem::NoStart,
+                    draft(
                         6,
                         principal(s.resources[0]),
                         format!("{} resources, no start event", s.resources.len()),
                         "resources must belong to a started session",
                         "Changes were recorded for an agent session that has no start record.",
                         s.resources.clone(),
-                    ));
-                    continue;
-                }
-                None => continue,
+                    ),
+                ));
+                continue;
             }
-            let open = s.end.is_none() && (!s.resources.is_empty() || s.paused.is_some());
-            if open && input.range.contains(&ts(last)) && range_end - last > stuck {
-                let rows = s.rows.clone();
-                let state = if s.paused.is_some() { "paused" } else { "running" };
-                out.push(draft(
+            None => continue,
+        }
+        let open = s.end.is_none() && (!s.resources.is_empty() || s.paused.is_some());
+        if open && input.range.contains(&ts(last)) && range_end - last > stuck {
+            let rows = s.rows.clone();
+            let state = if s.paused.is_some() { "paused" } else { "running" };
+            out.push((
+                Problem::NoEnd,
+                draft(
                     4,
                     principal(s.start.unwrap_or(rows[0])),
                     format!(
@@ -91,9 +119,9 @@ impl Heuristic for Lifecycle {
                     "a session must complete or fail within the stuck limit",
                     "An agent session made changes but never recorded finishing or failing.",
                     rows,
-                ));
-            }
+                ),
+            ));
         }
-        out
     }
+    out
 }

@@ -57,6 +57,9 @@ pub struct Settings {
     pub stuck_after: chrono::Duration,
     /// At most this many event ids per finding (the total is always given).
     pub max_event_ids: usize,
+    /// Service accounts known to be provisioned before the data read (e.g. from earlier
+    /// history, or listed by the user).
+    pub provisioned: std::collections::BTreeSet<String>,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             first_seen: vec![first_seen::Attr::Ip],
             stuck_after: chrono::Duration::hours(24),
             max_event_ids: 20,
+            provisioned: Default::default(),
         }
     }
 }

@@ -17,7 +17,8 @@ pub struct ServiceAccounts;
 const BURST: usize = 3;
 const BURST_WINDOW: i64 = 600_000_000;
 
-fn is_provisioning(name: &str) -> bool {
+/// Whether an event provisions a service account.
+pub fn is_provisioning(name: &str) -> bool {
     name.contains("service_account") && (name.ends_with("_provisioned") || name.ends_with("_created"))
 }
 
@@ -70,9 +71,10 @@ impl Heuristic for ServiceAccounts {
                 acting.entry(&r.fact.actor).or_default().push(i);
             }
         }
-        if !provisioned.is_empty() {
+        let known = &input.settings.provisioned;
+        if !provisioned.is_empty() || !known.is_empty() {
             for (sa, rows) in acting {
-                if provisioned.contains(sa) {
+                if provisioned.contains(sa) || known.contains(sa) {
                     continue;
                 }
                 out.push(Draft {

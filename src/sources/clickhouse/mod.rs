@@ -11,6 +11,7 @@
 //! Statements are sent with `query_raw` and literals inlined with ClickHouse escaping (18.16
 //! has no server-side parameters).
 
+pub mod lookup;
 pub mod setup;
 pub mod sql;
 
@@ -52,6 +53,21 @@ impl ChConfig {
             lag: Duration::from_secs(60),
             resume: Watermarks::new(),
         }
+    }
+
+    /// The settings a read with `read` needs.
+    pub fn of(url: &str, read: &super::ReadOptions) -> ChConfig {
+        let mut cfg = ChConfig::new(url);
+        cfg.from = read.range.from;
+        cfg.to = read.range.to;
+        cfg.lag = read.lag;
+        cfg.resume = read.resume.clone();
+        cfg.database = read.schema.clone();
+        cfg.renames = read.renames.clone();
+        if read.page_rows > 0 {
+            cfg.page_rows = read.page_rows;
+        }
+        cfg
     }
 
     /// The tables ClickHouse holds, renamed as configured.

@@ -101,6 +101,9 @@ impl TimeType {
     }
 }
 
+/// Where the time bounds of the read go inside a subquery of `from`.
+const WINDOW: &str = "\u{1}WINDOW\u{1}";
+
 /// A table's page query, prepared once; [`PageSql::render`] fills in cursor, bounds and limit.
 #[derive(Debug, Clone)]
 pub struct PageSql {
@@ -227,12 +230,16 @@ impl PageSql {
             Mapping::FlowResource => {
                 let sessions = "flow_sessions";
                 let joined = if all.contains_key(sessions) {
+                    // Only the sessions of the resources in the window ([`WINDOW`], filled in by
+                    // `render`): the right side of a join is read whole, and `flow_sessions`
+                    // grows with every session ever run.
                     from = format!(
                         "{from} ANY LEFT JOIN (SELECT toString(session_id) AS s_session_id, user_id AS s_user_id, \
-                         project_id AS s_project_id, flow_type AS s_flow_type FROM {}.{}) AS s \
+                         project_id AS s_project_id, flow_type AS s_flow_type FROM {db}.{} \
+                         WHERE toString(session_id) IN (SELECT toString(flow_session_id) FROM {table} WHERE {WINDOW})) AS s \
                          ON s.s_session_id = t.flow_session_id",
-                        ident(database),
-                        ident(sessions)
+                        ident(sessions),
+                        db = ident(database),
                     );
                     // Unmatched rows get NULLs, not the types' defaults (as in PostgreSQL).
                     settings = " SETTINGS join_use_nulls = 1";
@@ -307,10 +314,12 @@ impl PageSql {
         conds.push(format!("{time} >= {}", self.time.literal(from)));
         conds.push(format!("{time} < {}", self.time.literal(to)));
         let limit = rows.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let c = ident(spec.time_col);
+        let window = format!("{c} >= {} AND {c} < {}", self.time.literal(from), self.time.literal(to));
         format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {}{limit}{}",
             self.select,
-            self.from,
+            self.from.replace(WINDOW, &window),
             conds.join(" AND "),
             key_cols.join(", "),
             self.settings

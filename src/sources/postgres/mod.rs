@@ -3,6 +3,7 @@
 //! keyset order `(time, key)`, merged into one time-ordered stream in bounded memory
 //! ([`super::merge`]).
 
+pub mod lookup;
 pub mod setup;
 pub mod sql;
 
@@ -58,6 +59,23 @@ impl PgConfig {
             resume: Watermarks::new(),
             connect_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// The settings a read with `read` needs.
+    pub fn of(url: &str, read: &super::ReadOptions) -> PgConfig {
+        let mut cfg = PgConfig::new(url);
+        cfg.from = read.range.from;
+        cfg.to = read.range.to;
+        cfg.lag = read.lag;
+        cfg.resume = read.resume.clone();
+        if let Some(schema) = &read.schema {
+            cfg.schema = schema.clone();
+        }
+        cfg.renames = read.renames.clone();
+        if read.page_rows > 0 {
+            cfg.page_rows = read.page_rows;
+        }
+        cfg
     }
 
     /// The tables to read, renamed as configured.

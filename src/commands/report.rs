@@ -1,0 +1,211 @@
+//! `report` (and the short form `--framework … --range …`) and `verify`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::analyze::anomalies::Window;
+use crate::cli::{ReportArgs, VerifyArgs};
+use crate::model::time;
+use crate::range::TimeRange;
+use crate::report::catalog::Catalog;
+use crate::report::evidence::Evidence;
+use crate::report::manifest::{self, FileHash, Manifest};
+use crate::report::render::{self, Format};
+use crate::report::{self as rep, Meta};
+
+use super::export::{filter, read_options, source};
+use super::usage;
+
+fn formats(list: &str) -> anyhow::Result<Vec<Format>> {
+    let mut out = Vec::new();
+    for name in list.split(',').filter(|s| !s.trim().is_empty()) {
+        let f = Format::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
+            usage(format!("--format: {name:?} is not one of {}", names.join(", ")))
+        })?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    if out.is_empty() {
+        return Err(usage("--format names no format"));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The default sample seed: stable for a framework and period.
+fn default_seed(framework: &str, period: &Window) -> u64 {
+    let h =
+        manifest::sha256(format!("{framework}|{}|{}", time::format(&period.from), time::format(&period.to)).as_bytes());
+    u64::from_str_radix(&h[..16], 16).expect("hex")
+}
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::load(&args.framework, args.template_dir.as_deref()).map_err(usage)?;
+    let formats = formats(&args.format)?;
+    let filter = filter(&args.filter)?;
+    if !args.filter.events.is_empty() {
+        return Err(usage("a report looks at all events; --event is for export"));
+    }
+    let (Some(from), Some(to)) = (filter.range.from, filter.range.to) else {
+        return Err(usage(
+            "a report needs a closed --range, e.g. --range 2026-10-01..2026-10-31 or --range last-month",
+        ));
+    };
+    let settings = super::anomalies::settings(&args.detect, &args.filter.tz)?;
+    let baseline_len = chrono::Duration::from_std(args.detect.baseline).map_err(|_| usage("--baseline is too long"))?;
+    let period = Window { from, to };
+    let baseline = Window { from: from - baseline_len, to: from };
+    let generated_at = match &args.generated_at {
+        Some(t) => time::parse(t).ok_or_else(|| usage(format!("--generated-at {t:?} is not an RFC 3339 time")))?,
+        None => chrono::Utc::now(),
+    };
+    let seed = args.seed.unwrap_or_else(|| default_seed(&catalog.framework, &period));
+    // The key is read before the source, so a bad key fails fast.
+    let key = args.sign_key.as_deref().map(manifest::signing_key).transpose().map_err(usage)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("report-{}-{}", catalog.framework, from.format("%Y-%m-%d"))));
+
+    let spec = source(&args.source.source)?;
+    let mut read = read_options(&args.source, &filter);
+    read.range = TimeRange { from: Some(baseline.from), to: Some(to) };
+    let started = std::time::Instant::now();
+    let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
+    let mut ev = Evidence::collect(stream, period, baseline, settings.clone())
+        .with_context(|| format!("cannot read {}", spec.describe()))?;
+    ev.signed = key.is_some();
+    if let Some(earliest) = spec.earliest(&read).with_context(|| format!("cannot read {}", spec.describe()))? {
+        ev.earliest = Some(ev.earliest.map_or(earliest, |e| e.min(earliest)));
+    }
+    tracing::info!(
+        events = ev.stats.events,
+        sessions = ev.sessions.len(),
+        findings = ev.findings.len(),
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "evidence read"
+    );
+    let meta = Meta {
+        organisation: args.org.clone(),
+        generated_at,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        source: spec.describe(),
+        sample_seed: seed,
+    };
+    let report = rep::build(&catalog, &ev, meta, args.sample);
+
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let mut files = Vec::new();
+    let evidence = render::render(&report, Format::Json, None).context("cannot render the evidence")?;
+    for f in &formats {
+        let bytes = if *f == Format::Json {
+            evidence.clone()
+        } else {
+            render::render(&report, *f, args.template_dir.as_deref()).context("cannot render the report")?
+        };
+        let path = out_dir.join(f.file_name());
+        write_atomic(&path, &bytes)?;
+        files.push(FileHash {
+            name: f.file_name().into(),
+            bytes: bytes.len() as u64,
+            sha256: manifest::sha256(&bytes),
+        });
+    }
+    let mut options = BTreeMap::new();
+    options.insert("range".to_string(), format!("{}..{}", time::format(&period.from), time::format(&period.to)));
+    options.insert("baseline".to_string(), format!("{}..{}", time::format(&baseline.from), time::format(&baseline.to)));
+    options.insert("business_hours".to_string(), format!("{:?} {}", settings.business_hours, settings.tz));
+    options.insert("stuck_after_hours".to_string(), settings.stuck_after.num_hours().to_string());
+    options.insert("sample".to_string(), format!("{} sessions, seed {seed}", args.sample));
+    options.insert(
+        "templates".to_string(),
+        args.template_dir.as_ref().map_or("bundled".to_string(), |d| d.display().to_string()),
+    );
+    options.insert("formats".to_string(), formats.iter().map(|f| f.file_name()).collect::<Vec<_>>().join(","));
+    let m = Manifest {
+        schema: manifest::SCHEMA.into(),
+        framework: catalog.framework.clone(),
+        period: report.period_text.clone(),
+        generated_at: time::format(&generated_at),
+        tool_version: report.meta.tool_version.clone(),
+        source: report.meta.source.clone(),
+        options,
+        evidence_sha256: manifest::sha256(&evidence),
+        files,
+    };
+    let mut text = serde_json::to_vec_pretty(&m).expect("manifests serialize");
+    text.push(b'\n');
+    write_atomic(&out_dir.join(manifest::FILE), &text)?;
+    let sig_path = out_dir.join(manifest::SIGNATURE_FILE);
+    match &key {
+        Some(key) => write_atomic(&sig_path, &manifest::sign(key, &text))?,
+        // A signature of an earlier package in the same directory would not match.
+        None => match std::fs::remove_file(&sig_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", sig_path.display()))
+            }
+            _ => {}
+        },
+    }
+
+    let s = &report.summary;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} {}: {} controls — {} satisfied, {} with exceptions, {} with insufficient evidence",
+        catalog.name, report.period_text, s.controls, s.satisfied, s.exceptions, s.insufficient_evidence
+    )
+    .and_then(|_| {
+        for f in m.files.iter().map(|f| &f.name).chain(std::iter::once(&manifest::FILE.to_string())) {
+            writeln!(out, "{}", out_dir.join(f).display())?;
+        }
+        if key.is_some() {
+            writeln!(out, "{}", sig_path.display())?;
+        }
+        Ok(())
+    })
+    .context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write through a temporary file and rename, so a package never holds a half-written file.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let pubkey = args.pubkey.as_deref().map(manifest::verifying_key).transpose().map_err(usage)?;
+    let (m, problems, signature) = manifest::verify(&args.dir, pubkey.as_ref()).map_err(anyhow::Error::new)?;
+    let mut out = std::io::stdout().lock();
+    if problems.is_empty() {
+        let signed = match signature {
+            manifest::Signature::Unsigned => "unsigned",
+            manifest::Signature::NotChecked => "signed, signature not checked: pass --pubkey",
+            manifest::Signature::Valid => "signature valid",
+        };
+        writeln!(
+            out,
+            "OK: {} files match {} ({} report, {}, generated {}; {signed})",
+            m.files.len(),
+            args.dir.join(manifest::FILE).display(),
+            m.framework,
+            m.period,
+            m.generated_at
+        )
+        .context("cannot write to stdout")?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            writeln!(out, "MODIFIED: {p}").context("cannot write to stdout")?;
+        }
+        Ok(ExitCode::from(1))
+    }
+}

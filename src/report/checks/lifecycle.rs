@@ -1,0 +1,61 @@
+//! Every session that created resources ended (completed or failed) within the stuck limit,
+//! and every resource belongs to a session that started (SOC 2 CC8.1, ISO A.8.32, CM-3).
+
+use std::collections::BTreeMap;
+
+use super::{Check, CheckResult, Exception, Params, Table};
+use crate::analyze::anomalies::lifecycle::{problems, Problem};
+use crate::analyze::anomalies::Input;
+use crate::report::evidence::Evidence;
+
+pub struct Lifecycle;
+
+/// The lifecycle problems of the period's sessions of the given kinds, as exceptions.
+pub fn exceptions(ev: &Evidence, kinds: &[Problem]) -> Vec<Exception> {
+    let input = Input { data: &ev.data, range: ev.period, baseline: ev.baseline, settings: &ev.settings };
+    problems(&input)
+        .into_iter()
+        .filter(|(p, _)| kinds.contains(p))
+        .map(|(_, d)| Exception::of_finding(&d.finish("lifecycle", &ev.data, ev.settings.max_event_ids)))
+        .collect()
+}
+
+impl Check for Lifecycle {
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+
+    fn rule(&self) -> &'static str {
+        "Every agent session that created resources completed or failed within the stuck limit, and every resource belongs to a session with a start event."
+    }
+
+    fn evaluate(&self, ev: &Evidence, _: &Params) -> CheckResult {
+        let sessions: Vec<_> = ev.period_sessions().collect();
+        let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
+        for s in &sessions {
+            *by_status.entry(s.session.status.as_str()).or_default() += 1;
+        }
+        let paused = sessions
+            .iter()
+            .filter(|s| {
+                ev.data
+                    .sessions
+                    .get(&s.session.session_id)
+                    .is_some_and(|d| d.rows.iter().any(|i| &*ev.data.rows[*i].fact.event_name == "duo_flow_paused"))
+            })
+            .count();
+        let mut table = Table::new(&["status at the end of the data", "sessions"]);
+        for (k, n) in &by_status {
+            table.row([k.to_string(), n.to_string()]);
+        }
+        let exceptions = exceptions(ev, &[Problem::NoEnd, Problem::NoStart]);
+        let stuck = ev.settings.stuck_after.num_hours();
+        let summary = format!(
+            "{} sessions in the period{}; {} never ended within {stuck} h or have resources but no start.",
+            sessions.len(),
+            if paused > 0 { format!(" ({paused} paused at some point)") } else { String::new() },
+            exceptions.len()
+        );
+        CheckResult::from_exceptions(self, sessions.len() as u64, summary, table, exceptions)
+    }
+}

@@ -1,0 +1,224 @@
+//! The evidence a report is computed from, read in one pass over the source: the anomaly
+//! dataset (baseline and period), the sessions, and statistics of the period's audit records.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::analyze::anomalies::service_accounts::is_provisioning;
+use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
+use crate::analyze::sessions::{Collector, SessionReport};
+use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
+use crate::sources::{EventStream, SourceError};
+
+/// At most this many event ids are kept per list of evidence.
+pub const MAX_IDS: usize = 20;
+
+/// Event ids, capped, with the total.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ids {
+    pub ids: Vec<String>,
+    pub count: u64,
+}
+
+impl Ids {
+    pub fn push(&mut self, id: &str) {
+        self.count += 1;
+        if self.ids.len() < MAX_IDS {
+            self.ids.push(id.to_string());
+        }
+    }
+}
+
+/// How many of the period's records carry each part of an audit record (NIST AU-3).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Content {
+    pub who: u64,
+    pub what: u64,
+    pub when: u64,
+    /// Scope (project, group) or source address.
+    pub r#where: u64,
+    pub outcome: u64,
+    /// All five.
+    pub complete: u64,
+    pub incomplete: Ids,
+}
+
+/// How many of the period's agent records carry the agent context (AU-3(1)).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AiContent {
+    pub events: u64,
+    pub with_session: u64,
+    pub with_model: u64,
+    pub with_tokens: u64,
+    pub without_session: Ids,
+}
+
+/// Statistics of the period's records.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub events: u64,
+    /// UTC day → events.
+    pub per_day: BTreeMap<String, u64>,
+    /// Event category → events.
+    pub categories: BTreeMap<String, u64>,
+    pub content: Content,
+    pub ai: AiContent,
+    /// Records that go back in time within their stream (by more than the tolerance), as read.
+    pub out_of_order: Ids,
+    /// Distinct streams (origin formats / tables).
+    pub streams: BTreeSet<String>,
+    /// Actors of class service account that acted in the period.
+    pub service_accounts: BTreeSet<String>,
+}
+
+/// Time going backwards within a stream by less than this is ordinary jitter between writers.
+pub const ORDER_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// Everything the checks look at.
+pub struct Evidence {
+    pub period: Window,
+    pub baseline: Window,
+    pub data: Dataset,
+    /// Sessions with any event in the baseline or the period.
+    pub sessions: Vec<SessionReport>,
+    /// Findings of every heuristic for the period.
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+    /// The oldest event the source holds (retention).
+    pub earliest: Option<Timestamp>,
+    pub settings: Settings,
+    /// Service-account ids with a provisioning event anywhere in what was read.
+    pub provisioned: BTreeSet<String>,
+    /// Whether the package will be signed.
+    pub signed: bool,
+}
+
+#[derive(Default)]
+struct Reader {
+    stats: Stats,
+    last: BTreeMap<String, Timestamp>,
+    provisioned: BTreeSet<String>,
+}
+
+impl Reader {
+    fn period_event(&mut self, ev: &AuditEvent) {
+        let s = &mut self.stats;
+        s.events += 1;
+        *s.per_day.entry(ev.time.format("%Y-%m-%d").to_string()).or_default() += 1;
+        *s.categories.entry(ev.category.clone().unwrap_or_else(|| "other".into())).or_default() += 1;
+        let who = ev.actor.id.is_some() || ev.actor.name.is_some();
+        let what = !ev.event_name.is_empty();
+        let r#where = ev.scope.is_some() || ev.ip_address.is_some();
+        let outcome = ev.outcome != Outcome::Unknown || !ev.event_name.is_empty() && known_outcome(&ev.event_name);
+        let c = &mut s.content;
+        c.who += u64::from(who);
+        c.what += u64::from(what);
+        c.when += 1;
+        c.r#where += u64::from(r#where);
+        c.outcome += u64::from(outcome);
+        if who && what && r#where && outcome {
+            c.complete += 1;
+        } else {
+            c.incomplete.push(&ev.id);
+        }
+        if let Some(ai) = ev.ai.as_ref().filter(|_| ev.event_name.starts_with("duo_flow_")) {
+            s.ai.events += 1;
+            if ai.session_id.is_some() {
+                s.ai.with_session += 1;
+            } else {
+                s.ai.without_session.push(&ev.id);
+            }
+            s.ai.with_model += u64::from(ai.model_engine.is_some() || ai.model_provider.is_some());
+            s.ai.with_tokens += u64::from(ai.input_tokens.is_some() || ai.output_tokens.is_some());
+        }
+        let stream = ev.origin.format.clone();
+        if let Some(last) = self.last.get(&stream) {
+            if ev.time + ORDER_TOLERANCE < *last {
+                s.out_of_order.push(&ev.id);
+            }
+        }
+        let latest = self.last.get(&stream).map_or(ev.time, |l| (*l).max(ev.time));
+        self.last.insert(stream.clone(), latest);
+        s.streams.insert(stream);
+        if ev.actor.class == ActorClass::ServiceAccount {
+            if let Some(id) = &ev.actor.id {
+                s.service_accounts.insert(id.clone());
+            }
+        }
+    }
+}
+
+/// Events whose name states their outcome (a sign-in, a failure), when the record has no
+/// outcome field.
+fn known_outcome(name: &str) -> bool {
+    name.contains("fail") || name.contains("success") || name.contains("completed") || name.contains("created")
+}
+
+impl Evidence {
+    /// Read `stream` (the baseline and the period) once.
+    pub fn collect(
+        stream: EventStream,
+        period: Window,
+        baseline: Window,
+        settings: Settings,
+    ) -> Result<Evidence, SourceError> {
+        let mut data = Dataset::default();
+        let mut sessions = Collector::new(None);
+        let mut reader = Reader::default();
+        let mut earliest: Option<Timestamp> = None;
+        for rec in stream {
+            let ev = rec?.event;
+            earliest = Some(earliest.map_or(ev.time, |e| e.min(ev.time)));
+            // Provisioning is looked for in all the history read, not only the baseline.
+            if ev.time < period.to && is_provisioning(&ev.event_name) {
+                if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
+                    reader.provisioned.insert(id);
+                }
+            }
+            if ev.time < baseline.from || ev.time >= period.to {
+                continue;
+            }
+            data.push(&ev);
+            sessions.add(&ev);
+            if period.contains(&ev.time) {
+                reader.period_event(&ev);
+            }
+        }
+        let mut settings = settings;
+        settings.provisioned.extend(reader.provisioned.iter().cloned());
+        let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
+        Ok(Evidence {
+            period,
+            baseline,
+            data,
+            sessions: sessions.finish(),
+            findings,
+            stats: reader.stats,
+            earliest,
+            settings,
+            provisioned: reader.provisioned,
+            signed: false,
+        })
+    }
+
+    /// Sessions of the period: started in it, or (without a start) first seen in it.
+    pub fn period_sessions(&self) -> impl Iterator<Item = &SessionReport> {
+        self.sessions.iter().filter(|s| self.period.contains(&s.session.started_at))
+    }
+
+    /// The period as people read it: `2026-10-01 – 2026-10-31` (whole UTC days) or instants.
+    pub fn period_text(&self) -> String {
+        period_text(&self.period)
+    }
+}
+
+pub fn period_text(w: &Window) -> String {
+    let whole = |t: &Timestamp| t.format("%H:%M:%S%.f").to_string() == "00:00:00";
+    if whole(&w.from) && whole(&w.to) {
+        let last = w.to - chrono::TimeDelta::days(1);
+        format!("{} to {}", w.from.format("%Y-%m-%d"), last.format("%Y-%m-%d"))
+    } else {
+        format!("{} to {}", time::format(&w.from), time::format(&w.to))
+    }
+}

@@ -1,0 +1,192 @@
+//! The evidence manifest (`manifest.json`): the SHA-256 of every file of a report package and
+//! of the canonical evidence, with what produced them; and its verification (`verify DIR`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const SCHEMA: &str = "compliance-report.manifest.v1";
+pub const FILE: &str = "manifest.json";
+/// The raw 64-byte Ed25519 signature of `manifest.json`'s exact bytes (checkable with
+/// `openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in manifest.json -sigfile manifest.sig`).
+pub const SIGNATURE_FILE: &str = "manifest.sig";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileHash {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: String,
+    pub framework: String,
+    pub period: String,
+    pub generated_at: String,
+    pub tool_version: String,
+    /// Where the evidence came from (password masked).
+    pub source: String,
+    /// What was read and how it was judged: range, baseline, heuristics' settings, template
+    /// directory, formats, sample seed.
+    pub options: BTreeMap<String, String>,
+    /// SHA-256 of the canonical evidence: `report.json` as written (keys in a fixed order,
+    /// pretty-printed, UTF-8).
+    pub evidence_sha256: String,
+    pub files: Vec<FileHash>,
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `verify` found wrong with a package.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a compliance-report manifest: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// A signing key could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error("cannot read key {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not an Ed25519 {kind} key in PEM (make one with `openssl genpkey -algorithm ed25519 -out key.pem`, its public key with `openssl pkey -in key.pem -pubout -out pub.pem`): {message}")]
+    Invalid { path: String, kind: &'static str, message: String },
+}
+
+fn read_key(path: &Path) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.display().to_string(), source })
+}
+
+/// The signing key in `path` (PKCS#8 PEM).
+pub fn signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, KeyError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&read_key(path)?).map_err(|e| KeyError::Invalid {
+        path: path.display().to_string(),
+        kind: "private",
+        message: e.to_string(),
+    })
+}
+
+/// The public key in `path` (SubjectPublicKeyInfo PEM).
+pub fn verifying_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    ed25519_dalek::VerifyingKey::from_public_key_pem(&read_key(path)?).map_err(|e| KeyError::Invalid {
+        path: path.display().to_string(),
+        kind: "public",
+        message: e.to_string(),
+    })
+}
+
+/// Sign `manifest` (the bytes written to `manifest.json`).
+pub fn sign(key: &ed25519_dalek::SigningKey, manifest: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    key.sign(manifest).to_bytes().to_vec()
+}
+
+/// What the signature says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signature {
+    Unsigned,
+    /// Present, but no public key was given to check it against.
+    NotChecked,
+    Valid,
+}
+
+/// The result of checking a package: one line per problem (empty: intact), and the signature.
+pub fn verify(
+    dir: &Path,
+    pubkey: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<(Manifest, Vec<String>, Signature), VerifyError> {
+    let path = dir.join(FILE);
+    let text = std::fs::read(&path).map_err(|source| VerifyError::Io { path: path.display().to_string(), source })?;
+    let m: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| VerifyError::Invalid { path: path.display().to_string(), message: e.to_string() })?;
+    if m.schema != SCHEMA {
+        return Err(VerifyError::Invalid {
+            path: path.display().to_string(),
+            message: format!("schema {:?}, expected {SCHEMA:?}", m.schema),
+        });
+    }
+    let mut problems = Vec::new();
+    for f in &m.files {
+        if f.name.contains('/') || f.name.contains('\\') || f.name.starts_with('.') {
+            problems.push(format!("{}: not a plain file name", f.name));
+            continue;
+        }
+        match std::fs::read(dir.join(&f.name)) {
+            Ok(bytes) => {
+                let got = sha256(&bytes);
+                if got != f.sha256 {
+                    problems.push(format!("{}: SHA-256 {got} differs from the manifest's {}", f.name, f.sha256));
+                }
+                if name_is_evidence(&f.name) && got != m.evidence_sha256 {
+                    problems.push(format!("{}: differs from the evidence hash {}", f.name, m.evidence_sha256));
+                }
+            }
+            Err(e) => problems.push(format!("{}: {e}", f.name)),
+        }
+    }
+    let sig_path = dir.join(SIGNATURE_FILE);
+    let signature = match (std::fs::read(&sig_path), pubkey) {
+        (Err(_), None) => Signature::Unsigned,
+        (Err(_), Some(_)) => {
+            problems.push(format!("{SIGNATURE_FILE}: missing, but a public key was given: the package is not signed"));
+            Signature::Unsigned
+        }
+        (Ok(_), None) => Signature::NotChecked,
+        (Ok(sig), Some(key)) => {
+            let ok = <[u8; 64]>::try_from(sig.as_slice())
+                .ok()
+                .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+                .is_some_and(|sig| key.verify_strict(&text, &sig).is_ok());
+            if !ok {
+                problems.push(format!("{SIGNATURE_FILE}: not a valid signature of {FILE} by this public key"));
+            }
+            Signature::Valid
+        }
+    };
+    Ok((m, problems, signature))
+}
+
+fn name_is_evidence(name: &str) -> bool {
+    name == "report.json"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_only_with_the_right_key_and_bytes() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let sig = sign(&key, b"manifest");
+        assert_eq!(sig.len(), 64);
+        let s = ed25519_dalek::Signature::from_bytes(&sig.clone().try_into().unwrap());
+        assert!(key.verifying_key().verify_strict(b"manifest", &s).is_ok());
+        assert!(key.verifying_key().verify_strict(b"manifesT", &s).is_err());
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        assert!(other.verifying_key().verify_strict(b"manifest", &s).is_err());
+    }
+
+    #[test]
+    fn hashes_are_hex_sha256() {
+        assert_eq!(sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}
