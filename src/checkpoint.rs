@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::chain::Head;
 use crate::model::time::{self, Timestamp};
 
 /// Where a row sits in its table's keyset order: the time column and the tie-breaking key.
@@ -37,6 +38,9 @@ struct SourceState {
     #[serde(with = "time::serde_ts_opt", default)]
     updated_at: Option<Timestamp>,
     tables: Watermarks,
+    /// The hash chain's last delivered link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chain: Option<Head>,
 }
 
 /// Errors reading or writing checkpoint state.
@@ -102,12 +106,22 @@ impl Checkpoint {
         self.state.sources.get(&self.source_key).map(|s| s.tables.clone()).unwrap_or_default()
     }
 
-    /// Record `positions` as delivered and write the state durably.
-    pub fn commit(&mut self, positions: &Watermarks) -> Result<(), CheckpointError> {
-        if positions.is_empty() {
+    /// The hash chain's last delivered link for this source.
+    pub fn chain(&self) -> Option<Head> {
+        self.state.sources.get(&self.source_key).and_then(|s| s.chain.clone())
+    }
+
+    /// Record `positions` (and the chain's `head`) as delivered and write the state durably.
+    pub fn commit(&mut self, positions: &Watermarks, head: Option<&Head>) -> Result<(), CheckpointError> {
+        let stored = self.state.sources.get(&self.source_key).and_then(|s| s.chain.as_ref());
+        let new_head = head.is_some_and(|h| Some(h) != stored);
+        if positions.is_empty() && !new_head {
             return Ok(());
         }
         let entry = self.state.sources.entry(self.source_key.clone()).or_default();
+        if let Some(h) = head {
+            entry.chain = Some(h.clone());
+        }
         for (table, pos) in positions {
             entry.tables.insert(table.clone(), pos.clone());
         }
@@ -140,9 +154,12 @@ mod tests {
         let pos = |s: &str, id: i64| Position { time: time::parse(s).unwrap(), key: vec![id.into()] };
         let mut a = Checkpoint::open(dir.path(), "hourly", "postgres://u:***@h/db").unwrap();
         assert!(a.watermarks().is_empty());
-        a.commit(&Watermarks::from([("ai_audit_events".to_string(), pos("2026-10-01T00:00:00Z", 7))])).unwrap();
+        let head = Head { id: "hourly".into(), seq: 3, hash: "ab".repeat(32) };
+        a.commit(&Watermarks::from([("ai_audit_events".to_string(), pos("2026-10-01T00:00:00Z", 7))]), Some(&head))
+            .unwrap();
         let b = Checkpoint::open(dir.path(), "hourly", "postgres://u:***@h/db").unwrap();
         assert_eq!(b.watermarks()["ai_audit_events"], pos("2026-10-01T00:00:00Z", 7));
+        assert_eq!(b.chain(), Some(head));
         let other = Checkpoint::open(dir.path(), "hourly", "postgres://u:***@other/db").unwrap();
         assert!(other.watermarks().is_empty());
         assert!(matches!(Checkpoint::open(dir.path(), "../x", "s"), Err(CheckpointError::BadName(_))));

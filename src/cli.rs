@@ -84,6 +84,10 @@ pub enum Command {
     Report(Box<ReportArgs>),
     /// Check a report package against its manifest.json (exit 1 when anything differs).
     Verify(VerifyArgs),
+    /// Check exported CEF or JSON files (as a SIEM received them: any order, duplicates allowed)
+    /// against their hash chains: gaps, altered, reordered or conflicting events, removed tails
+    /// and anchor signatures, with the exact seq numbers (exit 1 on any finding).
+    VerifyChain(VerifyChainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +137,20 @@ pub struct VerifyArgs {
     /// Check manifest.sig against this Ed25519 public key (PEM, from `openssl pkey -pubout`).
     #[arg(long, value_name = "PEM")]
     pub pubkey: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyChainArgs {
+    /// Exported files (plain or .gz; syslog headers and HEC envelopes are fine).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Check anchor signatures against this Ed25519 public key (PEM); a chain with no anchor
+    /// is then a finding too.
+    #[arg(long, value_name = "PEM")]
+    pub pubkey: Option<PathBuf>,
+    /// Output: text or json.
+    #[arg(long, default_value = "text", value_name = "text|json")]
+    pub format: String,
 }
 
 /// Where the job file is.
@@ -419,6 +437,37 @@ pub struct ExportArgs {
     pub cef: CefArgs,
     #[command(flatten)]
     pub hec: HecArgs,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// The hash chain every exported record carries (README, "Hash chain").
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Leave out the hash chain (chain_seq, chain_hash): the SIEM's copy can then no longer be
+    /// shown to be complete and unaltered.
+    #[arg(long)]
+    pub no_chain: bool,
+    /// Name of the chain (default: the --checkpoint name, else "export").
+    #[arg(long, value_name = "NAME", conflicts_with = "no_chain")]
+    pub chain_id: Option<String>,
+    /// Sign chain anchors with this Ed25519 private key (PEM, `openssl genpkey -algorithm ed25519`):
+    /// one at the end of the run, sent with the events and appended to STATE_DIR/anchors/CHAIN.ndjson.
+    #[arg(long, value_name = "PEM", conflicts_with = "no_chain")]
+    pub sign_key: Option<PathBuf>,
+    /// With --sign-key: also an anchor after every N events.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "sign_key")]
+    pub anchor_every: u64,
+}
+
+impl ChainArgs {
+    pub fn options(&self) -> Option<crate::export::ChainOptions> {
+        (!self.no_chain).then(|| crate::export::ChainOptions {
+            id: self.chain_id.clone(),
+            sign_key: self.sign_key.clone(),
+            anchor_every: self.anchor_every,
+        })
+    }
 }
 
 /// Where records go (shared by `export` and `anomalies`).

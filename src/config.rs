@@ -71,6 +71,8 @@ pub struct ExportJob {
     pub severities: Vec<String>,
     pub sinks: Vec<SinkConfig>,
     pub metrics_file: Option<PathBuf>,
+    /// The hash chain (None: `chain = false`).
+    pub chain: Option<crate::export::ChainOptions>,
 }
 
 /// Where an export job delivers.
@@ -173,6 +175,10 @@ const EXPORT_KEYS: &[&str] = &[
     "severity",
     "sinks",
     "metrics_file",
+    "chain",
+    "chain_id",
+    "sign_key",
+    "anchor_every",
 ];
 const REPORT_KEYS: &[&str] = &[
     "source",
@@ -390,6 +396,7 @@ impl Checker<'_> {
             }
         }
         let sinks = self.sinks(table, &path);
+        let chain = self.chain(table, &path);
         Some(ExportJob {
             source,
             schema: self.string(table, &path, "schema"),
@@ -403,7 +410,40 @@ impl Checker<'_> {
             severities,
             sinks,
             metrics_file: self.string(table, &path, "metrics_file").map(PathBuf::from),
+            chain,
         })
+    }
+
+    /// `chain` (default true), `chain_id`, `sign_key`, `anchor_every`.
+    fn chain(&mut self, table: &Table, path: &str) -> Option<crate::export::ChainOptions> {
+        let enabled = match table.get("chain") {
+            None => true,
+            Some(item) => item.as_bool().unwrap_or_else(|| {
+                self.problem(Self::span_of(table, "chain"), &format!("{path}.chain"), "must be true or false");
+                true
+            }),
+        };
+        let id = self.string(table, path, "chain_id");
+        if let Some(id) = id.as_deref().filter(|id| !crate::chain::valid_id(id)) {
+            self.problem(
+                Self::span_of(table, "chain_id"),
+                &format!("{path}.chain_id"),
+                format!("{id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"),
+            );
+        }
+        let anchor_every = match table.get("anchor_every") {
+            None => 0,
+            Some(item) => item.as_integer().and_then(|n| u64::try_from(n).ok()).unwrap_or_else(|| {
+                self.problem(
+                    Self::span_of(table, "anchor_every"),
+                    &format!("{path}.anchor_every"),
+                    "must be a whole number ≥ 0",
+                );
+                0
+            }),
+        };
+        let sign_key = self.string(table, path, "sign_key").map(PathBuf::from);
+        enabled.then_some(crate::export::ChainOptions { id, sign_key, anchor_every })
     }
 
     fn sinks(&mut self, table: &Table, path: &str) -> Vec<SinkConfig> {
@@ -694,6 +734,8 @@ lag = "2m"
 events = ["duo_flow_*"]
 retries = 2
 jitter = "30s"
+sign_key = "/etc/compliance-report/chain.pem"
+anchor_every = 10000
 
 [[jobs.siem.sinks]]
 type = "file"
@@ -727,6 +769,12 @@ schedule = "@monthly"
         let Action::Export(e) = &siem.action else { panic!() };
         assert_eq!(e.source, ["postgres://reader@db/gitlab"]);
         assert_eq!(e.lag, Duration::from_secs(120));
+        let chain = crate::export::ChainOptions {
+            id: None,
+            sign_key: Some("/etc/compliance-report/chain.pem".into()),
+            anchor_every: 10000,
+        };
+        assert_eq!(e.chain, Some(chain));
         assert_eq!(
             e.sinks[0],
             SinkConfig::File {

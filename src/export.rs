@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
+use crate::chain::Chain;
 use crate::checkpoint::{Checkpoint, CheckpointError, Watermarks};
 use crate::encode::Encoder;
 use crate::model::catalog::glob_match;
@@ -14,6 +15,17 @@ use crate::model::AuditEvent;
 use crate::range::TimeRange;
 use crate::sinks::{Batch, RecordMeta, Sink, SinkError};
 use crate::sources::{EventStream, SourceError};
+
+/// The hash chain of an export (README, "Hash chain"); `None` in a plan: `--no-chain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainOptions {
+    /// The chain's name (default: the checkpoint's name, else `export`).
+    pub id: Option<String>,
+    /// Sign anchors with this Ed25519 key (PKCS#8 PEM).
+    pub sign_key: Option<std::path::PathBuf>,
+    /// With a key: an anchor after every this many events, besides the one at the end of a run.
+    pub anchor_every: u64,
+}
 
 /// Which events to export.
 #[derive(Debug, Clone, Default)]
@@ -121,6 +133,9 @@ pub enum ExportError {
     /// moving; the next run delivers the spool first.
     #[error("{spooled} events were spooled for the next run to send first: {reason}; {delivered} were delivered, and the checkpoint did not move")]
     Spooled { delivered: u64, spooled: u64, reason: String },
+    /// A signed chain anchor could not be appended to the local anchor log.
+    #[error("cannot write the chain anchor log: {0}")]
+    Anchor(#[source] std::io::Error),
     /// Events were delivered but the checkpoint could not be written; the next run re-sends them.
     #[error("{delivered} events were delivered but the checkpoint was not saved (they will be sent again)")]
     Checkpoint {
@@ -134,6 +149,7 @@ struct Pipeline<'a> {
     encoder: &'a dyn Encoder,
     sinks: &'a mut [Box<dyn Sink>],
     checkpoint: Option<&'a mut Checkpoint>,
+    chain: Option<&'a mut Chain>,
     batch: Batch,
     /// Positions read since the last acknowledged batch (delivered or filtered out).
     pending: Watermarks,
@@ -176,20 +192,45 @@ impl Pipeline<'_> {
             return Ok(());
         }
         if let Some(cp) = self.checkpoint.as_deref_mut() {
-            cp.commit(&self.pending)
+            let head = self.chain.as_deref().and_then(Chain::head);
+            cp.commit(&self.pending, head.as_ref())
                 .map_err(|source| ExportError::Checkpoint { delivered: self.stats.delivered, source })?;
         }
         self.pending.clear();
         Ok(())
     }
+
+    /// Add the record of `ev` (with the chain's next link, and an anchor when one is due).
+    fn push(&mut self, ev: &AuditEvent, severity: u8) -> Result<(), ExportError> {
+        let meta = RecordMeta::new(ev.time, severity, &ev.event_name);
+        let encoder = self.encoder;
+        match self.chain.as_deref_mut() {
+            Some(chain) => self.batch.push_event(meta, |out| encoder.encode_chained(ev, chain, out)),
+            None => self.batch.push_event(meta, |out| encoder.encode(ev, out)),
+        }
+        self.anchor(false)
+    }
+
+    /// Add a signed anchor for the chain head, if one is due (`at_end`: the run's last).
+    fn anchor(&mut self, at_end: bool) -> Result<(), ExportError> {
+        let Some(chain) = self.chain.as_deref() else { return Ok(()) };
+        if let Some(a) = chain.anchor(at_end).map_err(ExportError::Anchor)? {
+            let encoder = self.encoder;
+            self.batch.push_event(RecordMeta::new(a.time, 1, crate::chain::CEF_ANCHOR_NAME), |out| {
+                encoder.encode_anchor(&a, out)
+            });
+        }
+        Ok(())
+    }
 }
 
-/// Run one export to completion.
+/// Run one export to completion; with a `chain`, every record carries its next link.
 pub fn run(
     events: EventStream,
     encoder: &dyn Encoder,
     sinks: &mut [Box<dyn Sink>],
     checkpoint: Option<&mut Checkpoint>,
+    chain: Option<&mut Chain>,
     opts: &Options,
     progress: &ProgressBar,
 ) -> Result<Stats, ExportError> {
@@ -198,6 +239,7 @@ pub fn run(
         encoder,
         sinks,
         checkpoint,
+        chain,
         batch: Batch::default(),
         pending: Watermarks::new(),
         stats: Stats::default(),
@@ -225,8 +267,7 @@ pub fn run(
                 if !opts.filter.matches(&ev) {
                     continue;
                 }
-                let meta = RecordMeta::new(ev.time, opts.severity.severity(&ev), &ev.event_name);
-                p.batch.push_event(meta, |out| p.encoder.encode(&ev, out));
+                p.push(&ev, opts.severity.severity(&ev))?;
                 if p.batch.len() >= opts.batch_events || p.batch.bytes() >= opts.batch_bytes {
                     p.flush()?;
                     progress.set_position(p.stats.delivered);
@@ -246,6 +287,7 @@ pub fn run(
             }
         }
     }
+    p.anchor(true)?;
     p.flush()?;
     for sink in p.sinks.iter_mut() {
         if let Err(source) = sink.finish() {

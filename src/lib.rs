@@ -4,6 +4,7 @@
 //! [`export`]; [`commands`] is the command-line edge.
 
 pub mod analyze;
+pub mod chain;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod schedule;
 pub mod secrets;
 pub mod shutdown;
+pub mod signing;
 pub mod sinks;
 pub mod sources;
 pub mod tls;
@@ -46,5 +48,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Schedule(args) => commands::schedule::run(&args),
         cli::Command::Report(args) => commands::report::run(&args),
         cli::Command::Verify(args) => commands::report::verify(&args),
+        cli::Command::VerifyChain(args) => commands::chain::verify(&args),
     }
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::chain::Chain;
 use crate::checkpoint::Checkpoint;
 use crate::cli::{ExportArgs, FilterArgs, OutputArgs, SourceArgs};
 use crate::config::SinkConfig;
@@ -80,6 +81,8 @@ pub struct Plan {
     pub spool_dir: Option<std::path::PathBuf>,
     pub spool_max: u64,
     pub fallback: Option<crate::sinks::spool::Fallback>,
+    /// The hash chain (None: `--no-chain`).
+    pub chain: Option<crate::export::ChainOptions>,
 }
 
 /// Severity overrides as a table (usage error on a bad one).
@@ -173,6 +176,13 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let mut chain = match &plan.chain {
+        Some(o) => Some(start_chain(o, &plan, checkpoint.as_ref())?),
+        None => {
+            tracing::warn!("--no-chain: records carry no hash chain, so tampering in the SIEM's copy cannot be shown");
+            None
+        }
+    };
     let events = spec.open(&plan.read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     tracing::debug!(source = %spec.describe(), range = %plan.filter.range, "export starting");
     let opts = Options {
@@ -184,7 +194,8 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
     let progress = crate::logging::progress("events delivered");
     let has_checkpoint = checkpoint.is_some();
     let started = std::time::Instant::now();
-    let result = export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), &opts, &progress);
+    let result =
+        export::run(events, encoder.as_ref(), &mut sinks, checkpoint.as_mut(), chain.as_mut(), &opts, &progress);
     if let Some(path) = &plan.metrics_file {
         let m = run_metrics(&plan, &result, &sinks, started.elapsed().as_secs_f64());
         if let Err(e) = crate::metrics::write(path, &m) {
@@ -202,6 +213,24 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The chain of this run: named after the checkpoint (whose head it continues) unless named.
+fn start_chain(o: &crate::export::ChainOptions, plan: &Plan, checkpoint: Option<&Checkpoint>) -> anyhow::Result<Chain> {
+    let id = o.id.clone().or_else(|| plan.checkpoint.clone()).unwrap_or_else(|| crate::chain::DEFAULT_ID.to_string());
+    let state_dir = plan.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir);
+    let signer = match &o.sign_key {
+        Some(path) => Some(crate::chain::Signer {
+            key: crate::signing::signing_key(path).map_err(usage)?,
+            every: o.anchor_every,
+            log: Some(state_dir.join("anchors").join(format!("{id}.ndjson"))),
+        }),
+        None => None,
+    };
+    let head = checkpoint.and_then(Checkpoint::chain);
+    let chain = Chain::start(&id, head.as_ref(), signer).map_err(usage)?;
+    tracing::debug!(chain = %id, seq = head.map_or(0, |h| h.seq), "hash chain");
+    Ok(chain)
 }
 
 /// Replace `${VAR}` with the environment's value (a usage error when unset).
@@ -246,6 +275,7 @@ fn run_metrics(
         Err(ExportError::Source { delivered, .. })
         | Err(ExportError::Checkpoint { delivered, .. })
         | Err(ExportError::Spooled { delivered, .. }) => (0, *delivered, 0, false, None),
+        Err(ExportError::Anchor(_)) => (0, 0, 0, false, None),
     };
     crate::metrics::RunMetrics {
         source: plan.spec.describe(),
@@ -304,5 +334,6 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         spool_dir: args.out.spool_dir.clone(),
         spool_max: args.out.spool_max,
         fallback: args.out.fallback,
+        chain: args.chain.options(),
     })
 }

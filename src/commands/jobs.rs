@@ -56,6 +56,7 @@ pub fn export_plan(file: &JobFile, job: &Job, e: &ExportJob) -> anyhow::Result<P
         spool_dir: None,
         spool_max: 1 << 30,
         fallback: None,
+        chain: e.chain.clone(),
     })
 }
 

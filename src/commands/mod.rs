@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod anomalies;
+pub mod chain;
 pub mod db;
 pub mod demo;
 pub mod export;

@@ -67,7 +67,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let seed = args.seed.unwrap_or_else(|| default_seed(&catalog.framework, &period));
     // The key is read before the source, so a bad key fails fast.
-    let key = args.sign_key.as_deref().map(manifest::signing_key).transpose().map_err(usage)?;
+    let key = args.sign_key.as_deref().map(crate::signing::signing_key).transpose().map_err(usage)?;
     let out_dir = args
         .out
         .clone()
@@ -138,13 +138,19 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         options,
         evidence_sha256: manifest::sha256(&evidence),
         files,
+        chain: ev.chain.as_ref().map(|h| manifest::ChainHead {
+            chain_id: h.id.clone(),
+            chain_seq: h.seq,
+            chain_hash: h.hash.clone(),
+            reproduce: export_command(&spec, args.source.schema.as_deref(), &period),
+        }),
     };
     let mut text = serde_json::to_vec_pretty(&m).expect("manifests serialize");
     text.push(b'\n');
     write_atomic(&out_dir.join(manifest::FILE), &text)?;
     let sig_path = out_dir.join(manifest::SIGNATURE_FILE);
     match &key {
-        Some(key) => write_atomic(&sig_path, &manifest::sign(key, &text))?,
+        Some(key) => write_atomic(&sig_path, &crate::signing::sign(key, &text))?,
         // A signature of an earlier package in the same directory would not match.
         None => match std::fs::remove_file(&sig_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -181,8 +187,32 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The `export` command line that links the period's events into the chain the manifest names.
+fn export_command(spec: &crate::sources::SourceSpec, schema: Option<&str>, period: &Window) -> String {
+    use crate::sources::SourceSpec;
+    let quote = |s: &str| {
+        if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@*=?&%+,".contains(&b)) {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    let mut cmd = "compliance-report export".to_string();
+    match spec {
+        SourceSpec::Demo => {}
+        SourceSpec::Files(paths) => {
+            paths.iter().for_each(|p| cmd += &format!(" --source {}", quote(&p.display().to_string())))
+        }
+        SourceSpec::Postgres(_) | SourceSpec::ClickHouse(_) => cmd += &format!(" --source {}", quote(&spec.describe())),
+    }
+    if let Some(schema) = schema {
+        cmd += &format!(" --schema {}", quote(schema));
+    }
+    cmd + &format!(" --range {}..{} --format json", time::format(&period.from), time::format(&period.to))
+}
+
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let pubkey = args.pubkey.as_deref().map(manifest::verifying_key).transpose().map_err(usage)?;
+    let pubkey = args.pubkey.as_deref().map(crate::signing::verifying_key).transpose().map_err(usage)?;
     let (m, problems, signature) = manifest::verify(&args.dir, pubkey.as_ref()).map_err(anyhow::Error::new)?;
     let mut out = std::io::stdout().lock();
     if problems.is_empty() {

@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 
 use super::Encoder;
+use crate::chain::{self, Anchor, Chain};
 use crate::model::catalog::{display_name, SeverityTable};
 use crate::model::{time, ActorClass, AuditEvent};
 
@@ -227,6 +228,17 @@ pub(crate) fn header(out: &mut Vec<u8>, config: &CefConfig, signature: &str, nam
 }
 
 impl Encoder for CefEncoder {
+    fn encode_chained(&self, ev: &AuditEvent, chain: &mut Chain, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.encode(ev, out);
+        chain.seal_cef(out, start);
+    }
+
+    fn encode_anchor(&self, anchor: &Anchor, out: &mut Vec<u8>) {
+        header(out, &self.config, chain::CEF_ANCHOR_NAME, "Audit chain anchor", 1);
+        anchor.write_cef_extension(out);
+    }
+
     fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
         header(out, &self.config, &ev.event_name, &display_name(&ev.event_name), self.severity.severity(ev));
 

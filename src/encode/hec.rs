@@ -7,8 +7,10 @@ use std::io::Write;
 
 use serde_json::json;
 
+use super::json::JsonEncoder;
 use super::ocsf::OcsfEncoder;
 use super::Encoder;
+use crate::chain::{Anchor, Chain};
 use crate::model::catalog::SeverityTable;
 use crate::model::AuditEvent;
 
@@ -37,10 +39,18 @@ pub struct HecEncoder {
     pub ocsf: Option<OcsfEncoder>,
 }
 
-impl Encoder for HecEncoder {
-    fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
+impl HecEncoder {
+    /// The envelope around the event `event` writes; `fields` for events only.
+    fn envelope(
+        &self,
+        time: &crate::model::Timestamp,
+        sourcetype: Option<&str>,
+        out: &mut Vec<u8>,
+        event: impl FnOnce(&mut Vec<u8>),
+        fields: Option<&AuditEvent>,
+    ) {
         let c = &self.config;
-        let micros = ev.time.timestamp_micros();
+        let micros = time.timestamp_micros();
         // Epoch seconds with a six-digit fraction, written exactly (no float rounding).
         let (secs, frac) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
         write!(out, "{{\"time\":{secs}.{frac:06},\"host\":").expect("Vec write");
@@ -48,10 +58,11 @@ impl Encoder for HecEncoder {
         out.extend_from_slice(b",\"source\":");
         serde_json::to_writer(&mut *out, &c.source).expect("string");
         out.extend_from_slice(b",\"sourcetype\":");
-        let sourcetype = match (&c.sourcetype, &self.ocsf) {
-            (Some(s), _) => s.as_str(),
-            (None, Some(_)) => "compliance-report:ocsf",
-            (None, None) => "compliance-report:json",
+        let sourcetype = match (sourcetype, &c.sourcetype, &self.ocsf) {
+            (Some(s), _, _) => s,
+            (None, Some(s), _) => s.as_str(),
+            (None, None, Some(_)) => "compliance-report:ocsf",
+            (None, None, None) => "compliance-report:json",
         };
         serde_json::to_writer(&mut *out, sourcetype).expect("string");
         if let Some(index) = &c.index {
@@ -59,10 +70,11 @@ impl Encoder for HecEncoder {
             serde_json::to_writer(&mut *out, index).expect("string");
         }
         out.extend_from_slice(b",\"event\":");
-        match &self.ocsf {
-            Some(ocsf) => ocsf.encode(ev, out),
-            None => serde_json::to_writer(&mut *out, ev).expect("events serialize"),
-        }
+        event(out);
+        let Some(ev) = fields else {
+            out.push(b'}');
+            return;
+        };
         let mut fields = json!({
             "event_id": ev.id,
             "event_name": ev.event_name,
@@ -81,6 +93,29 @@ impl Encoder for HecEncoder {
         out.extend_from_slice(b",\"fields\":");
         serde_json::to_writer(&mut *out, &fields).expect("JSON values serialize");
         out.push(b'}');
+    }
+}
+
+impl Encoder for HecEncoder {
+    fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
+        let event = |out: &mut Vec<u8>| match &self.ocsf {
+            Some(ocsf) => ocsf.encode(ev, out),
+            None => JsonEncoder.encode(ev, out),
+        };
+        self.envelope(&ev.time, None, out, event, Some(ev));
+    }
+
+    /// The chain covers the event (what Splunk keeps as `_raw`), not the envelope.
+    fn encode_chained(&self, ev: &AuditEvent, chain: &mut Chain, out: &mut Vec<u8>) {
+        let event = |out: &mut Vec<u8>| match &self.ocsf {
+            Some(ocsf) => ocsf.encode_chained(ev, chain, out),
+            None => JsonEncoder.encode_chained(ev, chain, out),
+        };
+        self.envelope(&ev.time, None, out, event, Some(ev));
+    }
+
+    fn encode_anchor(&self, anchor: &Anchor, out: &mut Vec<u8>) {
+        self.envelope(&anchor.time, Some("compliance-report:anchor"), out, |out| anchor.write_json(out), None);
     }
 }
 

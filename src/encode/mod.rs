@@ -10,6 +10,7 @@ pub mod hec;
 pub mod json;
 pub mod ocsf;
 
+use crate::chain::{Anchor, Chain};
 use crate::model::catalog::SeverityTable;
 use crate::model::AuditEvent;
 
@@ -17,6 +18,19 @@ use crate::model::AuditEvent;
 pub trait Encoder: Send + Sync {
     /// Append the record for `ev` to `out`, without a trailing newline.
     fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>);
+
+    /// Append the record for `ev` carrying the next link of `chain` (README, "Hash chain"). The
+    /// default suits records that are one JSON object: the chain members go before its brace.
+    fn encode_chained(&self, ev: &AuditEvent, chain: &mut Chain, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.encode(ev, out);
+        chain.seal_json(out, start, 1);
+    }
+
+    /// Append a signed chain anchor record (default: the anchor's JSON object).
+    fn encode_anchor(&self, anchor: &Anchor, out: &mut Vec<u8>) {
+        anchor.write_json(out);
+    }
 }
 
 /// Output formats (`--format`).

@@ -13,6 +13,7 @@
 use serde_json::{json, Map, Value};
 
 use super::Encoder;
+use crate::chain::Chain;
 use crate::model::catalog::SeverityTable;
 use crate::model::{time, Actor, ActorClass, AuditEvent, Outcome};
 
@@ -509,8 +510,22 @@ impl OcsfEncoder {
 }
 
 impl Encoder for OcsfEncoder {
+    /// `unmapped` is always present and always last, so a hash chain's members can go at its
+    /// end (OCSF classes allow no other extra attribute).
     fn encode(&self, ev: &AuditEvent, out: &mut Vec<u8>) {
-        serde_json::to_writer(out, &self.document(ev)).expect("JSON values serialize");
+        let mut doc = self.document(ev);
+        let unmapped = doc.as_object_mut().and_then(|d| d.remove("unmapped")).unwrap_or_else(|| json!({}));
+        serde_json::to_writer(&mut *out, &doc).expect("JSON values serialize");
+        out.pop();
+        out.extend_from_slice(b",\"unmapped\":");
+        serde_json::to_writer(&mut *out, &unmapped).expect("JSON values serialize");
+        out.push(b'}');
+    }
+
+    fn encode_chained(&self, ev: &AuditEvent, chain: &mut Chain, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.encode(ev, out);
+        chain.seal_json(out, start, 2);
     }
 }
 

@@ -8,6 +8,9 @@ use serde::Serialize;
 use crate::analyze::anomalies::service_accounts::is_provisioning;
 use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
 use crate::analyze::sessions::{Collector, SessionReport};
+use crate::chain::{Chain, Head};
+use crate::encode::json::JsonEncoder;
+use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
 use crate::sources::{EventStream, SourceError};
 
@@ -92,17 +95,23 @@ pub struct Evidence {
     pub provisioned: BTreeSet<String>,
     /// Whether the package will be signed.
     pub signed: bool,
+    /// The head of the hash chain of the period's events as `export --format json` links them.
+    pub chain: Option<Head>,
 }
 
-#[derive(Default)]
 struct Reader {
     stats: Stats,
     last: BTreeMap<String, Timestamp>,
     provisioned: BTreeSet<String>,
+    /// The hash chain `export --range PERIOD --format json` gives the period's events.
+    chain: Chain,
+    buf: Vec<u8>,
 }
 
 impl Reader {
     fn period_event(&mut self, ev: &AuditEvent) {
+        self.buf.clear();
+        JsonEncoder.encode_chained(ev, &mut self.chain, &mut self.buf);
         let s = &mut self.stats;
         s.events += 1;
         *s.per_day.entry(ev.time.format("%Y-%m-%d").to_string()).or_default() += 1;
@@ -165,7 +174,13 @@ impl Evidence {
     ) -> Result<Evidence, SourceError> {
         let mut data = Dataset::default();
         let mut sessions = Collector::new(None);
-        let mut reader = Reader::default();
+        let mut reader = Reader {
+            stats: Stats::default(),
+            last: BTreeMap::new(),
+            provisioned: BTreeSet::new(),
+            chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
+            buf: Vec::new(),
+        };
         let mut earliest: Option<Timestamp> = None;
         for rec in stream {
             let ev = rec?.event;
@@ -199,6 +214,7 @@ impl Evidence {
             settings,
             provisioned: reader.provisioned,
             signed: false,
+            chain: reader.chain.head(),
         })
     }
 

@@ -36,10 +36,25 @@ pub struct Manifest {
     /// pretty-printed, UTF-8).
     pub evidence_sha256: String,
     pub files: Vec<FileHash>,
+    /// The hash chain over the period's events (README, "Hash chain").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainHead>,
+}
+
+/// The head of the hash chain `export` gives the period's events: a SIEM copy of that export
+/// ends with this link, and re-running the command reproduces it from the source.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChainHead {
+    pub chain_id: String,
+    /// Events in the period (the last `chain_seq`).
+    pub chain_seq: u64,
+    pub chain_hash: String,
+    /// The command that gives the same chain.
+    pub reproduce: String,
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::signing::hex(&Sha256::digest(bytes))
 }
 
 /// What `verify` found wrong with a package.
@@ -54,50 +69,6 @@ pub enum VerifyError {
     },
     #[error("{path} is not a compliance-report manifest: {message}")]
     Invalid { path: String, message: String },
-}
-
-/// A signing key could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    #[error("cannot read key {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not an Ed25519 {kind} key in PEM (make one with `openssl genpkey -algorithm ed25519 -out key.pem`, its public key with `openssl pkey -in key.pem -pubout -out pub.pem`): {message}")]
-    Invalid { path: String, kind: &'static str, message: String },
-}
-
-fn read_key(path: &Path) -> Result<String, KeyError> {
-    std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.display().to_string(), source })
-}
-
-/// The signing key in `path` (PKCS#8 PEM).
-pub fn signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, KeyError> {
-    use ed25519_dalek::pkcs8::DecodePrivateKey;
-    ed25519_dalek::SigningKey::from_pkcs8_pem(&read_key(path)?).map_err(|e| KeyError::Invalid {
-        path: path.display().to_string(),
-        kind: "private",
-        message: e.to_string(),
-    })
-}
-
-/// The public key in `path` (SubjectPublicKeyInfo PEM).
-pub fn verifying_key(path: &Path) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
-    use ed25519_dalek::pkcs8::DecodePublicKey;
-    ed25519_dalek::VerifyingKey::from_public_key_pem(&read_key(path)?).map_err(|e| KeyError::Invalid {
-        path: path.display().to_string(),
-        kind: "public",
-        message: e.to_string(),
-    })
-}
-
-/// Sign `manifest` (the bytes written to `manifest.json`).
-pub fn sign(key: &ed25519_dalek::SigningKey, manifest: &[u8]) -> Vec<u8> {
-    use ed25519_dalek::Signer;
-    key.sign(manifest).to_bytes().to_vec()
 }
 
 /// What the signature says.
@@ -152,11 +123,7 @@ pub fn verify(
         }
         (Ok(_), None) => Signature::NotChecked,
         (Ok(sig), Some(key)) => {
-            let ok = <[u8; 64]>::try_from(sig.as_slice())
-                .ok()
-                .map(|b| ed25519_dalek::Signature::from_bytes(&b))
-                .is_some_and(|sig| key.verify_strict(&text, &sig).is_ok());
-            if !ok {
+            if !crate::signing::verify(key, &text, &sig) {
                 problems.push(format!("{SIGNATURE_FILE}: not a valid signature of {FILE} by this public key"));
             }
             Signature::Valid
@@ -172,18 +139,6 @@ fn name_is_evidence(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_verify_only_with_the_right_key_and_bytes() {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let sig = sign(&key, b"manifest");
-        assert_eq!(sig.len(), 64);
-        let s = ed25519_dalek::Signature::from_bytes(&sig.clone().try_into().unwrap());
-        assert!(key.verifying_key().verify_strict(b"manifest", &s).is_ok());
-        assert!(key.verifying_key().verify_strict(b"manifesT", &s).is_err());
-        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
-        assert!(other.verifying_key().verify_strict(b"manifest", &s).is_err());
-    }
 
     #[test]
     fn hashes_are_hex_sha256() {

@@ -10,8 +10,12 @@ use crate::model::{
 };
 
 /// Turn one parsed JSON object into an event, or say why it cannot be one.
-pub fn recognize(obj: Map<String, Value>) -> Result<AuditEvent, String> {
+pub fn recognize(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
     if obj.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
+        // The hash chain belongs to the export, not to the event (a re-export links anew).
+        for k in ["chain_id", "chain_seq", "chain_hash"] {
+            obj.remove(k);
+        }
         return serde_json::from_value(Value::Object(obj)).map_err(|e| format!("invalid {SCHEMA} record: {e}"));
     }
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own.

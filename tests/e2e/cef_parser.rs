@@ -69,7 +69,11 @@ pub fn parse(line: &str) -> Result<Cef, String> {
         }
     }
     for (k, _) in &ext {
-        let custom = k.starts_with("cs") || k.starts_with("cn") || k.starts_with("flexString") || k.starts_with("c6a");
+        let custom = k.starts_with("cs")
+            || k.starts_with("cn")
+            || k.starts_with("flexString")
+            || k.starts_with("flexNumber")
+            || k.starts_with("c6a");
         if custom && !k.ends_with("Label") && !seen.contains(&format!("{k}Label")) {
             return Err(format!("custom key {k} without {k}Label"));
         }

@@ -281,8 +281,10 @@ fn demo_default_is_announced_on_stderr_only() {
 #[test]
 fn ecs_and_hec_carry_the_canonical_record() {
     let json = demo_json();
-    let ecs = run(&["export", "--format", "ecs"]).ok().lines();
-    let hec = run(&["export", "--format", "hec", "--hec-host", "gitlab-1", "--hec-index", "audit"]).ok().lines();
+    let ecs = run(&["export", "--format", "ecs", "--no-chain"]).ok().lines();
+    let hec = run(&["export", "--format", "hec", "--hec-host", "gitlab-1", "--hec-index", "audit", "--no-chain"])
+        .ok()
+        .lines();
     assert_eq!((ecs.len(), hec.len()), (json.len(), json.len()));
     for ((e, h), j) in ecs.iter().zip(&hec).zip(json) {
         let e: Value = serde_json::from_str(e).unwrap();

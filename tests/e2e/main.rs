@@ -2,6 +2,7 @@
 
 mod anomalies;
 mod cef_parser;
+mod chain;
 mod clickhouse;
 mod demo_data;
 mod export;

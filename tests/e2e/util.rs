@@ -85,7 +85,12 @@ pub fn write(path: &Path, text: &str) {
 pub fn demo_json() -> &'static [serde_json::Value] {
     static CACHE: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();
     CACHE.get_or_init(|| {
-        run(&["export", "--format", "json"]).ok().lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+        run(&["export", "--format", "json", "--no-chain"])
+            .ok()
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     })
 }
 
