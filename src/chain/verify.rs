@@ -81,6 +81,23 @@ pub enum Kind {
     NoAnchor,
 }
 
+impl Kind {
+    /// The name findings are reported under (`removed`, `anchor_signature`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Removed => "removed",
+            Kind::Truncated => "truncated",
+            Kind::Altered => "altered",
+            Kind::Reordered => "reordered",
+            Kind::Conflict => "conflict",
+            Kind::Malformed => "malformed",
+            Kind::AnchorSignature => "anchor_signature",
+            Kind::AnchorMismatch => "anchor_mismatch",
+            Kind::NoAnchor => "no_anchor",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub kind: Kind,
@@ -129,14 +146,23 @@ pub struct Outcome {
     pub pubkey: bool,
 }
 
+impl Finding {
+    fn new(kind: Kind, chain: &str, seq: u64, at: Option<Location>, message: String) -> Finding {
+        Finding { kind, chain: chain.to_string(), seq, to: None, other: None, at, message }
+    }
+
+    fn to(self, to: u64) -> Finding {
+        Finding { to: Some(to), ..self }
+    }
+}
+
 impl Outcome {
     pub fn ok(&self) -> bool {
         self.counts.is_empty()
     }
 
     fn add(&mut self, f: Finding) {
-        let key = serde_json::to_value(f.kind).expect("kind").as_str().unwrap_or_default().to_string();
-        let n = self.counts.entry(key).or_default();
+        let n = self.counts.entry(f.kind.name().to_string()).or_default();
         *n += 1;
         if *n as usize <= MAX_LISTED {
             self.findings.push(f);
@@ -325,6 +351,18 @@ impl Slots {
         }))
     }
 
+    /// The hash a record at `seq` of chain `id` links from: the genesis for seq 1, else the
+    /// hash at `seq - 1`; `None` when that is not present (before these files, or in a gap).
+    fn prev(&self, id: &str, seq: u64) -> std::io::Result<Option<[u8; 32]>> {
+        if seq == 1 {
+            return Ok(Some(genesis(id)));
+        }
+        if seq - 1 < self.min {
+            return Ok(None);
+        }
+        Ok(self.read(seq - 1)?.map(|(h, _, _)| h))
+    }
+
     fn write(&self, seq: u64, hash: &[u8; 32], file: u32, line: u64) -> std::io::Result<()> {
         let mut b = [0u8; SLOT];
         b[0] = 1;
@@ -366,15 +404,7 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
     let mut spill_err = None;
     each_line(files, |file, line, bytes| match parse(bytes) {
         Line::None => out.unchained_lines += 1,
-        Line::Malformed(why) => out.add(Finding {
-            kind: Kind::Malformed,
-            chain: String::new(),
-            seq: 0,
-            to: None,
-            other: None,
-            at: Some(loc(file, line)),
-            message: why,
-        }),
+        Line::Malformed(why) => out.add(Finding::new(Kind::Malformed, "", 0, Some(loc(file, line)), why)),
         Line::Anchor(a) => {
             if anchors.len() < 100_000 {
                 anchors.push((a, loc(file, line)));
@@ -458,20 +488,12 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
         match slots[c].read(seq).map_err(VerifyError::Temp)? {
             None => slots[c].write(seq, &hash, file, line).map_err(VerifyError::Temp)?,
             Some((h, _, _)) if h == hash => summaries[c].duplicates += 1,
-            Some((_, f0, l0)) => out.add(Finding {
-                kind: Kind::Conflict,
-                chain: ids[c].clone(),
-                seq,
-                to: None,
-                other: None,
-                at: Some(loc(file as usize, line)),
-                message: format!(
-                    "chain {} seq {seq}: {} and {} are different records with the same seq",
-                    ids[c],
-                    loc(f0 as usize, l0),
-                    loc(file as usize, line)
-                ),
-            }),
+            Some((_, f0, l0)) => {
+                let (first, at) = (loc(f0 as usize, l0), loc(file as usize, line));
+                let message =
+                    format!("chain {} seq {seq}: {first} and {at} are different records with the same seq", ids[c]);
+                out.add(Finding::new(Kind::Conflict, &ids[c], seq, Some(at), message))
+            }
         }
     }
 
@@ -487,20 +509,9 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
                 (true, Some(from)) => {
                     gap_from = None;
                     let n = seq - from;
-                    out.add(Finding {
-                        kind: Kind::Removed,
-                        chain: ids[c].clone(),
-                        seq: from,
-                        to: Some(seq - 1),
-                        other: None,
-                        at: None,
-                        message: format!(
-                            "chain {} seq {from}..{}: {n} event{} missing",
-                            ids[c],
-                            seq - 1,
-                            if n == 1 { " is" } else { "s are" }
-                        ),
-                    });
+                    let events = if n == 1 { "event is" } else { "events are" };
+                    let message = format!("chain {} seq {from}..{}: {n} {events} missing", ids[c], seq - 1);
+                    out.add(Finding::new(Kind::Removed, &ids[c], from, None, message).to(seq - 1));
                 }
                 _ => {}
             }
@@ -515,19 +526,10 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
     each_line(files, |file, line, bytes| {
         let Line::Event(r) = parse(bytes) else { return };
         let c = ids.iter().position(|i| i == r.chain).expect("seen in pass 1");
-        let prev = if r.seq == 1 {
-            Some(genesis(r.chain))
-        } else if r.seq - 1 < slots[c].min {
+        let prev = slots[c].prev(r.chain, r.seq).unwrap_or_else(|e| {
+            io_err.get_or_insert(e);
             None
-        } else {
-            match slots[c].read(r.seq - 1) {
-                Ok(p) => p.map(|(h, _, _)| h),
-                Err(e) => {
-                    io_err.get_or_insert(e);
-                    None
-                }
-            }
-        };
+        });
         // No previous link to check against: the chain starts before these files, or a gap
         // (reported) precedes this record.
         let Some(prev) = prev else { return };
@@ -551,11 +553,7 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
     for m in &kept {
         let mut moved_to = None;
         for other in kept.iter().filter(|o| o.chain == m.chain && o.seq != m.seq) {
-            let prev = if other.seq == 1 {
-                Some(genesis(&ids[m.chain]))
-            } else {
-                slots[m.chain].read(other.seq - 1).map_err(VerifyError::Temp)?.map(|(h, _, _)| h)
-            };
+            let prev = slots[m.chain].prev(&ids[m.chain], other.seq).map_err(VerifyError::Temp)?;
             let want = slots[m.chain].read(other.seq).map_err(VerifyError::Temp)?.map(|(h, _, _)| h);
             if prev.is_some_and(|p| Some(link(&p, &m.canonical)) == want) {
                 moved_to = Some(other.seq);
@@ -564,18 +562,11 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
         }
         let chain = ids[m.chain].clone();
         out.add(match moved_to {
-            Some(o) => Finding {
-                message: format!(
-                    "chain {chain} seq {} ({}) holds the event of seq {o}: events were reordered",
-                    m.seq, m.at
-                ),
-                kind: Kind::Reordered,
-                chain,
-                seq: m.seq,
-                to: None,
-                other: Some(o),
-                at: Some(m.at.clone()),
-            },
+            Some(o) => {
+                let message =
+                    format!("chain {chain} seq {} ({}) holds the event of seq {o}: events were reordered", m.seq, m.at);
+                Finding { other: Some(o), ..Finding::new(Kind::Reordered, &chain, m.seq, Some(m.at.clone()), message) }
+            }
             None => altered_finding(chain, m.seq, m.at.clone()),
         });
     }
@@ -587,15 +578,7 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
     let mut last_anchor: BTreeMap<usize, (u64, Location)> = BTreeMap::new();
     for (a, at) in &anchors {
         let chain = a.head.id.clone();
-        let finding = |kind, message: String| Finding {
-            kind,
-            chain: chain.clone(),
-            seq: a.head.seq,
-            to: None,
-            other: None,
-            at: Some(at.clone()),
-            message,
-        };
+        let finding = |kind, message: String| Finding::new(kind, &chain, a.head.seq, Some(at.clone()), message);
         let key = signing::unhex(&a.key)
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
             .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok());
@@ -643,32 +626,18 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
         let max = seen[*c].max;
         if *seq > max {
             let chain = ids[*c].clone();
-            out.add(Finding {
-                message: format!(
-                    "chain {chain} seq {}..{seq}: missing after the last event present (the anchor at {at} vouches for seq {seq})",
-                    max + 1
-                ),
-                kind: Kind::Truncated,
-                chain,
-                seq: max + 1,
-                to: Some(*seq),
-                other: None,
-                at: Some(at.clone()),
-            });
+            let message = format!(
+                "chain {chain} seq {}..{seq}: missing after the last event present (the anchor at {at} vouches for seq {seq})",
+                max + 1
+            );
+            out.add(Finding::new(Kind::Truncated, &chain, max + 1, Some(at.clone()), message).to(*seq));
         }
     }
     if pubkey.is_some() {
         for (c, id) in ids.iter().enumerate() {
             if !last_anchor.contains_key(&c) {
-                out.add(Finding {
-                    kind: Kind::NoAnchor,
-                    chain: id.clone(),
-                    seq: seen[c].max,
-                    to: None,
-                    other: None,
-                    at: None,
-                    message: format!("chain {id}: no signed anchor, so a removed tail cannot be detected"),
-                });
+                let message = format!("chain {id}: no signed anchor, so a removed tail cannot be detected");
+                out.add(Finding::new(Kind::NoAnchor, id, seen[c].max, None, message));
             }
         }
     }
@@ -679,18 +648,11 @@ pub fn verify(files: &[PathBuf], pubkey: Option<&ed25519_dalek::VerifyingKey>) -
 }
 
 fn altered_finding(chain: String, seq: u64, at: Location) -> Finding {
-    Finding {
-        message: format!(
-            "chain {chain} seq {seq} ({at}) does not match its chain_hash: the event (or the one at seq {}) was altered",
-            seq.saturating_sub(1)
-        ),
-        kind: Kind::Altered,
-        chain,
-        seq,
-        to: None,
-        other: None,
-        at: Some(at),
-    }
+    let message = format!(
+        "chain {chain} seq {seq} ({at}) does not match its chain_hash: the event (or the one at seq {}) was altered",
+        seq.saturating_sub(1)
+    );
+    Finding::new(Kind::Altered, &chain, seq, Some(at), message)
 }
 
 /// The result as people read it.
@@ -716,7 +678,7 @@ pub fn text(o: &Outcome) -> String {
         s += &format!("{} lines carry no chain\n", o.unchained_lines);
     }
     for f in &o.findings {
-        s += &format!("{}: {}\n", serde_json::to_value(f.kind).expect("kind").as_str().unwrap_or_default(), f.message);
+        s += &format!("{}: {}\n", f.kind.name(), f.message);
     }
     for (kind, n) in &o.counts {
         if *n as usize > MAX_LISTED {
