@@ -125,6 +125,8 @@ impl Rsyslog {
             ),
             None => (String::new(), String::new()),
         };
+        // UDP has no flow control: a large receive buffer (SO_RCVBUFFORCE as root) keeps a
+        // burst from being dropped by the kernel while rsyslogd is not scheduled on a busy CI host.
         std::fs::write(
             &conf,
             format!(
@@ -133,7 +135,7 @@ module(load="imtcp"{tls_module})
 module(load="imudp")
 template(name="raw" type="string" string="%rawmsg:::json%\n")
 input(type="imtcp" port="{tcp_port}" address="127.0.0.1")
-input(type="imudp" port="{udp_port}" address="127.0.0.1")
+input(type="imudp" port="{udp_port}" address="127.0.0.1" rcvBufSize="16m")
 *.* action(type="omfile" file="{out}" template="raw")
 "#,
                 dir = dir.path().display(),
