@@ -127,6 +127,8 @@ pub struct ReportArgs {
     /// `openssl genpkey -algorithm ed25519 -out key.pem`): writes manifest.sig.
     #[arg(long, value_name = "PEM")]
     pub sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub redact: RedactArgs,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +237,8 @@ pub struct TraceArgs {
     pub gitlab_url: Option<String>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    #[command(flatten)]
+    pub redact: RedactArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,6 +276,8 @@ pub struct SessionsListArgs {
     pub status: Option<String>,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+    #[command(flatten)]
+    pub redact: RedactArgs,
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +293,8 @@ pub struct SessionsShowArgs {
     pub gitlab_url: Option<String>,
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    #[command(flatten)]
+    pub redact: RedactArgs,
 }
 
 /// Output of `anomalies`.
@@ -439,6 +447,37 @@ pub struct ExportArgs {
     pub hec: HecArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
+    #[command(flatten)]
+    pub redact: RedactArgs,
+}
+
+/// Redaction of secrets and personal data in what leaves the tool (README, "Redaction").
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Redact prompts, inputs, plans and decision logs (the default; the flag only says so).
+    #[arg(long, conflicts_with_all = ["redact_all", "no_redact"])]
+    pub redact: bool,
+    /// Redact every free-text field: all details, messages, target details, actor and user names.
+    #[arg(long, conflicts_with = "no_redact")]
+    pub redact_all: bool,
+    /// Redact nothing: secrets and personal data in prompts then reach every output.
+    #[arg(long)]
+    pub no_redact: bool,
+    /// Key of the replacements' hashes (a file of 16 bytes or more; default: STATE_DIR/redact.key,
+    /// created on first use). The same key gives the same [REDACTED:KIND:HASH] for a secret.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_redact")]
+    pub redact_key: Option<PathBuf>,
+}
+
+impl RedactArgs {
+    pub fn mode(&self) -> crate::secrets::redactor::Mode {
+        use crate::secrets::redactor::Mode;
+        match (self.redact_all, self.no_redact) {
+            (true, _) => Mode::All,
+            (_, true) => Mode::Off,
+            _ => Mode::Prompts,
+        }
+    }
 }
 
 /// The hash chain every exported record carries (README, "Hash chain").

@@ -73,6 +73,8 @@ pub struct ExportJob {
     pub metrics_file: Option<PathBuf>,
     /// The hash chain (None: `chain = false`).
     pub chain: Option<crate::export::ChainOptions>,
+    /// `redact = "prompts" | "all" | "off"`, `redact_key`.
+    pub redact: crate::export::RedactOptions,
 }
 
 /// Where an export job delivers.
@@ -98,6 +100,7 @@ pub struct ReportJob {
     pub org: String,
     pub sign_key: Option<PathBuf>,
     pub baseline: Option<Duration>,
+    pub redact: crate::export::RedactOptions,
 }
 
 /// One problem in a job file.
@@ -179,6 +182,8 @@ const EXPORT_KEYS: &[&str] = &[
     "chain_id",
     "sign_key",
     "anchor_every",
+    "redact",
+    "redact_key",
 ];
 const REPORT_KEYS: &[&str] = &[
     "source",
@@ -191,6 +196,8 @@ const REPORT_KEYS: &[&str] = &[
     "org",
     "sign_key",
     "baseline",
+    "redact",
+    "redact_key",
 ];
 const FRAMEWORKS: &[&str] = &["soc2", "iso27001", "fedramp"];
 const REPORT_FORMATS: &[&str] = &["html", "pdf", "md", "json", "csv"];
@@ -397,6 +404,7 @@ impl Checker<'_> {
         }
         let sinks = self.sinks(table, &path);
         let chain = self.chain(table, &path);
+        let redact = self.redact(table, &path);
         Some(ExportJob {
             source,
             schema: self.string(table, &path, "schema"),
@@ -411,7 +419,25 @@ impl Checker<'_> {
             sinks,
             metrics_file: self.string(table, &path, "metrics_file").map(PathBuf::from),
             chain,
+            redact,
         })
+    }
+
+    /// `redact` ("prompts", the default; "all"; "off") and `redact_key`.
+    fn redact(&mut self, table: &Table, path: &str) -> crate::export::RedactOptions {
+        use crate::secrets::redactor::Mode;
+        let mode = self.string(table, path, "redact").map_or(Mode::Prompts, |m| {
+            Mode::parse(&m).unwrap_or_else(|| {
+                self.problem(
+                    Self::span_of(table, "redact"),
+                    &format!("{path}.redact"),
+                    format!("{m:?} is not a redaction mode; use \"prompts\", \"all\" or \"off\""),
+                );
+                Mode::Prompts
+            })
+        });
+        let key = self.string(table, path, "redact_key").map(PathBuf::from);
+        crate::export::RedactOptions { mode, key }
     }
 
     /// `chain` (default true), `chain_id`, `sign_key`, `anchor_every`.
@@ -624,7 +650,8 @@ impl Checker<'_> {
                 None
             }
         });
-        Some(ReportJob { source, schema, framework, range, output_dir, formats, org, sign_key, baseline })
+        let redact = self.redact(table, &path);
+        Some(ReportJob { source, schema, framework, range, output_dir, formats, org, sign_key, baseline, redact })
     }
 }
 
@@ -840,6 +867,24 @@ timezone = "Mars/Base"
         assert_eq!(h.headers, [("Authorization".to_string(), "Splunk postgres://reader@db/gitlab".to_string())]);
         assert!(h.gzip);
         assert_eq!(h.attempts, 3);
+    }
+
+    #[test]
+    fn redaction_modes_and_keys() {
+        use crate::secrets::redactor::Mode;
+        let text = "[jobs.a]\nkind = \"export\"\nformat = \"json\"\nsource = \"a.log\"\nredact = \"all\"\nredact_key = \"/etc/cr/redact.key\"\n\n[jobs.b]\nkind = \"export\"\nformat = \"json\"\nsource = \"a.log\"\n";
+        let f = parse(Path::new("j.toml"), text, &env).unwrap();
+        let Action::Export(a) = &f.jobs[0].action else { panic!() };
+        assert_eq!(a.redact, crate::export::RedactOptions { mode: Mode::All, key: Some("/etc/cr/redact.key".into()) });
+        let Action::Export(b) = &f.jobs[1].action else { panic!() };
+        assert_eq!(b.redact, crate::export::RedactOptions::default(), "prompts, with the state directory's key");
+        let err = parse(Path::new("j.toml"), &text.replace("\"all\"", "\"some\""), &env).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "line 5: jobs.a.redact: \"some\" is not a redaction mode; use \"prompts\", \"all\" or \"off\""
+            ),
+            "{err}"
+        );
     }
 
     #[test]

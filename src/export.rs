@@ -13,6 +13,7 @@ use crate::model::catalog::glob_match;
 use crate::model::catalog::SeverityTable;
 use crate::model::AuditEvent;
 use crate::range::TimeRange;
+use crate::secrets::redactor::{Counts, Redactor};
 use crate::sinks::{Batch, RecordMeta, Sink, SinkError};
 use crate::sources::{EventStream, SourceError};
 
@@ -25,6 +26,14 @@ pub struct ChainOptions {
     pub sign_key: Option<std::path::PathBuf>,
     /// With a key: an anchor after every this many events, besides the one at the end of a run.
     pub anchor_every: u64,
+}
+
+/// Redaction of an export (README, "Redaction"): the mode and the key file (None: the one in
+/// the state directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedactOptions {
+    pub mode: crate::secrets::redactor::Mode,
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// Which events to export.
@@ -83,6 +92,8 @@ pub struct Options {
     pub batch_bytes: usize,
     /// Severities for message-oriented sinks (syslog PRI).
     pub severity: SeverityTable,
+    /// Applied to every event before it is encoded (and linked into the chain).
+    pub redactor: Redactor,
 }
 
 impl Default for Options {
@@ -93,6 +104,7 @@ impl Default for Options {
             batch_events: 2000,
             batch_bytes: 1 << 20,
             severity: SeverityTable::default(),
+            redactor: Redactor::off(),
         }
     }
 }
@@ -108,6 +120,8 @@ pub struct Stats {
     pub skipped: u64,
     /// The run stopped early on SIGTERM/SIGINT (after delivering and checkpointing what it read).
     pub interrupted: bool,
+    /// Secrets and personal data replaced, by kind.
+    pub redacted: Counts,
 }
 
 /// Why an export stopped early.
@@ -263,10 +277,11 @@ pub fn run(
                         }
                     }
                 }
-                let ev = record.event;
+                let mut ev = record.event;
                 if !opts.filter.matches(&ev) {
                     continue;
                 }
+                opts.redactor.event(&mut ev, &mut p.stats.redacted);
                 p.push(&ev, opts.severity.severity(&ev))?;
                 if p.batch.len() >= opts.batch_events || p.batch.bytes() >= opts.batch_bytes {
                     p.flush()?;
@@ -308,6 +323,14 @@ pub fn run(
     );
     if p.stats.skipped > 0 {
         tracing::warn!("{} bad records were skipped (--on-error skip)", p.stats.skipped);
+    }
+    if !p.stats.redacted.is_empty() {
+        let kinds: Vec<String> = p.stats.redacted.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect();
+        tracing::info!(
+            "redacted {} secrets or pieces of personal data ({})",
+            p.stats.redacted.values().sum::<u64>(),
+            kinds.join(", ")
+        );
     }
     Ok(p.stats)
 }

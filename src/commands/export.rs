@@ -12,6 +12,7 @@ use crate::encode::{cef::CefConfig, EncoderConfig};
 use crate::export::{self, Filter, Options};
 use crate::model::catalog::SeverityTable;
 use crate::range::{parse_tz, TimeRange};
+use crate::secrets::redactor::{Mode, Redactor};
 use crate::sinks::{
     file::{FileSink, Rotation},
     stdout::StdoutSink,
@@ -83,6 +84,7 @@ pub struct Plan {
     pub fallback: Option<crate::sinks::spool::Fallback>,
     /// The hash chain (None: `--no-chain`).
     pub chain: Option<crate::export::ChainOptions>,
+    pub redact: crate::export::RedactOptions,
 }
 
 /// Severity overrides as a table (usage error on a bad one).
@@ -183,12 +185,15 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    let state_dir = plan.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir);
+    let redactor = redactor(&plan.redact, &state_dir)?;
     let events = spec.open(&plan.read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     tracing::debug!(source = %spec.describe(), range = %plan.filter.range, "export starting");
     let opts = Options {
         filter: plan.filter.clone(),
         on_error: plan.on_error,
         severity: plan.encoder.severity.clone(),
+        redactor,
         ..Options::default()
     };
     let progress = crate::logging::progress("events delivered");
@@ -213,6 +218,14 @@ pub fn execute(mut plan: Plan) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The redactor of `opts` (its key in `state_dir` unless given); `--no-redact` is said loudly.
+pub fn redactor(opts: &crate::export::RedactOptions, state_dir: &std::path::Path) -> anyhow::Result<Redactor> {
+    if opts.mode == Mode::Off {
+        tracing::warn!("--no-redact: secrets and personal data in prompts, plans and decision logs go out as they are");
+    }
+    Redactor::open(opts.mode, opts.key.as_deref(), state_dir).map_err(usage)
 }
 
 /// The chain of this run: named after the checkpoint (whose head it continues) unless named.
@@ -335,5 +348,6 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         spool_max: args.out.spool_max,
         fallback: args.out.fallback,
         chain: args.chain.options(),
+        redact: crate::export::RedactOptions { mode: args.redact.mode(), key: args.redact.redact_key.clone() },
     })
 }

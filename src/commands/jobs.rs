@@ -57,12 +57,13 @@ pub fn export_plan(file: &JobFile, job: &Job, e: &ExportJob) -> anyhow::Result<P
         spool_max: 1 << 30,
         fallback: None,
         chain: e.chain.clone(),
+        redact: e.redact.clone(),
     })
 }
 
 /// The `report` command line a report job stands for: its relative range resolved now, in the
 /// job's time zone; the package in `output_dir/FRAMEWORK-FROM`.
-fn report_args(job: &Job, r: &config::ReportJob) -> anyhow::Result<crate::cli::ReportArgs> {
+fn report_args(file: &JobFile, job: &Job, r: &config::ReportJob) -> anyhow::Result<crate::cli::ReportArgs> {
     use crate::cli::{DetectArgs, FilterArgs, ReportArgs, SourceArgs};
     let range = TimeRange::parse(&r.range, job.timezone).map_err(usage)?;
     let from = range.from.map(|f| f.with_timezone(&job.timezone).format("%Y-%m-%d").to_string()).unwrap_or_default();
@@ -90,6 +91,25 @@ fn report_args(job: &Job, r: &config::ReportJob) -> anyhow::Result<crate::cli::R
         seed: None,
         sample: 5,
         sign_key: r.sign_key.clone(),
+        redact: redact_args(file, &r.redact)?,
+    })
+}
+
+/// The report's redaction flags: the key of the job file's state directory unless one is
+/// named, so its chain head matches what the file's export jobs send.
+fn redact_args(file: &JobFile, r: &crate::export::RedactOptions) -> anyhow::Result<crate::cli::RedactArgs> {
+    use crate::secrets::redactor::{Mode, Redactor};
+    let state = file.state_dir.clone().unwrap_or_else(crate::checkpoint::default_state_dir);
+    let key = match (&r.key, r.mode) {
+        (_, Mode::Off) => None,
+        (Some(k), _) => Some(k.clone()),
+        (None, mode) => Redactor::open(mode, None, &state).map_err(usage)?.key_path().map(Into::into),
+    };
+    Ok(crate::cli::RedactArgs {
+        redact: false,
+        redact_all: r.mode == Mode::All,
+        no_redact: r.mode == Mode::Off,
+        redact_key: key,
     })
 }
 
@@ -101,7 +121,7 @@ pub fn run_job(file: &JobFile, job: &Job) -> anyhow::Result<ExitCode> {
     loop {
         let result = match &job.action {
             Action::Export(e) => export_plan(file, job, e).and_then(execute),
-            Action::Report(r) => report_args(job, r).and_then(|a| super::report::run(&a)),
+            Action::Report(r) => report_args(file, job, r).and_then(|a| super::report::run(&a)),
         };
         match result {
             Ok(code) => return Ok(code),

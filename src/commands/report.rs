@@ -73,12 +73,14 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("report-{}-{}", catalog.framework, from.format("%Y-%m-%d"))));
 
+    let redact = crate::export::RedactOptions { mode: args.redact.mode(), key: args.redact.redact_key.clone() };
+    let redactor = super::export::redactor(&redact, &crate::checkpoint::default_state_dir())?;
     let spec = source(&args.source.source)?;
     let mut read = read_options(&args.source, &filter);
     read.range = TimeRange { from: Some(baseline.from), to: Some(to) };
     let started = std::time::Instant::now();
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
-    let mut ev = Evidence::collect(stream, period, baseline, settings.clone())
+    let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone())
         .with_context(|| format!("cannot read {}", spec.describe()))?;
     ev.signed = key.is_some();
     if let Some(earliest) = spec.earliest(&read).with_context(|| format!("cannot read {}", spec.describe()))? {
@@ -142,7 +144,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             chain_id: h.id.clone(),
             chain_seq: h.seq,
             chain_hash: h.hash.clone(),
-            reproduce: export_command(&spec, args.source.schema.as_deref(), &period),
+            reproduce: export_command(&spec, args.source.schema.as_deref(), &period, &redactor),
         }),
     };
     let mut text = serde_json::to_vec_pretty(&m).expect("manifests serialize");
@@ -188,7 +190,13 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The `export` command line that links the period's events into the chain the manifest names.
-fn export_command(spec: &crate::sources::SourceSpec, schema: Option<&str>, period: &Window) -> String {
+fn export_command(
+    spec: &crate::sources::SourceSpec,
+    schema: Option<&str>,
+    period: &Window,
+    redactor: &crate::secrets::redactor::Redactor,
+) -> String {
+    use crate::secrets::redactor::Mode;
     use crate::sources::SourceSpec;
     let quote = |s: &str| {
         if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@*=?&%+,".contains(&b)) {
@@ -208,7 +216,17 @@ fn export_command(spec: &crate::sources::SourceSpec, schema: Option<&str>, perio
     if let Some(schema) = schema {
         cmd += &format!(" --schema {}", quote(schema));
     }
-    cmd + &format!(" --range {}..{} --format json", time::format(&period.from), time::format(&period.to))
+    cmd += &format!(" --range {}..{} --format json", time::format(&period.from), time::format(&period.to));
+    match redactor.mode() {
+        Mode::Prompts => {}
+        Mode::All => cmd += " --redact-all",
+        Mode::Off => cmd += " --no-redact",
+    }
+    // The state directory's key is found again by an export on the same host.
+    if let Some(key) = redactor.given_key() {
+        cmd += &format!(" --redact-key {}", quote(&key.display().to_string()));
+    }
+    cmd
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {

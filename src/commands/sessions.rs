@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::analyze::sessions::{self, ResourceRef, SessionReport};
 use crate::cli::{ListFormat, ReportFormat, SessionsListArgs, SessionsShowArgs, TraceArgs};
 use crate::model::time;
+use crate::secrets::redactor::{Counts, Redactor};
 use crate::sources::{EventStream, SourceSpec};
 
 use super::export::{filter, read_options, source};
@@ -16,6 +17,23 @@ use super::usage;
 
 fn open(spec: &SourceSpec, read: &crate::sources::ReadOptions) -> anyhow::Result<EventStream> {
     spec.open(read).with_context(|| format!("cannot open source {}", spec.describe()))
+}
+
+/// The redactor of `--redact…` (key in the default state directory unless given).
+fn redactor(args: &crate::cli::RedactArgs) -> anyhow::Result<Redactor> {
+    let opts = crate::export::RedactOptions { mode: args.mode(), key: args.redact_key.clone() };
+    super::export::redactor(&opts, &crate::checkpoint::default_state_dir())
+}
+
+/// `stream` with its events redacted, so prompts, plans and timelines in the output are.
+fn redacted(stream: EventStream, r: &Redactor) -> EventStream {
+    let r = r.clone();
+    Box::new(stream.map(move |rec| {
+        rec.map(|mut rec| {
+            r.event(&mut rec.event, &mut Counts::new());
+            rec
+        })
+    }))
 }
 
 /// How a command found its sessions' events.
@@ -96,8 +114,7 @@ pub fn render(r: &SessionReport, gitlab_url: Option<&str>) -> String {
         (None, _) => o.push_str("  authorized    NO AUTHORIZATION RECORD\n"),
     }
     if let Some(p) = &s.input_prompt {
-        let redacted = crate::secrets::redact(p);
-        o.push_str(&format!("  input         {}\n", cut(&redacted, 64)));
+        o.push_str(&format!("  input         {}\n", cut(p, 64)));
     }
     if let Some(p) = &s.plan_summary {
         o.push_str(&format!("  plan          {}\n", cut(p, 64)));
@@ -175,7 +192,7 @@ pub fn render_html(title: &str, reports: &[SessionReport], gitlab_url: Option<&s
         o.push_str(&row("authorized", &auth));
         o.push_str(&row("scopes", &s.authorized_scopes.join(", ")));
         if let Some(p) = &s.input_prompt {
-            o.push_str(&row("input", &crate::secrets::redact(p)));
+            o.push_str(&row("input", p));
         }
         if let Some(p) = &s.plan_summary {
             o.push_str(&row("plan", p));
@@ -236,6 +253,7 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
         _ => return Err(usage("give --commit, --mr or --note")),
     };
     let resource = ResourceRef { kind, id: id.clone(), project: args.project.clone() };
+    let redactor = redactor(&args.redact)?;
     let spec = source(&args.source.source)?;
     let read = read_options(&args.source, &filter);
     // Candidates by index where the source has them; their events then confirm the link (and
@@ -265,8 +283,8 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     };
     let reports = match (found.is_empty(), kept) {
         (true, _) => Vec::new(),
-        (false, Some(events)) => sessions::reports(events, Some(&found))?,
-        (false, None) => sessions::reports(session_events(&spec, &read, &found)?.0, Some(&found))?,
+        (false, Some(events)) => sessions::reports(redacted(events, &redactor), Some(&found))?,
+        (false, None) => sessions::reports(redacted(session_events(&spec, &read, &found)?.0, &redactor), Some(&found))?,
     };
     let searched = match how {
         Read::Scan => format!("{scanned} events searched"),
@@ -304,7 +322,8 @@ pub fn show(args: &SessionsShowArgs) -> anyhow::Result<ExitCode> {
     let spec = source(&args.source.source)?;
     let read = read_options(&args.source, &filter);
     let ids = BTreeSet::from([args.session.clone()]);
-    let reports = sessions::reports(session_events(&spec, &read, &ids)?.0, Some(&ids))?;
+    let r = redactor(&args.redact)?;
+    let reports = sessions::reports(redacted(session_events(&spec, &read, &ids)?.0, &r), Some(&ids))?;
     let Some(r) = reports.first() else {
         anyhow::bail!("no session {} in {} (check the id and --range)", args.session, spec.describe());
     };
@@ -324,7 +343,8 @@ pub fn list(args: &SessionsListArgs) -> anyhow::Result<ExitCode> {
     let filter = filter(&args.filter)?;
     let spec = source(&args.source.source)?;
     let read = read_options(&args.source, &filter);
-    let mut reports = sessions::reports(open(&spec, &read)?, None)?;
+    let r = redactor(&args.redact)?;
+    let mut reports = sessions::reports(redacted(open(&spec, &read)?, &r), None)?;
     reports.retain(|r| {
         let s = &r.session;
         args.user.as_ref().is_none_or(|u| s.user_id.to_string() == *u)

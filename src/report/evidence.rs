@@ -12,6 +12,7 @@ use crate::chain::{Chain, Head};
 use crate::encode::json::JsonEncoder;
 use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
+use crate::secrets::redactor::Redactor;
 use crate::sources::{EventStream, SourceError};
 
 /// At most this many event ids are kept per list of evidence.
@@ -105,13 +106,16 @@ struct Reader {
     provisioned: BTreeSet<String>,
     /// The hash chain `export --range PERIOD --format json` gives the period's events.
     chain: Chain,
+    /// The redaction that export applies before linking.
+    redactor: Redactor,
     buf: Vec<u8>,
 }
 
 impl Reader {
     fn period_event(&mut self, ev: &AuditEvent) {
         self.buf.clear();
-        JsonEncoder.encode_chained(ev, &mut self.chain, &mut self.buf);
+        let redacted = self.redactor.apply(ev, &mut Default::default());
+        JsonEncoder.encode_chained(&redacted, &mut self.chain, &mut self.buf);
         let s = &mut self.stats;
         s.events += 1;
         *s.per_day.entry(ev.time.format("%Y-%m-%d").to_string()).or_default() += 1;
@@ -165,12 +169,14 @@ fn known_outcome(name: &str) -> bool {
 }
 
 impl Evidence {
-    /// Read `stream` (the baseline and the period) once.
+    /// Read `stream` (the baseline and the period) once; the chain head is that of the period's
+    /// events as an export with `redactor` links them.
     pub fn collect(
         stream: EventStream,
         period: Window,
         baseline: Window,
         settings: Settings,
+        redactor: Redactor,
     ) -> Result<Evidence, SourceError> {
         let mut data = Dataset::default();
         let mut sessions = Collector::new(None);
@@ -179,6 +185,7 @@ impl Evidence {
             last: BTreeMap::new(),
             provisioned: BTreeSet::new(),
             chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
+            redactor,
             buf: Vec::new(),
         };
         let mut earliest: Option<Timestamp> = None;

@@ -13,6 +13,7 @@ mod ocsf;
 mod pg;
 mod postgres;
 mod properties;
+mod redaction;
 mod report;
 mod rsyslog;
 mod sessions;

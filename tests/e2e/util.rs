@@ -81,17 +81,22 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("test file written");
 }
 
-/// The demo export as JSON lines, parsed (cached per test binary).
+/// The demo export as JSON lines (prompts redacted, as by default), parsed (cached per test binary).
 pub fn demo_json() -> &'static [serde_json::Value] {
     static CACHE: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| {
-        run(&["export", "--format", "json", "--no-chain"])
-            .ok()
-            .lines()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    })
+    CACHE.get_or_init(|| export_demo(&[]))
+}
+
+/// The demo events as the source holds them (`--no-redact`), parsed (cached per test binary).
+pub fn demo_raw_json() -> &'static [serde_json::Value] {
+    static CACHE: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| export_demo(&["--no-redact"]))
+}
+
+fn export_demo(extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["export", "--format", "json", "--no-chain"];
+    args.extend_from_slice(extra);
+    run(&args).ok().lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A test's external tool is missing: fail under `CI=true` (CI installs it, `hint` says how),

@@ -92,10 +92,6 @@ pub struct SecretHit {
     pub fields: Vec<String>,
 }
 
-/// Detail keys holding free text written by people or agents.
-pub const TEXT_KEYS: &[&str] =
-    &["input_prompt", "input_summary", "input_context", "goal", "prompt", "plan_summary", "decisions_log"];
-
 #[derive(Debug, Default)]
 pub struct Dataset {
     pub rows: Vec<Row>,
@@ -187,15 +183,17 @@ impl Dataset {
         }
         let mut kinds = Vec::new();
         let mut fields = Vec::new();
-        for key in TEXT_KEYS {
+        for key in crate::secrets::PROMPT_KEYS {
             let text = match ev.details.get(*key) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None => continue,
                 Some(other) => other.to_string(),
             };
-            let found = crate::secrets::scan(&text);
-            if !found.is_empty() {
-                kinds.extend(found.iter().map(|m| m.kind.as_str()));
+            // Secrets as written, or as an export redacted them (its marks keep the kind).
+            let found = crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
+            let before = kinds.len();
+            kinds.extend(found.map(|k| k.as_str()));
+            if kinds.len() > before {
                 fields.push(key.to_string());
             }
         }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::{finding_exceptions, Check, CheckResult, Params, Table};
-use crate::analyze::anomalies::dataset::{ts, TEXT_KEYS};
+use crate::analyze::anomalies::dataset::ts;
 use crate::report::evidence::Evidence;
+use crate::secrets::PROMPT_KEYS;
 
 pub struct Sanitization;
 
@@ -33,7 +34,7 @@ impl Check for Sanitization {
         let summary = format!(
             "{} events of the period scanned in the fields {}; {} finding(s).",
             ev.stats.events,
-            TEXT_KEYS.join(", "),
+            PROMPT_KEYS.join(", "),
             exceptions.len()
         );
         CheckResult::from_exceptions(self, ev.stats.events, summary, table, exceptions)
