@@ -3,9 +3,6 @@
 //! directory) and only after every sink acknowledged the rows up to it.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -131,16 +128,9 @@ impl Checkpoint {
 
     fn write(&self) -> Result<(), CheckpointError> {
         let io = |source| CheckpointError::Io { path: self.path.display().to_string(), source };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = self.path.with_extension(format!("json.tmp.{}", std::process::id()));
         let mut text = serde_json::to_vec_pretty(&self.state).expect("state serializes");
         text.push(b'\n');
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp).map_err(io)?;
-        f.write_all(&text).and_then(|_| f.sync_all()).map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+        crate::files::write_atomic(&self.path, &text, crate::files::PRIVATE).map_err(io)
     }
 }
 

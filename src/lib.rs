@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod encode;
 pub mod export;
+pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod model;

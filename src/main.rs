@@ -28,6 +28,23 @@ fn args() -> Vec<std::ffi::OsString> {
     args
 }
 
+/// The error and its causes, joined by `: `; a cause its parent's message already ends with
+/// (errors that show their source) is not repeated.
+fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_from(args());
     logging::init(&cli.log);
@@ -37,7 +54,7 @@ fn main() -> ExitCode {
     match compliance_report::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else if matches!(err.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) {

@@ -107,13 +107,11 @@ pub fn render(m: &RunMetrics, previous: &str) -> String {
     out
 }
 
-/// Write the metrics atomically (temp file in the same directory, then rename).
+/// Write the metrics atomically, readable by all (the textfile collector runs as another user;
+/// metrics hold no event data).
 pub fn write(path: &Path, m: &RunMetrics) -> std::io::Result<()> {
     let previous = std::fs::read_to_string(path).unwrap_or_default();
-    let text = render(m, &previous);
-    let tmp = path.with_extension(format!("prom.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_atomic(path, render(m, &previous).as_bytes(), 0o644)
 }
 
 #[cfg(test)]

@@ -12,6 +12,60 @@ pub struct TlsOptions {
     pub server_name: Option<String>,
 }
 
+/// Why a database URL leaves the connection open to reading or tampering on the network: a
+/// PostgreSQL `sslmode` that does not verify the server (libpq's default `prefer` included), or
+/// plain HTTP to ClickHouse — unless the host is this machine. `None` when it is verified, local
+/// or not a database URL.
+pub fn unverified(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+    // A Unix socket (`?host=/run/postgresql`) or this machine.
+    let local = host.is_empty()
+        || host == "localhost"
+        || host == "::1"
+        || host.starts_with("127.")
+        || param("host").is_some_and(|h| h.starts_with('/'));
+    if local {
+        return None;
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" => {
+            let mode = param("sslmode").unwrap_or("prefer");
+            (!matches!(mode, "verify-full" | "verify-ca")).then(|| {
+                format!(
+                    "the PostgreSQL server {host} is not verified (sslmode={mode}): the audit data and the password \
+                     can be read or changed on the network; use sslmode=verify-full&sslrootcert=CA.pem"
+                )
+            })
+        }
+        "clickhouse" | "http" => Some(format!(
+            "ClickHouse at {host} is reached over plain HTTP: the audit data and the password travel unencrypted; \
+             use clickhouses:// or https://"
+        )),
+        _ => None,
+    }
+}
+
+/// Say on stderr when `url` is [`unverified`] (once per process and reason; the URL is not shown).
+pub fn warn_if_unverified(url: &str) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if let Some(why) = unverified(url) {
+        let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+        if !said.contains(&why) {
+            tracing::warn!("{why}");
+            said.push(why);
+        }
+    }
+}
+
 /// Build the rustls client configuration: trust the CA file (or Mozilla's roots), present a
 /// client certificate when configured. Server-name verification is always on.
 pub fn tls_config(tls: &TlsOptions) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
@@ -47,4 +101,26 @@ pub fn tls_config(tls: &TlsOptions) -> Result<std::sync::Arc<rustls::ClientConfi
         _ => builder.with_no_client_auth(),
     };
     Ok(std::sync::Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unverified_database_connections_are_named() {
+        use super::unverified;
+        let pg = unverified("postgres://u:pw@db.example:5432/gitlab").unwrap();
+        assert!(pg.starts_with("the PostgreSQL server db.example is not verified (sslmode=prefer)"), "{pg}");
+        assert!(!pg.contains("pw"));
+        assert!(unverified("postgres://u:pw@db.example/g?sslmode=require").unwrap().contains("sslmode=require"));
+        assert_eq!(unverified("postgres://u@db.example/g?sslmode=verify-full&sslrootcert=ca.pem"), None);
+        assert_eq!(unverified("postgres://u@db.example/g?sslrootcert=ca.pem&sslmode=verify-ca"), None);
+        assert_eq!(unverified("postgres://u:pw@127.0.0.1:5432/g"), None);
+        assert_eq!(unverified("postgres://u@localhost/g"), None);
+        assert_eq!(unverified("postgres://u@[::1]:5432/g"), None);
+        assert_eq!(unverified("postgresql:///gitlab?host=/var/run/postgresql"), None);
+        assert!(unverified("clickhouse://default:pw@ch.example:8123/db").unwrap().contains("plain HTTP"));
+        assert_eq!(unverified("clickhouses://default:pw@ch.example/db"), None);
+        assert_eq!(unverified("https://ch.example/"), None);
+        assert_eq!(unverified("/var/log/audit.log"), None);
+    }
 }

@@ -184,9 +184,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 
 /// Write through a temporary file and rename, so a package never holds a half-written file.
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::files::write_atomic(path, bytes, crate::files::PRIVATE)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The `export` command line that links the period's events into the chain the manifest names.

@@ -28,11 +28,8 @@ fn last_fire(state_dir: &Path, job: &str) -> Option<DateTime<Utc>> {
 }
 
 fn record_fire(state_dir: &Path, job: &str, at: DateTime<Utc>) -> std::io::Result<()> {
-    let path = state_path(state_dir, job);
-    std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, format!("{{\"last_fire\":\"{}\"}}\n", time::format(&at)))?;
-    std::fs::rename(&tmp, &path)
+    let text = format!("{{\"last_fire\":\"{}\"}}\n", time::format(&at));
+    crate::files::write_atomic(&state_path(state_dir, job), text.as_bytes(), crate::files::PRIVATE)
 }
 
 /// Sleep until `until` or a stop request, in short steps; `false` when stopped.

@@ -154,8 +154,9 @@ pub fn render(r: &SessionReport, gitlab_url: Option<&str>) -> String {
     o
 }
 
+/// HTML text and attribute values (`&`, `<`, `>`, `"`, `'` and `/`, as the report templates).
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    tera::escape_html(s)
 }
 
 /// Sessions as one self-contained HTML page: attribution, findings, resources, timeline.
@@ -424,7 +425,10 @@ pub fn list(args: &SessionsListArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     #[test]
     fn html_is_escaped() {
-        assert_eq!(super::escape("<script>\"a\" & b</script>"), "&lt;script&gt;&quot;a&quot; &amp; b&lt;/script&gt;");
+        assert_eq!(
+            super::escape("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#x27;b&#x27;&lt;&#x2F;script&gt;"
+        );
         assert_eq!(super::cut("abcdef", 4), "abc…");
     }
 }

@@ -329,7 +329,11 @@ pub fn value_text(v: &Value) -> Option<String> {
 /// A JSON value as an integer, accepting numbers and numeric strings.
 pub fn value_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        // A float only when it is a whole number i64 holds exactly (`1e3`), never truncated
+        // (`1.5`) or clamped (`18446744073709551616`).
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }

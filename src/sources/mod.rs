@@ -79,6 +79,18 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The schema or database (`place`) holds none of the tables the tool reads.
+    pub fn no_tables(url: &str, place: &str) -> SourceError {
+        SourceError::Database {
+            source_url: crate::redact::mask_url(url),
+            message: format!(
+                "{place} holds none of the tables compliance-report reads (audit_events, ai_audit_events, \
+                 flow_sessions, GitLab's group/project audit and Duo workflow tables, …); check --schema and \
+                 --table GITLAB=ACTUAL, or run `compliance-report check --source …`"
+            ),
+        }
+    }
+
     /// Whether the error concerns one record only (so `--on-error skip` may pass over it).
     pub fn is_record_error(&self) -> bool {
         matches!(self, SourceError::Malformed { .. })

@@ -106,7 +106,11 @@ impl NdjsonSource {
 
     fn parse_line(&self, file: &str) -> Result<Option<AuditEvent>, SourceError> {
         let location = || Location { file: file.to_string(), line: self.line_no };
-        let bytes = trim_ascii(&self.buf);
+        let mut bytes = trim_ascii(&self.buf);
+        if self.line_no == 1 {
+            // A byte order mark some Windows tools write at the start of a file.
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
         if bytes.is_empty() {
             return Ok(None);
         }
@@ -183,7 +187,8 @@ impl Iterator for NdjsonSource {
                     }
                 }
                 Err(source) => {
-                    let path = name.clone();
+                    // e.g. a truncated .gz: say how far the file was good.
+                    let path = format!("{name} after line {}", self.line_no);
                     self.current = None;
                     return Some(Err(SourceError::Io { path, source }));
                 }

@@ -49,7 +49,8 @@ fn take_i64(obj: &mut Map<String, Value>, key: &str) -> Result<Option<i64>, Stri
 
 fn take_time(obj: &mut Map<String, Value>, keys: &[&str]) -> Result<Option<time::Timestamp>, String> {
     for key in keys {
-        if let Some(v) = obj.remove(*key) {
+        // A null is no value: the next key may hold the time.
+        if let Some(v) = obj.remove(*key).filter(|v| !v.is_null()) {
             let text = v.as_str().ok_or_else(|| format!("field {key:?} is not a timestamp string: {v}"))?;
             return time::parse(text)
                 .map(Some)

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the `compliance-report` binary.
 
 mod anomalies;
+mod bad_input;
 mod cef_parser;
 mod chain;
 mod clickhouse;
@@ -16,6 +17,7 @@ mod properties;
 mod redaction;
 mod report;
 mod rsyslog;
+mod security;
 mod sessions;
 mod syslog;
 mod util;

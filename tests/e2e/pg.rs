@@ -46,6 +46,10 @@ impl TestDb {
         Some(TestDb { url: format!("{base}/{name}"), admin, name })
     }
 
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
+        psql(&self.url, sql)
+    }
+
     #[track_caller]
     pub fn sql(&self, sql: &str) -> String {
         psql(&self.url, sql).unwrap_or_else(|e| panic!("SQL failed: {e}\n{sql}"))

@@ -81,6 +81,14 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("test file written");
 }
 
+/// `report --framework soc2 --range 2026-10-01..2026-10-31 --out OUT` with `extra` options.
+pub fn soc2_october(out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["report", "--framework", "soc2", "--range", "2026-10-01..2026-10-31"];
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// The demo export as JSON lines (prompts redacted, as by default), parsed (cached per test binary).
 pub fn demo_json() -> &'static [serde_json::Value] {
     static CACHE: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();

@@ -192,6 +192,7 @@ impl Connection {
     /// `readonly=2` unless the user's profile is already read-only (then the setting may not be
     /// changed, and need not be).
     pub async fn open(url: &str, database: Option<&str>) -> Result<Connection, SourceError> {
+        crate::tls::warn_if_unverified(url);
         let database = match database {
             Some(d) => d.to_string(),
             None => Endpoint::parse(url)?.database,
@@ -540,6 +541,9 @@ async fn produce(cfg: ChConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
     // The hierarchy view and the siphon replica hold the same group audit events.
     if specs.iter().any(|s| s.table == "hierarchy_audit_events") {
         specs.retain(|s| !s.table.starts_with("siphon_"));
+    }
+    if specs.is_empty() {
+        return Err(SourceError::no_tables(&cfg.url, &format!("database {:?}", conn.database)));
     }
     if !skipped.is_empty() {
         tracing::warn!("database {}: {}; reading the others", conn.database, skipped.join("; "));

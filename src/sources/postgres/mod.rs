@@ -101,6 +101,7 @@ fn db_error(url: &str, what: &str, e: sqlx::Error) -> SourceError {
 
 /// Connect with the URL's options (TLS per `sslmode`, CA per `sslrootcert`).
 pub async fn connect(cfg: &PgConfig) -> Result<PgConnection, SourceError> {
+    crate::tls::warn_if_unverified(&cfg.url);
     let opts = PgConnectOptions::from_str(&cfg.url).map_err(|e| db_error(&cfg.url, "invalid connection URL", e))?;
     let opts = opts.application_name("compliance-report");
     match tokio::time::timeout(cfg.connect_timeout, PgConnection::connect_with(&opts)).await {
@@ -219,6 +220,9 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
     };
     let cols = columns(&mut conn, &cfg.schema).await.map_err(err("cannot list tables"))?;
     let (specs, skipped) = usable(cfg.tables(), &cols);
+    if specs.is_empty() {
+        return Err(crate::sources::SourceError::no_tables(&cfg.url, &format!("schema {:?}", cfg.schema)));
+    }
     if !skipped.is_empty() {
         tracing::warn!("schema {}: {}; reading the others", cfg.schema, skipped.join("; "));
     }
