@@ -286,6 +286,13 @@ pub fn run(
                 if p.batch.len() >= opts.batch_events || p.batch.bytes() >= opts.batch_bytes {
                     p.flush()?;
                     progress.set_position(p.stats.delivered);
+                    // A checkpointed source still holds the rows after the checkpoint: stop at
+                    // the first spooled batch, so the next run sends that batch and continues
+                    // from the checkpoint (at most one batch twice). Other sources cannot be
+                    // read again: everything they hold goes to the spool.
+                    if p.spooling.is_some() && p.checkpoint.is_some() {
+                        break;
+                    }
                 }
             }
             Err(e) if e.is_record_error() && opts.on_error == OnError::Skip => {

@@ -7,6 +7,7 @@ mod chain;
 mod clickhouse;
 mod demo_data;
 mod export;
+mod faults;
 mod http;
 mod http_server;
 mod jobs;
