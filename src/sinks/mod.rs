@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod http;
+pub mod relp;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;

@@ -1,6 +1,8 @@
 //! Syslog (RFC 5424) over UDP (RFC 5426: one message per datagram, size limit honoured), TCP
-//! (RFC 6587: octet counting by default, LF framing as an option) or TLS (RFC 5425, rustls:
-//! CA file, client certificate, server-name verification always on), reconnecting with backoff.
+//! (RFC 6587: octet counting by default, LF framing as an option), TLS (RFC 5425, rustls:
+//! CA file, client certificate, server-name verification always on) or RELP (rsyslog's
+//! Reliable Event Logging Protocol: every message acknowledged by the receiver, so a batch
+//! counts as delivered only when the receiver has it), reconnecting with backoff.
 //!
 //! `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG`: PRI from the facility and the
 //! event's severity, TIMESTAMP the event time (µs, UTC), MSGID the event name cut to 32, MSG the
@@ -21,6 +23,8 @@ pub enum Transport {
     Tcp,
     /// TCP inside TLS (rustls; RFC 5425).
     Tls,
+    /// RELP over TCP: each message acknowledged.
+    Relp,
 }
 
 /// How TCP messages are delimited.
@@ -52,7 +56,7 @@ pub struct SyslogConfig {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SyslogUrlError {
-    #[error("{0:?} is not a syslog URL; write syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT[?framing=lf|octet&facility=N&hostname=NAME]")]
+    #[error("{0:?} is not a syslog URL; write syslog+udp://, syslog+tcp://, syslog+tls:// or syslog+relp://HOST:PORT[?framing=lf|octet&facility=N&hostname=NAME]")]
     Syntax(String),
     #[error("syslog URL {url:?}: {problem}")]
     Option { url: String, problem: String },
@@ -66,6 +70,7 @@ impl SyslogConfig {
             "syslog+udp" | "udp" => Transport::Udp,
             "syslog+tcp" | "syslog" | "tcp" => Transport::Tcp,
             "syslog+tls" | "tls" => Transport::Tls,
+            "syslog+relp" | "relp" => Transport::Relp,
             _ => return Err(syntax()),
         };
         let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -179,6 +184,7 @@ enum Conn {
     Udp(UdpSocket),
     Tcp(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Relp(super::relp::Session),
 }
 
 pub struct SyslogSink {
@@ -214,11 +220,14 @@ impl SyslogSink {
                 s.connect(addr)?;
                 Conn::Udp(s)
             }
-            Transport::Tcp | Transport::Tls => {
+            Transport::Tcp | Transport::Tls | Transport::Relp => {
                 let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
                 s.set_nodelay(true)?;
                 s.set_write_timeout(Some(Duration::from_secs(30)))?;
                 s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                if self.cfg.transport == Transport::Relp {
+                    return Ok(Conn::Relp(super::relp::Session::open(s)?));
+                }
                 match &self.tls {
                     None => Conn::Tcp(s),
                     Some(config) => {
@@ -262,6 +271,14 @@ impl SyslogSink {
                     sock.send(&msg)?;
                 }
             }
+            Conn::Relp(session) => {
+                let messages = batch.records_meta().map(|(record, meta)| {
+                    let mut m = Vec::with_capacity(record.len() + 96);
+                    format_message(&mut m, &self.cfg, meta, record);
+                    m
+                });
+                session.send_all(messages)?;
+            }
             conn @ (Conn::Tcp(_) | Conn::Tls(_)) => {
                 self.buf.clear();
                 for (record, meta) in batch.records_meta() {
@@ -288,7 +305,7 @@ impl SyslogSink {
                         stream.write_all(&self.buf)?;
                         stream.flush()?;
                     }
-                    Conn::Udp(_) => unreachable!("matched above"),
+                    Conn::Udp(_) | Conn::Relp(_) => unreachable!("matched above"),
                 }
             }
         }
@@ -302,12 +319,20 @@ impl Sink for SyslogSink {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
+            Transport::Relp => "relp",
         };
         format!("syslog+{t}://{}:{}", self.cfg.host, self.cfg.port)
     }
 
     fn retries(&self) -> u64 {
         self.retries
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(Conn::Relp(session)) = self.conn.take() {
+            session.close();
+        }
+        Ok(())
     }
 
     /// At least once: on a connection error the connection is rebuilt (0.5 s, 1 s, 2 s … apart)
@@ -372,6 +397,8 @@ mod tests {
             (c.transport, c.host.as_str(), c.port, c.framing, c.facility, c.hostname.as_str()),
             (Transport::Tcp, "siem.example", 6514, Framing::Lf, 4, "glaudit")
         );
+        let c = SyslogConfig::parse("syslog+relp://siem.example:2514").unwrap();
+        assert_eq!((c.transport, c.port), (Transport::Relp, 2514));
         let c = SyslogConfig::parse("syslog+udp://[::1]:514").unwrap();
         assert_eq!((c.transport, c.host.as_str(), c.framing), (Transport::Udp, "::1", Framing::OctetCounting));
         assert!(matches!(SyslogConfig::parse("syslog+tcp://host"), Err(SyslogUrlError::Syntax(_))));

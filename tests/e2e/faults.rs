@@ -1,5 +1,5 @@
-//! Fault injection against real servers and receivers: an HTTP collector that goes away
-//! mid-export, the PostgreSQL connection cut mid-export, a full spool. Each asserts: every source event delivered at least once across the run and its
+//! Fault injection against real servers and receivers: an HTTP collector and a RELP syslog
+//! receiver that go away mid-export, the PostgreSQL connection cut mid-export, a full spool. Each asserts: every source event delivered at least once across the run and its
 //! retry, at most one batch twice, the checkpoint never ahead of delivery, and a non-zero exit
 //! with a clear message for the run that could not finish. (SIGKILL mid-run:
 //! `postgres::crash_at_any_point…`; two runs of one job: `jobs::a_second_run…`.)
@@ -98,6 +98,73 @@ fn http_collector_going_down_mid_export() {
         .flat_map(|(_, r)| json_ids(&r.body))
         .collect();
     assert_delivery(10_000, &delivered, &accepted, checkpoint);
+}
+
+/// A RELP receiver that acknowledges `limit` syslog messages (all of them with `None`), then
+/// drops the session and stops listening; the acknowledged messages.
+fn relp_receiver(listener: std::net::TcpListener, limit: Option<usize>) -> std::thread::JoinHandle<Vec<String>> {
+    use compliance_report::sinks::relp::{read_frame, write_frame};
+    use std::io::Write;
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        drop(listener);
+        let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+        let mut conn = conn;
+        let mut acked = Vec::new();
+        while let Ok(f) = read_frame(&mut reader) {
+            let mut out = Vec::new();
+            match f.command.as_str() {
+                "open" => write_frame(&mut out, f.txnr, "rsp", b"200 OK\nrelp_version=0\ncommands=syslog"),
+                "syslog" if limit.is_some_and(|n| acked.len() >= n) => break,
+                "syslog" => {
+                    acked.push(String::from_utf8_lossy(&f.data).into_owned());
+                    write_frame(&mut out, f.txnr, "rsp", b"200 OK");
+                }
+                "close" => {
+                    write_frame(&mut out, f.txnr, "rsp", b"");
+                    let _ = conn.write_all(&out);
+                    break;
+                }
+                other => panic!("unexpected RELP command {other}"),
+            }
+            if conn.write_all(&out).is_err() {
+                break;
+            }
+        }
+        acked
+    })
+}
+
+/// Row ids of CEF syslog messages (`token_usage_rows` gives row i `input_tokens` i: `cn1`).
+fn cef_ids(messages: &[String]) -> Vec<i64> {
+    messages.iter().filter_map(|m| m.split(" cn1=").nth(1)?.split(' ').next()?.parse().ok()).collect()
+}
+
+#[test]
+fn relp_receiver_going_away_mid_export() {
+    let Some(db) = TestDb::new("fault_relp") else { return };
+    db.token_usage_rows(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("state");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The receiver takes a batch and a half, then goes away (session and port).
+    let receiver = relp_receiver(listener, Some(3000));
+    let url = format!("syslog+relp://127.0.0.1:{port}");
+    let args = export_args(&db.url, &st, "cef", Some(&url), &[]);
+    let first = run_args(&args);
+    let delivered = cef_ids(&receiver.join().unwrap());
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("events were spooled"), "{}", first.stderr);
+    assert_eq!(delivered.len(), 3000);
+    let checkpoint = checkpoint_id(&st);
+    assert_eq!(checkpoint, Some(2000), "the checkpoint is at the last batch acknowledged whole");
+    // Back on the same port: the spool first, then the rest from the checkpoint.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let receiver = relp_receiver(listener, None);
+    run_args(&args).ok();
+    let all: Vec<i64> = delivered.iter().copied().chain(cef_ids(&receiver.join().unwrap())).collect();
+    assert_delivery(10_000, &delivered, &all, checkpoint);
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub struct Rsyslog {
     _dir: tempfile::TempDir,
     pub tcp_port: u16,
     pub udp_port: u16,
+    /// RELP (`imrelp`), without TLS.
+    pub relp_port: u16,
     out: PathBuf,
 }
 
@@ -110,7 +112,7 @@ impl Rsyslog {
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        let (tcp_port, udp_port) = (free_port(), free_port());
+        let (tcp_port, udp_port, relp_port) = (free_port(), free_port(), free_port());
         let out = dir.path().join("received.log");
         let conf = dir.path().join("rsyslog.conf");
         let (tls_global, tls_module) = match pki {
@@ -136,6 +138,8 @@ module(load="imudp")
 template(name="raw" type="string" string="%rawmsg:::json%\n")
 input(type="imtcp" port="{tcp_port}" address="127.0.0.1")
 input(type="imudp" port="{udp_port}" address="127.0.0.1" rcvBufSize="16m")
+module(load="imrelp")
+input(type="imrelp" port="{relp_port}" address="127.0.0.1")
 *.* action(type="omfile" file="{out}" template="raw")
 "#,
                 dir = dir.path().display(),
@@ -158,7 +162,11 @@ input(type="imudp" port="{udp_port}" address="127.0.0.1" rcvBufSize="16m")
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(200));
-        Some(Rsyslog { child, _dir: dir, tcp_port, udp_port, out })
+        while std::net::TcpStream::connect(("127.0.0.1", relp_port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "rsyslogd did not listen on {relp_port} (imrelp)");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Rsyslog { child, _dir: dir, tcp_port, udp_port, relp_port, out })
     }
 
     /// The messages received so far, waiting until there are `n` (or 30 s pass).

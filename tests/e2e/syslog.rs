@@ -57,6 +57,17 @@ fn udp_one_message_per_datagram() {
 }
 
 #[test]
+fn relp_every_message_acknowledged() {
+    let Some(r) = Rsyslog::start() else { return };
+    let url = format!("syslog+relp://127.0.0.1:{}", r.relp_port);
+    expect_exact(
+        &r,
+        &url,
+        &["--event", "duo_flow_failed", "--event", "duo_flow_paused", "--event", "duo_flow_resumed"],
+    );
+}
+
+#[test]
 fn ten_thousand_event_burst_and_multi_line_values() {
     let Some(r) = Rsyslog::start() else { return };
     let dir = tempfile::tempdir().unwrap();
