@@ -1,5 +1,6 @@
 //! Fault injection against real servers and receivers: an HTTP collector and a RELP syslog
-//! receiver that go away mid-export, the PostgreSQL connection cut mid-export, a full spool. Each asserts: every source event delivered at least once across the run and its
+//! receiver that go away mid-export, the PostgreSQL connection cut mid-export, a ClickHouse
+//! server killed mid-export, a full spool. Each asserts: every source event delivered at least once across the run and its
 //! retry, at most one batch twice, the checkpoint never ahead of delivery, and a non-zero exit
 //! with a clear message for the run that could not finish. (SIGKILL mid-run:
 //! `postgres::crash_at_any_point…`; two runs of one job: `jobs::a_second_run…`.)
@@ -219,4 +220,119 @@ fn a_full_spool_stops_the_run_and_loses_nothing() {
     let accepted: Vec<i64> = server.requests().into_iter().skip(1).flat_map(|r| json_ids(&r.body)).collect();
     assert_delivery(5000, &[], &accepted, None);
     assert_eq!(accepted.len(), 5000, "nothing was spooled, so nothing arrives twice");
+}
+
+/// A ClickHouse server of this test alone (the shared one cannot be stopped under the other
+/// tests): its own ports and data directory, started and killed at will.
+struct PrivateClickHouse {
+    dir: tempfile::TempDir,
+    http_port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateClickHouse {
+    fn start() -> Option<PrivateClickHouse> {
+        let bin =
+            ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].into_iter().find(|p| Path::new(p).exists());
+        let Some(_) = bin else {
+            crate::util::skip_unless_ci("clickhouse-server", ".ci/run installs it");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (http_port, tcp_port) = (port(), port());
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("config.xml"),
+            format!(
+                "<?xml version=\"1.0\"?>\n<yandex>\n<logger><level>warning</level><log>{d}/log</log><errorlog>{d}/err</errorlog></logger>\n\
+                 <http_port>{http_port}</http_port><tcp_port>{tcp_port}</tcp_port><listen_host>127.0.0.1</listen_host>\n\
+                 <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><user_files_path>{d}/files/</user_files_path>\n\
+                 <format_schema_path>{d}/schemas/</format_schema_path>\n\
+                 <users_config>/etc/clickhouse-server/users.xml</users_config><default_profile>default</default_profile>\n\
+                 <default_database>default</default_database><mark_cache_size>104857600</mark_cache_size>\n</yandex>\n"
+            ),
+        )
+        .unwrap();
+        let mut ch = PrivateClickHouse { dir, http_port, child: None };
+        ch.run();
+        Some(ch)
+    }
+
+    /// Start the server (again) and wait until it answers.
+    fn run(&mut self) {
+        let config = self.dir.path().join("config.xml");
+        let bin =
+            ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].into_iter().find(|p| Path::new(p).exists());
+        let child = Command::new(bin.unwrap())
+            .arg(format!("--config-file={}", config.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let started = Instant::now();
+        while ureq::get(&format!("http://127.0.0.1:{}/ping", self.http_port)).call().is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the private ClickHouse did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn sql(&self, sql: &str) {
+        ureq::post(&format!("http://127.0.0.1:{}/", self.http_port)).send_string(sql).unwrap();
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn clickhouse_server_killed_mid_export() {
+    let Some(mut ch) = PrivateClickHouse::start() else { return };
+    ch.sql("CREATE DATABASE faults");
+    ch.sql(
+        "CREATE TABLE faults.ai_audit_events (id Int64, created_at DateTime, cloud_event_id String, author_id Int64, \
+         project_id Nullable(Int64), namespace_id Nullable(Int64), event_name String, ip_address Nullable(String), \
+         workflow_id Nullable(Int64), details Nullable(String)) ENGINE = MergeTree ORDER BY (created_at, id)",
+    );
+    ch.sql(
+        "INSERT INTO faults.ai_audit_events SELECT number + 1, toDateTime('2026-10-01 00:00:00') + number, \
+         toString(number), 7, 1, NULL, 'duo_flow_token_usage', '10.0.0.1', NULL, \
+         concat('{\"input_tokens\":', toString(number + 1), '}') FROM system.numbers LIMIT 200000",
+    );
+    let url = format!("clickhouse://default@127.0.0.1:{}/faults", ch.http_port);
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("state");
+    let args = export_args(&url, &st, "json", None, &[]);
+    // Read a little of stdout and stop: the export stalls with its query open; then the server dies.
+    let mut child = Command::new(BIN).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    for _ in 0..10 {
+        std::io::BufRead::read_line(&mut stdout, &mut text).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    ch.kill();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let first = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("export stopped after delivering"), "{stderr}");
+    let delivered = json_ids(&text);
+    assert!(delivered.len() < 200_000, "cut mid-export after {}", delivered.len());
+    let checkpoint = checkpoint_id(&st);
+    ch.run();
+    let second = run_args(&args).ok();
+    let all: Vec<i64> = delivered.iter().copied().chain(json_ids(&second.stdout_text())).collect();
+    assert_delivery(200_000, &delivered, &all, checkpoint);
 }
