@@ -336,3 +336,41 @@ fn clickhouse_server_killed_mid_export() {
     let all: Vec<i64> = delivered.iter().copied().chain(json_ids(&second.stdout_text())).collect();
     assert_delivery(200_000, &delivered, &all, checkpoint);
 }
+
+/// The spool's disk itself full (a 16 KiB tmpfs): the run stops with the system's reason, the
+/// checkpoint stays, and the next run with room and a collector delivers everything once.
+/// Needs `mount` (root); without it the test says so and passes (the spool's own size limit is
+/// tested above).
+#[test]
+fn a_full_spool_disk_stops_the_run_and_loses_nothing() {
+    let Some(db) = TestDb::new("fault_enospc") else { return };
+    db.token_usage_rows(5000);
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"]).arg(&spool).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: cannot mount a small tmpfs (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&spool);
+    let st = dir.path().join("state");
+    let server = TestServer::start("/ingest", vec![Reply::Status(503, "", "down")]);
+    let spool_arg = spool.display().to_string();
+    let args =
+        export_args(&db.url, &st, "json", Some(&server.url), &["--http-retries", "0", "--spool-dir", &spool_arg]);
+    let first = run_args(&args);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("No space left on device"), "says why: {}", first.stderr);
+    assert_eq!(checkpoint_id(&st), None, "nothing delivered, no checkpoint");
+    run_args(&args).ok();
+    let accepted: Vec<i64> = server.requests().into_iter().skip(1).flat_map(|r| json_ids(&r.body)).collect();
+    assert_delivery(5000, &[], &accepted, None);
+    assert_eq!(accepted.len(), 5000, "nothing was spooled, so nothing arrives twice");
+}
