@@ -21,6 +21,11 @@ pub fn to_micros(t: Timestamp) -> Timestamp {
 /// (`2026-10-01 12:00:00.123 UTC` / `+0000`), and zone-less forms, which are taken as UTC
 /// (GitLab stores `audit_events.created_at` without a zone, in UTC).
 pub fn parse(text: &str) -> Option<Timestamp> {
+    // Years 0000–9999 only: what RFC 3339 (and so [`format`]) can write back.
+    parse_any(text).filter(|t| (0..=9999).contains(&chrono::Datelike::year(t)))
+}
+
+fn parse_any(text: &str) -> Option<Timestamp> {
     let s = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(to_micros(t.with_timezone(&Utc)));
@@ -81,6 +86,16 @@ pub mod serde_ts_opt {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_years_rfc_3339_can_write_back() {
+        // Found by fuzzing: an offset moved a year-0 time into year -1, which `format` wrote
+        // as "-0001-…" and nothing could read back.
+        assert_eq!(super::parse("0000-01-01T00:00:00+05:00"), None);
+        assert_eq!(super::parse("9999-12-31T23:00:00-02:00"), None);
+        let t = super::parse("0000-01-01T05:00:00+05:00").unwrap();
+        assert_eq!(super::parse(&super::format(&t)), Some(t));
+    }
+
     use super::*;
 
     #[test]

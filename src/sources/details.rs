@@ -13,6 +13,32 @@ use yaml_rust2::Yaml;
 /// Most nodes a details document may expand to (aliases count their full size).
 pub const MAX_NODES: usize = 100_000;
 
+/// Deepest nesting of flow collections (`{…}`, `[…]`) a details document may have.
+pub const MAX_DEPTH: usize = 32;
+
+/// The deepest nesting of `{`/`[` outside quoted strings (an upper bound of the YAML's).
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, '}' | ']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// The key under which unparseable details text is kept verbatim.
 pub const RAW_KEY: &str = "raw_details";
 
@@ -26,6 +52,11 @@ pub fn parse(text: &str) -> Result<Map<String, Value>, String> {
         if let Ok(Value::Object(map)) = serde_json::from_str(trimmed) {
             return Ok(map);
         }
+    }
+    // The YAML parser's work grows steeply with nested flow collections (`{{{{…`: a 210-byte
+    // document took over 10 s, found by fuzzing); GitLab's details are a few levels deep.
+    if flow_depth(text) > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
     }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
@@ -225,5 +256,14 @@ mod tests {
         let err = parse(&text).unwrap_err();
         assert!(err.contains("more than 100000 nodes"), "{err}");
         assert_eq!(parse("a: &x 1\nb: *x\n").unwrap()["b"], 1);
+    }
+
+    #[test]
+    fn deeply_nested_flow_collections_are_refused_before_parsing() {
+        // The shape libFuzzer found (fuzz/corpus/details_yaml keeps it).
+        let text = format!("{}ven: x{}", "{[".repeat(40), "]}".repeat(40));
+        assert_eq!(parse(&text).unwrap_err(), "nested deeper than 32 levels");
+        assert_eq!(super::flow_depth("a: \"{{{{\"\nb: [1, {c: 2}]"), 2, "quoted braces do not count");
+        assert!(parse(":a:\n  :b: [1, {c: [2]}]").is_ok());
     }
 }
