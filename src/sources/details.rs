@@ -260,7 +260,7 @@ mod tests {
         // The shape libFuzzer found (fuzz/corpus/details_yaml keeps it).
         let text = format!("{}ven: x{}", "{[".repeat(40), "]}".repeat(40));
         assert_eq!(parse(&text).unwrap_err(), "nested deeper than 8 levels");
-        assert_eq!(super::flow_depth("a: \"{{{{\"\nb: [1, {c: 2}]"), 4, "quotes hide nothing");
+        assert_eq!(super::flow_depth("a: \"{{{{\"\nb: [1, {c: 2}]"), 6, "quotes hide nothing");
         assert!(parse(":a:\n  :b: [1, {c: [2]}]").is_ok());
     }
 }
