@@ -2,9 +2,8 @@
 //! bounded local directory (one fsynced file per batch) instead of being lost, the run ends
 //! non-zero, and the next run delivers the spool first, in order, before anything new.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -82,17 +81,8 @@ impl SpoolingSink {
         }
         let next = self.files()?.last().and_then(|p| p.file_stem()?.to_str()?.parse::<u64>().ok()).map_or(1, |n| n + 1);
         let path = self.dir.join(format!("{next:012}.batch"));
-        let tmp = self.dir.join(format!("{next:012}.tmp"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o640)
-            .open(&tmp)
+        crate::files::write_atomic(&path, &body, crate::files::PRIVATE)
             .map_err(|e| self.io("cannot write spool", e))?;
-        f.write_all(&body).and_then(|_| f.sync_all()).map_err(|e| self.io("cannot write spool", e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| self.io("cannot write spool", e))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.io("cannot write spool", e))?;
         self.spooled_events += batch.len() as u64;
         if let Some(fb) = self.fallback {
             let r = match fb {
