@@ -182,7 +182,7 @@ impl Fact {
 }
 
 /// A cell of a result.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Cell {
     Int(i64),

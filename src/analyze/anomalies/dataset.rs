@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::analyze::aggregate::{local, AggregateError, Fact, Query, Table};
+use super::store::{group_rows, Filter, Group, Key, SessionSummary};
+use crate::analyze::aggregate::{AggregateError, Fact};
 use crate::model::{ActorClass, AuditEvent, Outcome};
 use crate::range::TimeRange;
 use crate::sources::EventStream;
@@ -59,7 +60,12 @@ pub struct Row {
     pub model: Text,
     /// The target's id (e.g. the provisioned service account).
     pub target: Text,
+    /// The scopes a session start was authorized for, joined by [`SCOPE_SEP`].
+    pub scopes: Text,
 }
+
+/// Joins a row's scopes.
+pub const SCOPE_SEP: char = '\u{1f}';
 
 /// What the events say about one agent session.
 #[derive(Debug, Clone, Default)]
@@ -203,7 +209,12 @@ impl Dataset {
             self.secrets.push(SecretHit { row: i, kinds, fields });
         }
         let target = ev.target.as_ref().and_then(|t| t.id.as_deref()).unwrap_or_default();
+        let scopes = ai
+            .and_then(|a| a.authorization.as_ref())
+            .map(|a| a.scopes.join(&SCOPE_SEP.to_string()))
+            .unwrap_or_default();
         let row = Row {
+            scopes: self.intern(&scopes),
             id: ev.id.as_str().into(),
             class: ev.actor.class,
             on_behalf_of: self.intern(&on_behalf_of),
@@ -217,21 +228,6 @@ impl Dataset {
     /// The display name of an actor id, when any event gave one.
     pub fn name_of(&self, actor: &str) -> String {
         self.names.get(actor).cloned().unwrap_or_default()
-    }
-
-    /// Aggregations over the rows within `window` (polars), for the counting heuristics. The
-    /// `actor` column is the principal: the human an agent acted for, else the actor.
-    pub fn aggregate(&self, queries: &[Query], window: &super::Window) -> Vec<Table> {
-        let mut facts = local::Facts::default();
-        for r in &self.rows {
-            if window.contains(&ts(r.fact.time)) {
-                let mut f = r.fact.to_fact();
-                f.actor = r.principal().to_string();
-                facts.push(f);
-            }
-        }
-        let range = TimeRange { from: Some(window.from), to: Some(window.to) };
-        local::aggregate(facts, queries, &range).expect("aggregations over in-memory columns succeed")
     }
 
     /// Whether an outcome is a failure.
@@ -260,5 +256,64 @@ impl Row {
         } else {
             &self.fact.actor
         }
+    }
+}
+
+impl super::store::Store for Dataset {
+    fn row(&self, i: usize) -> Row {
+        self.rows[i].clone()
+    }
+
+    fn rows(&self, filters: &[Filter], window: &super::Window) -> Vec<usize> {
+        let pass = |i: &usize| {
+            let r = &self.rows[*i];
+            window.contains(&ts(r.time())) && filters.iter().all(|f| f.matches(r))
+        };
+        // A session's rows are indexed.
+        if let Some(Filter::Session(id)) = filters.iter().find(|f| matches!(f, Filter::Session(_))) {
+            return self.sessions.get(id).map_or_else(Vec::new, |s| s.rows.iter().copied().filter(pass).collect());
+        }
+        (0..self.rows.len()).filter(pass).collect()
+    }
+
+    fn group(&self, keys: &[Key], filters: &[Filter], window: &super::Window) -> Vec<Group> {
+        let rows = self.rows.iter().filter(|r| window.contains(&ts(r.time())) && filters.iter().all(|f| f.matches(r)));
+        group_rows(rows, keys)
+    }
+
+    fn sessions(&self, window: &super::Window) -> Vec<SessionSummary> {
+        let mut out = Vec::new();
+        for s in self.sessions.values() {
+            let times = s.rows.iter().map(|i| self.rows[*i].time());
+            let (first, last) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
+            if !window.contains(&ts(first))
+                && !window.contains(&ts(last))
+                && s.start.is_none_or(|i| !window.contains(&ts(self.rows[i].time())))
+            {
+                continue;
+            }
+            out.push(SessionSummary {
+                id: s.id.clone(),
+                start: s.start,
+                authorization_recorded: s.authorization_recorded,
+                authorized: s.authorized,
+                authorized_at: s.authorized_at,
+                ended: s.end.is_some(),
+                paused: s.paused.is_some(),
+                resources: s.resources.len(),
+                first_resource: s.resources.first().copied(),
+                first,
+                last,
+            });
+        }
+        out
+    }
+
+    fn secrets(&self, window: &super::Window) -> Vec<SecretHit> {
+        self.secrets.iter().filter(|h| window.contains(&ts(self.rows[h.row].time()))).cloned().collect()
+    }
+
+    fn name_of(&self, actor: &str) -> String {
+        Dataset::name_of(self, actor)
     }
 }

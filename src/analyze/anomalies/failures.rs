@@ -7,16 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use super::dataset::{ts, Dataset, Row};
-use super::{Draft, Heuristic, Input};
+use super::dataset::ts;
+use super::store::{is_auth_failure, Filter};
+use super::{Draft, Heuristic, Input, Window};
 
 pub struct FailureBursts;
-
-fn is_auth_failure(r: &Row) -> bool {
-    let n = &*r.fact.event_name;
-    let auth = n.contains("login") || n.contains("authenticat") || n.contains("hmac") || n.contains("signature");
-    auth && (Dataset::failed(r) || n.contains("failed"))
-}
 
 /// The densest window of length `width` over sorted `times`: (count, start index, end index).
 pub(super) fn densest(times: &[(i64, usize)], width: i64) -> (usize, usize, usize) {
@@ -52,14 +47,20 @@ impl Heuristic for FailureBursts {
         let flows = Kind { what: "failed agent flows", width: 3 * 3_600_000_000, minimum: 5, severity: 6 };
         let auth = Kind { what: "authentication or signature failures", width: 600_000_000, minimum: 10, severity: 7 };
         // (kind, key, flow type) → (time, row) of failures, for baseline and range.
-        type Key<'a> = (u8, String, &'a str);
+        type Key = (u8, String, String);
         let mut base: BTreeMap<Key, Vec<(i64, usize)>> = BTreeMap::new();
         let mut now: BTreeMap<Key, Vec<(i64, usize)>> = BTreeMap::new();
-        for (i, r) in input.data.rows.iter().enumerate() {
+        let whole = Window { from: input.baseline.from, to: input.range.to };
+        let mut failures: Vec<(usize, super::dataset::Row)> =
+            input.data.rows(&[Filter::Failures], &whole).into_iter().map(|i| (i, input.data.row(i))).collect();
+        // Ties in time in a stable order, whatever order the store gave.
+        failures.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        for (i, r) in &failures {
+            let (i, r) = (*i, r);
             let key = if &*r.fact.event_name == "duo_flow_failed" {
-                (0, r.principal().to_string(), &*r.fact.flow_type)
+                (0, r.principal().to_string(), r.fact.flow_type.to_string())
             } else if is_auth_failure(r) {
-                (1, if r.fact.ip.is_empty() { r.principal().to_string() } else { r.fact.ip.to_string() }, "")
+                (1, if r.fact.ip.is_empty() { r.principal().to_string() } else { r.fact.ip.to_string() }, String::new())
             } else {
                 continue;
             };
@@ -71,11 +72,9 @@ impl Heuristic for FailureBursts {
             }
         }
         let mut out = Vec::new();
-        for (key, mut times) in now {
+        for (key, times) in now {
             let kind = if key.0 == 0 { &flows } else { &auth };
-            times.sort();
-            let mut before = base.get(&key).cloned().unwrap_or_default();
-            before.sort();
+            let before = base.get(&key).cloned().unwrap_or_default();
             let normal = densest(&before, kind.width).0;
             let threshold = kind.minimum.max(3 * normal);
             let (n, lo, hi) = densest(&times, kind.width);
@@ -87,7 +86,7 @@ impl Heuristic for FailureBursts {
             let span = if hours >= 1.0 { format!("{hours:.0} hours") } else { format!("{:.0} minutes", hours * 60.0) };
             let (actor, values) = if key.0 == 0 {
                 (key.1.clone(), vec![key.2.to_string()])
-            } else if *input.data.rows[rows[0]].fact.ip == *key.1 {
+            } else if *input.data.row(rows[0]).fact.ip == *key.1 {
                 (String::new(), vec![key.1.clone()])
             } else {
                 (key.1.clone(), Vec::new())

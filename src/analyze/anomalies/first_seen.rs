@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::dataset::{ts, Row};
+use super::dataset::Row;
+use super::store::{Filter, Key};
 use super::{Draft, Heuristic, Input};
 
 pub struct FirstSeen;
@@ -42,7 +43,7 @@ impl Attr {
         }
     }
 
-    fn of(self, r: &Row) -> &str {
+    pub fn of(self, r: &Row) -> &str {
         match self {
             Attr::Ip => &r.fact.ip,
             Attr::Model => &r.model,
@@ -53,7 +54,7 @@ impl Attr {
     }
 }
 
-const MIN_BASELINE_EVENTS: usize = 20;
+const MIN_BASELINE_EVENTS: u64 = 20;
 
 impl Heuristic for FirstSeen {
     fn name(&self) -> &'static str {
@@ -66,42 +67,39 @@ impl Heuristic for FirstSeen {
 
     fn run(&self, input: &Input) -> Vec<Draft> {
         let mut out = Vec::new();
-        let mut events: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in &input.data.rows {
-            if input.baseline.contains(&ts(r.time())) {
-                *events.entry(r.principal()).or_default() += 1;
-            }
-        }
+        let events: BTreeMap<String, u64> = input
+            .data
+            .group(&[Key::Principal], &[], &input.baseline)
+            .into_iter()
+            .map(|g| (g.text(0).to_string(), g.count))
+            .collect();
         for attr in &input.settings.first_seen {
-            let mut known: BTreeSet<(&str, &str)> = BTreeSet::new();
-            let mut new: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-            for (i, r) in input.data.rows.iter().enumerate() {
-                let v = attr.of(r);
-                if v.is_empty() {
-                    continue;
-                }
-                let t = ts(r.time());
-                if input.baseline.contains(&t) {
-                    known.insert((r.principal(), v));
-                } else if input.range.contains(&t) {
-                    new.entry((r.principal(), v)).or_default().push(i);
-                }
-            }
-            for ((actor, value), rows) in new {
+            let keys = [Key::Principal, Key::Attr(*attr)];
+            let known: BTreeSet<(String, String)> = input
+                .data
+                .group(&keys, &[], &input.baseline)
+                .into_iter()
+                .map(|g| (g.text(0).to_string(), g.text(1).to_string()))
+                .collect();
+            for g in input.data.group(&keys, &[], &input.range) {
+                let (actor, value) = (g.text(0), g.text(1));
+                let baseline_events = events.get(actor).copied().unwrap_or(0);
                 if actor.is_empty()
-                    || known.contains(&(actor, value))
-                    || events.get(actor).copied().unwrap_or(0) < MIN_BASELINE_EVENTS
+                    || value.is_empty()
+                    || known.contains(&(actor.to_string(), value.to_string()))
+                    || baseline_events < MIN_BASELINE_EVENTS
                 {
                     continue;
                 }
+                let filters = [Filter::Principal(actor.to_string()), Filter::Attr(*attr, value.to_string())];
                 out.push(Draft {
                     severity: if *attr == Attr::Ip { 6 } else { 4 },
                     actor: actor.to_string(),
-                    value: format!("{} {value} ({} events)", attr.name(), rows.len()),
-                    threshold: format!("not used by this actor in the baseline ({} events)", events[actor]),
+                    value: format!("{} {value} ({} events)", attr.name(), g.count),
+                    threshold: format!("not used by this actor in the baseline ({baseline_events} events)"),
                     explanation: format!("This actor used a {} they had never used before: {value}.", attr.name()),
                     values: vec![value.to_string()],
-                    rows,
+                    rows: input.data.rows(&filters, &input.range),
                     ..Draft::default()
                 });
             }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Timelike};
 
 use super::dataset::ts;
+use super::store::Key;
 use super::{Draft, Heuristic, Input, Window};
-use crate::analyze::aggregate::{Bucket, Cell, Query};
+use crate::analyze::aggregate::Bucket;
 
 pub struct StreamGaps;
 
@@ -25,28 +26,37 @@ impl Heuristic for StreamGaps {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let q = [Query::Timeline(Bucket::Hour)];
+        let hour = Bucket::Hour.micros();
+        // Events per hour of a window, every hour of it (empty ones 0).
+        let timeline = |w: &Window| -> Vec<(i64, i64)> {
+            let seen: BTreeMap<i64, i64> =
+                input.data.group(&[Key::Hour], &[], w).into_iter().map(|g| (g.int(0), g.count as i64)).collect();
+            let (first, last) =
+                (Bucket::Hour.start(w.from.timestamp_micros()), Bucket::Hour.start(w.to.timestamp_micros() - 1));
+            (0..)
+                .map(|i| first + i * hour)
+                .take_while(|h| *h <= last)
+                .map(|h| (h, seen.get(&h).copied().unwrap_or(0)))
+                .collect()
+        };
         let slot = |us: i64| {
             let t = ts(us);
             (t.weekday().num_days_from_monday(), t.hour())
         };
         // Per weekday and hour: total, weeks seen, and the quietest week.
         let mut expected: BTreeMap<(u32, u32), (f64, f64, i64)> = BTreeMap::new();
-        for r in &input.data.aggregate(&q, &input.baseline)[0].rows {
-            if let [Cell::Int(h), Cell::Int(n)] = &r[..] {
-                let e = expected.entry(slot(*h)).or_insert((0.0, 0.0, i64::MAX));
-                e.0 += *n as f64;
-                e.1 += 1.0;
-                e.2 = e.2.min(*n);
-            }
+        for (h, n) in timeline(&input.baseline) {
+            let e = expected.entry(slot(h)).or_insert((0.0, 0.0, i64::MAX));
+            e.0 += n as f64;
+            e.1 += 1.0;
+            e.2 = e.2.min(n);
         }
-        let hour = Bucket::Hour.micros();
         let mut silent: Vec<(i64, f64)> = Vec::new();
-        for r in &input.data.aggregate(&q, &input.range)[0].rows {
-            if let [Cell::Int(h), Cell::Int(0)] = &r[..] {
-                let (mean, quietest) = expected.get(&slot(*h)).map_or((0.0, 0), |(sum, n, min)| (sum / n, *min));
+        for (h, n) in timeline(&input.range) {
+            if n == 0 {
+                let (mean, quietest) = expected.get(&slot(h)).map_or((0.0, 0), |(sum, n, min)| (sum / n, *min));
                 if mean >= MIN_EXPECTED && quietest > 0 {
-                    silent.push((*h, mean));
+                    silent.push((h, mean));
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! window (widen `--baseline`), sessions still legitimately running at the range end.
 
 use super::dataset::ts;
-use super::{Draft, Heuristic, Input};
+use super::store::Filter;
+use super::{Draft, Heuristic, Input, Window};
 
 pub struct Lifecycle;
 
@@ -38,11 +39,11 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
     let data = input.data;
     let stuck = input.settings.stuck_after.num_microseconds().unwrap_or(i64::MAX);
     let range_end = input.range.to.timestamp_micros();
+    let whole = Window { from: input.baseline.from, to: input.range.to };
     let mut out = Vec::new();
-    for s in data.sessions.values() {
-        let first = s.rows.iter().map(|i| data.rows[*i].time()).min().unwrap_or(0);
-        let last = s.rows.iter().map(|i| data.rows[*i].time()).max().unwrap_or(0);
-        let principal = |i: usize| data.rows[i].principal().to_string();
+    for s in data.sessions(&input.range) {
+        let (first, last) = (s.first, s.last);
+        let principal = |i: usize| data.row(i).principal().to_string();
         let draft =
             |severity, actor: String, value: String, threshold: &str, explanation: &str, rows: Vec<usize>| Draft {
                 severity,
@@ -54,9 +55,9 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                 rows,
                 ..Draft::default()
             };
-        match s.start {
-            Some(start) if input.range.contains(&ts(data.rows[start].time())) => {
-                let started = data.rows[start].time();
+        let start_time = s.start.map(|i| data.row(i).time());
+        match (s.start, start_time) {
+            (Some(start), Some(started)) if input.range.contains(&ts(started)) => {
                 if !s.authorization_recorded {
                     // The source cannot say (GitLab's session aggregate): no finding.
                 } else if !s.authorized || s.authorized_at.is_none() {
@@ -85,35 +86,41 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                     ));
                 }
             }
-            Some(_) => {}
-            None if !s.resources.is_empty() && input.range.contains(&ts(first)) => {
+            (Some(_), _) => {}
+            (None, _) if s.resources > 0 && input.range.contains(&ts(first)) => {
+                let rows = data.rows(&[Filter::Session(s.id.clone()), Filter::Resources], &whole);
                 out.push((
                     Problem::NoStart,
                     draft(
                         6,
-                        principal(s.resources[0]),
-                        format!("{} resources, no start event", s.resources.len()),
+                        s.first_resource.map(principal).unwrap_or_default(),
+                        format!("{} resources, no start event", s.resources),
                         "resources must belong to a started session",
                         "Changes were recorded for an agent session that has no start record.",
-                        s.resources.clone(),
+                        rows,
                     ),
                 ));
                 continue;
             }
-            None => continue,
+            (None, _) => continue,
         }
-        let open = s.end.is_none() && (!s.resources.is_empty() || s.paused.is_some());
+        let open = !s.ended && (s.resources > 0 || s.paused);
         if open && input.range.contains(&ts(last)) && range_end - last > stuck {
-            let rows = s.rows.clone();
-            let state = if s.paused.is_some() { "paused" } else { "running" };
+            let rows = data.rows(&[Filter::Session(s.id.clone())], &whole);
+            let state = if s.paused { "paused" } else { "running" };
+            let first_row = rows.iter().map(|i| data.row(*i)).min_by(|a, b| (a.time(), &a.id).cmp(&(b.time(), &b.id)));
+            let actor = match s.start {
+                Some(i) => principal(i),
+                None => first_row.map(|r| r.principal().to_string()).unwrap_or_default(),
+            };
             out.push((
                 Problem::NoEnd,
                 draft(
                     4,
-                    principal(s.start.unwrap_or(rows[0])),
+                    actor,
                     format!(
                         "{} resources, {state}, no end {:.0} h after the last event",
-                        s.resources.len(),
+                        s.resources,
                         (range_end - last) as f64 / 3.6e9
                     ),
                     "a session must complete or fail within the stuck limit",

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod off_hours;
 pub mod sanitization;
 pub mod service_accounts;
+pub mod store;
 pub mod tokens;
 pub mod volume;
 
@@ -22,6 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use dataset::Dataset;
+pub use store::Store;
 
 use crate::model::time::{self, Timestamp};
 
@@ -77,7 +79,7 @@ impl Default for Settings {
 
 /// What a heuristic sees.
 pub struct Input<'a> {
-    pub data: &'a Dataset,
+    pub data: &'a dyn Store,
     /// The window under review.
     pub range: Window,
     /// The window before it that defines normal.
@@ -136,22 +138,23 @@ pub struct Draft {
 }
 
 impl Draft {
-    pub fn finish(mut self, heuristic: &'static str, data: &Dataset, max_ids: usize) -> Finding {
-        self.rows.sort_by_key(|i| (data.rows[*i].time(), *i));
-        self.rows.dedup();
-        let from_rows = self.rows.iter().map(|i| &data.rows[*i].fact.session).filter(|s| !s.is_empty());
+    pub fn finish(mut self, heuristic: &'static str, data: &dyn Store, max_ids: usize) -> Finding {
+        let mut rows: Vec<(usize, dataset::Row)> = self.rows.iter().map(|i| (*i, data.row(*i))).collect();
+        rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        rows.dedup_by(|a, b| a.1.id == b.1.id);
+        let from_rows = rows.iter().map(|(_, r)| &r.fact.session).filter(|s| !s.is_empty());
         self.sessions.extend(from_rows.map(|s| s.to_string()));
         self.sessions.sort();
         self.sessions.dedup();
         self.values.sort();
         self.values.dedup();
         let window = self.window.unwrap_or_else(|| {
-            let first = self.rows.first().map_or(0, |i| data.rows[*i].time());
-            let last = self.rows.last().map_or(0, |i| data.rows[*i].time());
+            let first = rows.first().map_or(0, |(_, r)| r.time());
+            let last = rows.last().map_or(0, |(_, r)| r.time());
             Window::from_micros(first, last + 1)
         });
         let mut on_behalf_of: Vec<String> =
-            self.rows.iter().map(|i| data.rows[*i].on_behalf_of.to_string()).filter(|s| !s.is_empty()).collect();
+            rows.iter().map(|(_, r)| r.on_behalf_of.to_string()).filter(|s| !s.is_empty()).collect();
         on_behalf_of.sort();
         on_behalf_of.dedup();
         let mut h = Sha256::new();
@@ -176,8 +179,8 @@ impl Draft {
             explanation: self.explanation,
             sessions: self.sessions,
             values: self.values,
-            event_count: self.rows.len(),
-            event_ids: self.rows.iter().take(max_ids).map(|i| data.rows[*i].id.to_string()).collect(),
+            event_count: rows.len(),
+            event_ids: rows.iter().take(max_ids).map(|(_, r)| r.id.to_string()).collect(),
         }
     }
 }
@@ -206,7 +209,7 @@ pub const HEURISTICS: &[&dyn Heuristic] = &[
 
 /// Run the heuristics named in `only` (all when empty); findings sorted by window start,
 /// heuristic and id.
-pub fn detect(data: &Dataset, range: Window, baseline: Window, settings: &Settings, only: &[String]) -> Vec<Finding> {
+pub fn detect(data: &dyn Store, range: Window, baseline: Window, settings: &Settings, only: &[String]) -> Vec<Finding> {
     let input = Input { data, range, baseline, settings };
     let mut out: Vec<Finding> = HEURISTICS
         .iter()

@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, TimeZone, Timelike, Weekday};
-
-use super::dataset::ts;
+use super::store::{Filter, Key};
 use super::{quantile, Draft, Heuristic, Input};
 
 pub struct OffHours;
@@ -27,41 +25,31 @@ impl Heuristic for OffHours {
     fn run(&self, input: &Input) -> Vec<Draft> {
         let s = input.settings;
         let (start, end) = s.business_hours;
-        // (actor, local day) → rows outside business hours.
-        let mut base: BTreeMap<(&str, chrono::NaiveDate), usize> = BTreeMap::new();
-        let mut now: BTreeMap<(&str, chrono::NaiveDate), Vec<usize>> = BTreeMap::new();
-        for (i, r) in input.data.rows.iter().enumerate() {
-            let t = ts(r.time());
-            let local = s.tz.from_utc_datetime(&t.naive_utc());
-            let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
-            if !weekend && local.hour() >= start && local.hour() < end {
-                continue;
-            }
-            let key = (r.principal(), local.date_naive());
-            if input.baseline.contains(&t) {
-                *base.entry(key).or_default() += 1;
-            } else if input.range.contains(&t) {
-                now.entry(key).or_default().push(i);
-            }
+        let keys = [Key::Principal, Key::LocalDay(s.tz)];
+        let off = [Filter::OffHours(s.tz, start, end)];
+        let mut per_actor: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for g in input.data.group(&keys, &off, &input.baseline) {
+            per_actor.entry(g.text(0).to_string()).or_default().push(g.count as f64);
         }
-        let mut per_actor: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for ((a, _), n) in base {
-            per_actor.entry(a).or_default().push(n as f64);
-        }
+        let now = input.data.group(&keys, &off, &input.range);
         let mut out = Vec::new();
-        for ((actor, day), rows) in now {
+        for g in now {
+            let (actor, day) = (g.text(0), g.text(1));
             if actor.is_empty() {
                 continue;
             }
             let p95 = per_actor.get_mut(actor).map_or(0.0, |v| quantile(v, 0.95));
             let threshold = (MIN_COUNT as f64).max(5.0 * p95);
-            if (rows.len() as f64) <= threshold {
+            if (g.count as f64) <= threshold {
                 continue;
             }
+            let filters =
+                [Filter::Principal(actor.to_string()), off[0].clone(), Filter::LocalDay(s.tz, day.to_string())];
+            let rows = input.data.rows(&filters, &input.range);
             out.push(Draft {
                 severity: 5,
                 actor: actor.to_string(),
-                value: format!("{} events outside business hours on {day}", rows.len()),
+                value: format!("{} events outside business hours on {day}", g.count),
                 threshold: format!(
                     "business hours {start:02}:00–{end:02}:00 {} Mon–Fri; baseline p95 {p95:.0} off-hours events/day; threshold {threshold:.0}",
                     s.tz

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use super::dataset::ts;
 use super::{Draft, Heuristic, Input};
 
 pub struct Sanitization;
@@ -31,11 +30,10 @@ impl Heuristic for Sanitization {
     fn run(&self, input: &Input) -> Vec<Draft> {
         let data = input.data;
         let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-        for hit in &data.secrets {
-            let r = &data.rows[hit.row];
-            if !input.range.contains(&ts(r.time())) {
-                continue;
-            }
+        let mut hits: Vec<(super::dataset::SecretHit, super::dataset::Row)> =
+            data.secrets(&input.range).into_iter().map(|h| (h.clone(), data.row(h.row))).collect();
+        hits.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        for (hit, r) in &hits {
             let key = if r.fact.session.is_empty() { format!("event:{}", r.id) } else { r.fact.session.to_string() };
             let g = groups.entry(key).or_default();
             g.rows.push(hit.row);
@@ -50,7 +48,7 @@ impl Heuristic for Sanitization {
                 fields.sort();
                 fields.dedup();
                 let credential = kinds.iter().any(|k| !matches!(*k, "email" | "card_number" | "us_ssn" | "iban"));
-                let r = &data.rows[rows[0]];
+                let r = data.row(rows[0]);
                 Draft {
                     severity: if credential { 8 } else { 6 },
                     actor: r.principal().to_string(),

@@ -7,10 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::dataset::ts;
+use super::dataset::{ts, Row, SCOPE_SEP};
 use super::failures::densest;
-use super::{Draft, Heuristic, Input};
-use crate::model::ActorClass;
+use super::store::{Filter, Key};
+use super::{Draft, Heuristic, Input, Window};
 
 pub struct ServiceAccounts;
 
@@ -33,20 +33,22 @@ impl Heuristic for ServiceAccounts {
 
     fn run(&self, input: &Input) -> Vec<Draft> {
         let data = input.data;
+        let whole = Window { from: input.baseline.from, to: input.range.to };
         let mut out = Vec::new();
         // Provisioning bursts, and every account ever provisioned.
-        let mut provisioned: BTreeSet<&str> = BTreeSet::new();
-        let mut by_actor: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, r) in data.rows.iter().enumerate() {
-            if is_provisioning(&r.fact.event_name) {
-                provisioned.insert(&r.target);
-                if input.range.contains(&ts(r.time())) {
-                    by_actor.entry(r.principal()).or_default().push(i);
-                }
+        let mut provisioned: BTreeSet<String> = BTreeSet::new();
+        let mut by_actor: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
+        let mut rows: Vec<(usize, Row)> =
+            data.rows(&[Filter::Provisioning], &whole).into_iter().map(|i| (i, data.row(i))).collect();
+        rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        let targets: BTreeMap<usize, String> = rows.iter().map(|(i, r)| (*i, r.target.to_string())).collect();
+        for (i, r) in &rows {
+            provisioned.insert(r.target.to_string());
+            if input.range.contains(&ts(r.time())) {
+                by_actor.entry(r.principal().to_string()).or_default().push((r.time(), *i));
             }
         }
-        for (actor, rows) in by_actor {
-            let times: Vec<(i64, usize)> = rows.iter().map(|i| (data.rows[*i].time(), *i)).collect();
+        for (actor, times) in by_actor {
             let (n, lo, hi) = densest(&times, BURST_WINDOW);
             if n < BURST {
                 continue;
@@ -54,72 +56,74 @@ impl Heuristic for ServiceAccounts {
             let rows: Vec<usize> = times[lo..hi].iter().map(|(_, i)| *i).collect();
             out.push(Draft {
                 severity: 7,
-                actor: actor.to_string(),
+                actor,
                 value: format!("{} service accounts provisioned within 10 minutes", rows.len()),
                 threshold: format!("{BURST} or more within 10 minutes"),
                 explanation: format!("This actor created {} service accounts in a few minutes.", rows.len()),
-                values: rows.iter().map(|i| data.rows[*i].target.to_string()).collect(),
+                values: rows.iter().map(|i| targets[i].clone()).collect(),
                 rows,
                 ..Draft::default()
             });
         }
         // Service accounts acting in the range without a provisioning event.
-        let mut acting: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, r) in data.rows.iter().enumerate() {
-            if r.class == ActorClass::ServiceAccount && input.range.contains(&ts(r.time())) && !r.fact.actor.is_empty()
-            {
-                acting.entry(&r.fact.actor).or_default().push(i);
-            }
-        }
         let known = &input.settings.provisioned;
         if !provisioned.is_empty() || !known.is_empty() {
-            for (sa, rows) in acting {
-                if provisioned.contains(sa) || known.contains(sa) {
+            for g in data.group(&[Key::Actor], &[Filter::ServiceAccount], &input.range) {
+                let sa = g.text(0);
+                if sa.is_empty() || provisioned.contains(sa) || known.contains(sa) {
                     continue;
                 }
                 out.push(Draft {
                     severity: 8,
                     actor: sa.to_string(),
-                    value: format!("{} events by an unprovisioned service account", rows.len()),
+                    value: format!("{} events by an unprovisioned service account", g.count),
                     threshold: "no provisioning event for this account in baseline or range".into(),
                     explanation: "A service account acted for users although nobody is recorded provisioning it."
                         .into(),
                     values: vec![sa.to_string()],
-                    rows,
+                    rows: data.rows(&[Filter::Actor(sa.to_string()), Filter::ServiceAccount], &input.range),
                     ..Draft::default()
                 });
             }
         }
-        // Scope widening.
-        let mut own: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        let mut global: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut base_sessions = 0usize;
-        for s in data.sessions.values() {
-            let Some(start) = s.start else { continue };
-            let r = &data.rows[start];
-            if input.baseline.contains(&ts(r.time())) {
-                base_sessions += 1;
-                for scope in &s.scopes {
-                    own.entry(r.principal()).or_default().insert(scope);
-                    *global.entry(scope).or_default() += 1;
-                }
-            }
+        // Scope widening: scopes of range sessions that the user never had in the baseline and
+        // that fewer than 1% of baseline sessions had.
+        let base_sessions = data.group(&[], &[Filter::Starts], &input.baseline).first().map_or(0, |g| g.count);
+        if base_sessions == 0 {
+            return out;
         }
-        for s in data.sessions.values() {
-            let Some(start) = s.start else { continue };
-            let r = &data.rows[start];
-            if !input.range.contains(&ts(r.time())) {
-                continue;
-            }
+        let global = data.group(&[Key::Scope], &[Filter::Starts], &input.baseline);
+        let common: BTreeSet<&str> =
+            global.iter().filter(|g| g.count as f64 >= 0.01 * base_sessions as f64).map(|g| g.text(0)).collect();
+        let rare: Vec<String> = data
+            .group(&[Key::Scope], &[Filter::Starts], &input.range)
+            .into_iter()
+            .filter(|g| !common.contains(g.text(0)))
+            .map(|g| g.text(0).to_string())
+            .collect();
+        if rare.is_empty() {
+            return out;
+        }
+        let mut own: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for g in data.group(&[Key::Principal, Key::Scope], &[Filter::Starts], &input.baseline) {
+            own.entry(g.text(0).to_string()).or_default().insert(g.text(1).to_string());
+        }
+        let mut starts: Vec<(usize, Row)> = data
+            .rows(&[Filter::Starts, Filter::AnyScope(rare.clone())], &input.range)
+            .into_iter()
+            .map(|i| (i, data.row(i)))
+            .collect();
+        starts.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        for (start, r) in starts {
             let mine = own.get(r.principal());
-            let wider: Vec<String> = s
+            let wider: Vec<String> = r
                 .scopes
-                .iter()
-                .filter(|sc| mine.is_none_or(|m| !m.contains(sc.as_str())))
-                .filter(|sc| (global.get(sc.as_str()).copied().unwrap_or(0) as f64) < 0.01 * base_sessions as f64)
-                .cloned()
+                .split(SCOPE_SEP)
+                .filter(|sc| rare.iter().any(|x| x == sc))
+                .filter(|sc| mine.is_none_or(|m| !m.contains(*sc)))
+                .map(str::to_string)
                 .collect();
-            if wider.is_empty() || base_sessions == 0 {
+            if wider.is_empty() {
                 continue;
             }
             out.push(Draft {
@@ -133,7 +137,7 @@ impl Heuristic for ServiceAccounts {
                     wider.join(", ")
                 ),
                 values: wider,
-                sessions: vec![s.id.to_string()],
+                sessions: vec![r.fact.session.to_string()],
                 rows: vec![start],
                 ..Draft::default()
             });

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::dataset::ts;
+use super::store::{Filter, Key};
 use super::{quantile, Draft, Heuristic, Input};
 
 pub struct TokenOutliers;
@@ -21,43 +21,39 @@ impl Heuristic for TokenOutliers {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let mut base_sessions: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut now_sessions: BTreeMap<&str, (u64, Vec<usize>)> = BTreeMap::new();
-        let mut base_actors: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut now_actors: BTreeMap<&str, (u64, Vec<usize>)> = BTreeMap::new();
-        for (i, r) in input.data.rows.iter().enumerate() {
-            let n = r.fact.input_tokens + r.fact.output_tokens;
-            if n == 0 {
-                continue;
-            }
-            let t = ts(r.time());
-            if input.baseline.contains(&t) {
-                if !r.fact.session.is_empty() {
-                    *base_sessions.entry(&r.fact.session).or_default() += n;
-                }
-                *base_actors.entry(r.principal()).or_default() += n;
-            } else if input.range.contains(&t) {
-                if !r.fact.session.is_empty() {
-                    let e = now_sessions.entry(&r.fact.session).or_default();
-                    e.0 += n;
-                    e.1.push(i);
-                }
-                let e = now_actors.entry(r.principal()).or_default();
-                e.0 += n;
-                e.1.push(i);
-            }
-        }
+        let data = input.data;
+        let sums = |key: Key, window: &super::Window| -> BTreeMap<String, u64> {
+            let groups = data.group(&[key], &[Filter::Tokens], window);
+            groups
+                .into_iter()
+                .filter(|g| key != Key::Session || !g.text(0).is_empty())
+                .map(|g| (g.text(0).to_string(), g.tokens))
+                .collect()
+        };
+        let base_sessions = sums(Key::Session, &input.baseline);
+        let now_sessions = sums(Key::Session, &input.range);
+        let base_actors = sums(Key::Principal, &input.baseline);
+        let now_actors = sums(Key::Principal, &input.range);
+        // The rows of a session's or actor's token use, earliest first.
+        let evidence = |subject: Filter| {
+            let mut rows: Vec<(usize, super::dataset::Row)> =
+                data.rows(&[subject, Filter::Tokens], &input.range).into_iter().map(|i| (i, data.row(i))).collect();
+            rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+            rows
+        };
         let mut out = Vec::new();
         let mut sizes: Vec<f64> = base_sessions.values().map(|n| *n as f64).collect();
         if sizes.len() >= 20 {
             let p99 = quantile(&mut sizes, 0.99);
             let median = quantile(&mut sizes, 0.5);
             let threshold = (3.0 * p99).max(20.0 * median);
-            for (session, (n, rows)) in now_sessions {
+            for (session, n) in now_sessions {
                 if (n as f64) <= threshold {
                     continue;
                 }
-                let actor = input.data.rows[rows[0]].principal().to_string();
+                let rows = evidence(Filter::Session(session.clone()));
+                let actor = rows.first().map(|(_, r)| r.principal().to_string()).unwrap_or_default();
+                let rows = rows.into_iter().map(|(i, _)| i).collect();
                 out.push(Draft {
                     severity: 5,
                     actor,
@@ -67,7 +63,7 @@ impl Heuristic for TokenOutliers {
                         "This agent session used about {:.0} times the tokens of a typical session.",
                         n as f64 / median.max(1.0)
                     ),
-                    sessions: vec![session.to_string()],
+                    sessions: vec![session],
                     rows,
                     ..Draft::default()
                 });
@@ -78,15 +74,16 @@ impl Heuristic for TokenOutliers {
         let mut peers: Vec<f64> = base_actors.values().map(|n| *n as f64 / base_days * range_days).collect();
         if peers.len() >= 5 {
             let p99 = quantile(&mut peers, 0.99);
-            for (actor, (n, rows)) in now_actors {
-                let own = base_actors.get(actor).map_or(0.0, |b| *b as f64 / base_days * range_days);
+            for (actor, n) in now_actors {
+                let own = base_actors.get(&actor).map_or(0.0, |b| *b as f64 / base_days * range_days);
                 let threshold = (8.0 * own).max(2.0 * p99);
                 if own == 0.0 || (n as f64) <= threshold {
                     continue;
                 }
+                let rows = evidence(Filter::Principal(actor.clone())).into_iter().map(|(i, _)| i).collect();
                 out.push(Draft {
                     severity: 4,
-                    actor: actor.to_string(),
+                    actor,
                     value: format!("{n} tokens in the range"),
                     threshold: format!(
                         "own baseline rate {own:.0} per range; peers' p99 {p99:.0}; threshold {threshold:.0}"

@@ -6,20 +6,19 @@
 
 use std::collections::BTreeMap;
 
+use super::store::{Filter, Group, Key};
 use super::{median_mad, Draft, Heuristic, Input};
-use crate::analyze::aggregate::{Bucket, Cell, Query};
+use crate::analyze::aggregate::Bucket;
 
 pub struct VolumeSpike;
 
 const MIN_COUNT: f64 = 40.0;
 const MIN_BASELINE_DAYS: usize = 5;
 
-fn per_actor_day(t: &crate::analyze::aggregate::Table) -> BTreeMap<String, Vec<(i64, i64)>> {
+fn per_actor_day(groups: Vec<Group>) -> BTreeMap<String, Vec<(i64, i64)>> {
     let mut m: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-    for r in &t.rows {
-        if let [Cell::Text(a), Cell::Int(day), Cell::Int(n)] = &r[..] {
-            m.entry(a.clone()).or_default().push((*day, *n));
-        }
+    for g in groups {
+        m.entry(g.text(0).to_string()).or_default().push((g.int(1), g.count as i64));
     }
     m
 }
@@ -34,9 +33,9 @@ impl Heuristic for VolumeSpike {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let q = [Query::CountByActor(Bucket::Day)];
-        let base = per_actor_day(&input.data.aggregate(&q, &input.baseline)[0]);
-        let now = per_actor_day(&input.data.aggregate(&q, &input.range)[0]);
+        let keys = [Key::Principal, Key::Day];
+        let base = per_actor_day(input.data.group(&keys, &[], &input.baseline));
+        let now = per_actor_day(input.data.group(&keys, &[], &input.range));
         let day = Bucket::Day.micros();
         let mut out = Vec::new();
         for (actor, days) in now {
@@ -58,19 +57,13 @@ impl Heuristic for VolumeSpike {
             }
             for run in runs {
                 let (from, to) = (run[0].0, run.last().expect("non-empty").0 + day);
-                let rows: Vec<usize> = input
-                    .data
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.principal() == actor && r.time() >= from && r.time() < to)
-                    .map(|(i, _)| i)
-                    .collect();
+                let window = super::Window::from_micros(from, to);
+                let rows = input.data.rows(&[Filter::Principal(actor.clone())], &window);
                 let peak = run.iter().map(|(_, n)| *n).max().unwrap_or(0);
                 out.push(Draft {
                     severity: 6,
                     actor: actor.clone(),
-                    window: Some(super::Window::from_micros(from, to)),
+                    window: Some(window),
                     value: format!("{peak} events in a day ({} day(s) above threshold)", run.len()),
                     threshold: format!("baseline median {median:.0}/day, MAD {mad:.1}; threshold {threshold:.0}"),
                     explanation: format!(
