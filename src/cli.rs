@@ -325,6 +325,10 @@ pub struct AnomaliesArgs {
     /// Output format (table only on stdout; with --output use cef, ocsf or json).
     #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
     pub format: FindingsFormat,
+    /// Read the events and run the heuristics here even on ClickHouse (which otherwise runs
+    /// their counts and selections itself).
+    #[arg(long)]
+    pub local: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }

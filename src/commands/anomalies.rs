@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::analyze::anomalies::clickhouse::{self, ClickHouseStore};
 use crate::analyze::anomalies::{self, first_seen::Attr, Dataset, Finding, Settings, Window, HEURISTICS};
+use crate::redact::mask_url;
+use crate::sources::{clickhouse::ChConfig, SourceSpec};
 use crate::cli::{AnomaliesArgs, DetectArgs, FindingsFormat};
 use crate::range::TimeRange;
 
@@ -58,10 +61,24 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
     let mut read = read_options(&args.source, &filter);
     read.range = TimeRange { from: Some(baseline.from), to: Some(to) };
     let started = std::time::Instant::now();
-    let data = Dataset::read(spec.open(&read).context("cannot open the source")?, &read.range)
-        .with_context(|| format!("cannot read {}", spec.describe()))?;
-    tracing::info!(events = data.rows.len(), sessions = data.sessions.len(), "read baseline and range");
-    let findings = anomalies::detect(&data, range, baseline, &settings, &args.heuristics);
+    let findings = match &spec {
+        SourceSpec::ClickHouse(url) if !args.local => {
+            let mut cfg = ChConfig::new(url);
+            cfg.database = read.schema.clone();
+            cfg.renames = read.renames.clone();
+            let failed = || format!("anomaly detection in {} failed", mask_url(url));
+            let store = ClickHouseStore::open(&cfg).with_context(failed)?;
+            tracing::info!("running the heuristics inside ClickHouse");
+            clickhouse::try_run(|| anomalies::detect(&store, range, baseline, &settings, &args.heuristics))
+                .with_context(failed)?
+        }
+        _ => {
+            let data = Dataset::read(spec.open(&read).context("cannot open the source")?, &read.range)
+                .with_context(|| format!("cannot read {}", spec.describe()))?;
+            tracing::info!(events = data.rows.len(), sessions = data.sessions.len(), "read baseline and range");
+            anomalies::detect(&data, range, baseline, &settings, &args.heuristics)
+        }
+    };
     tracing::info!(
         findings = findings.len(),
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),

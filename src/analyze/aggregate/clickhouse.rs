@@ -21,19 +21,22 @@ pub struct ClickHouseAggregator {
 /// JSON field extraction (`kind` String or UInt): `JSONExtract*` where the server has it
 /// (19.x on), else the simpler `visitParamExtract*` (18.16), which reads the first field of
 /// that name.
-fn json(major: u32, kind: &str, doc: &str, key: &str) -> String {
+pub fn json(major: u32, kind: &str, doc: &str, key: &str) -> String {
     let function = if major >= 20 { "JSONExtract" } else { "visitParamExtract" };
     format!("{function}{kind}({doc}, {})", string(key))
 }
 
 /// The facts of one table's rows, with the fact columns in order:
-/// `time, actor, event_name, ip, session, flow_type, outcome, input_tokens, output_tokens, project`.
+/// `time, actor, event_name, ip, session, flow_type, outcome, input_tokens, output_tokens, project`;
+/// with `rows`, followed by what the anomaly heuristics keep of each event
+/// ([`crate::analyze::anomalies::clickhouse::ROW_COLUMNS`]).
 fn projection(
     spec: &TableSpec,
     database: &str,
     have: &HashMap<String, String>,
     all: &HashMap<String, HashMap<String, String>>,
     major: u32,
+    rows: bool,
 ) -> Option<String> {
     let table = format!("{}.{}", ident(database), ident(&spec.table));
     let time = |c: &str| have.get(c).and_then(|t| TimeType::of(t)).map(|t| t.micros(&ident(c)));
@@ -132,7 +135,7 @@ fn projection(
             from = if joined {
                 format!(
                     "{table} ANY LEFT JOIN (SELECT toString(session_id) AS flow_session_id, flow_type AS s_flow_type, \
-                     project_id AS s_project_id FROM {}.{}) USING flow_session_id",
+                     project_id AS s_project_id, toString(user_id) AS s_user FROM {}.{}) USING flow_session_id",
                     ident(database),
                     ident("flow_sessions")
                 )
@@ -197,13 +200,36 @@ fn projection(
         "project",
     ];
     // No fact column is Nullable (18.16 cannot UNION Nullable with plain columns).
-    let select: Vec<String> = cols.iter().zip(names).map(|(e, n)| format!("assumeNotNull({e}) AS {n}")).collect();
+    let mut select: Vec<String> = cols.iter().zip(names).map(|(e, n)| format!("assumeNotNull({e}) AS {n}")).collect();
+    if rows {
+        use crate::analyze::anomalies::clickhouse::{row_columns, ROW_COLUMNS};
+        let mut extra = row_columns(spec, have, major, &cols[1])?;
+        if spec.mapping == Mapping::FlowResource && !all.contains_key("flow_sessions") {
+            // No sessions to join: nobody to act for.
+            extra = extra.into_iter().map(|e| if e == "s_user" { "''".into() } else { e }).collect();
+        }
+        select.extend(extra.iter().zip(ROW_COLUMNS).map(|(e, n)| format!("assumeNotNull({e}) AS {n}")));
+    }
     Some(format!("SELECT {} FROM {from}{filter}", select.join(", ")))
 }
 
 impl ClickHouseAggregator {
     /// Connect and prepare the fact projection of every table present.
     pub async fn open(cfg: &ChConfig) -> Result<ClickHouseAggregator, SourceError> {
+        Self::open_with(cfg, false).await
+    }
+
+    /// As [`open`](Self::open), with the anomaly heuristics' row columns in the projection.
+    pub async fn open_rows(cfg: &ChConfig) -> Result<ClickHouseAggregator, SourceError> {
+        Self::open_with(cfg, true).await
+    }
+
+    /// The connection and the projection's SQL.
+    pub fn into_parts(self) -> (Connection, String) {
+        (self.conn, self.facts)
+    }
+
+    async fn open_with(cfg: &ChConfig, rows: bool) -> Result<ClickHouseAggregator, SourceError> {
         let conn = Connection::open(&cfg.url, cfg.database.as_deref()).await?;
         let cols = conn.columns().await?;
         let (mut specs, skipped) = crate::sources::clickhouse::usable(cfg.tables(), &cols);
@@ -215,7 +241,7 @@ impl ClickHouseAggregator {
         }
         let major = conn.major();
         let parts: Vec<String> =
-            specs.iter().filter_map(|s| projection(s, &conn.database, cols.get(&s.table)?, &cols, major)).collect();
+            specs.iter().filter_map(|s| projection(s, &conn.database, cols.get(&s.table)?, &cols, major, rows)).collect();
         let facts = if parts.is_empty() {
             "SELECT toInt64(0) AS time, '' AS actor, '' AS event_name, '' AS ip, '' AS session, '' AS flow_type, \
              'success' AS outcome, toUInt64(0) AS input_tokens, toUInt64(0) AS output_tokens, '' AS project LIMIT 0"

@@ -67,6 +67,27 @@ pub struct Row {
 /// Joins a row's scopes.
 pub const SCOPE_SEP: char = '\u{1f}';
 
+/// What a database says of an event, for [`Dataset::push_row`] (scopes joined by
+/// [`SCOPE_SEP`]).
+pub struct RowParts {
+    pub time: i64,
+    pub id: String,
+    pub actor: String,
+    pub event_name: String,
+    pub ip: String,
+    pub session: String,
+    pub flow_type: String,
+    pub outcome: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub project: String,
+    pub class: ActorClass,
+    pub on_behalf_of: String,
+    pub model: String,
+    pub target: String,
+    pub scopes: String,
+}
+
 /// What the events say about one agent session.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
@@ -223,6 +244,37 @@ impl Dataset {
             fact,
         };
         self.rows.push(row);
+    }
+
+    /// Keep a row read elsewhere (a database computed its fields); returns its index.
+    pub fn push_row(&mut self, p: RowParts) -> usize {
+        let fact = RowFact {
+            time: p.time,
+            actor: self.intern(&p.actor),
+            event_name: self.intern(&p.event_name),
+            ip: self.intern(&p.ip),
+            session: self.intern(&p.session),
+            flow_type: self.intern(&p.flow_type),
+            outcome: match p.outcome.as_str() {
+                "success" => Outcome::Success.as_str(),
+                "failure" => Outcome::Failure.as_str(),
+                _ => Outcome::Unknown.as_str(),
+            },
+            input_tokens: p.input_tokens,
+            output_tokens: p.output_tokens,
+            project: self.intern(&p.project),
+        };
+        let row = Row {
+            id: p.id.into(),
+            fact,
+            class: p.class,
+            on_behalf_of: self.intern(&p.on_behalf_of),
+            model: self.intern(&p.model),
+            target: self.intern(&p.target),
+            scopes: self.intern(&p.scopes),
+        };
+        self.rows.push(row);
+        self.rows.len() - 1
     }
 
     /// The display name of an actor id, when any event gave one.

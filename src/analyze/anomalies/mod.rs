@@ -7,6 +7,7 @@
 //! the secrets found in prompts. Counting heuristics ask the dataset's polars frame through
 //! the aggregation interface ([`crate::analyze::aggregate`]).
 
+pub mod clickhouse;
 pub mod dataset;
 pub mod failures;
 pub mod first_seen;

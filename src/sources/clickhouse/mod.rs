@@ -269,6 +269,29 @@ impl Connection {
         Ok(out)
     }
 
+    /// Each row of a query, as it streams in (the answer is never held whole).
+    pub async fn for_each_row(&self, sql: &str, mut each: impl FnMut(TsvRow)) -> Result<(), SourceError> {
+        let mut cursor = self.query(sql).fetch_bytes("TabSeparated").map_err(|e| self.error("query failed", e))?;
+        let mut pending: Vec<u8> = Vec::new();
+        let unreadable = || SourceError::Database {
+            source_url: mask_url(&self.url),
+            message: "the server answered with text that is not UTF-8".into(),
+        };
+        while let Some(chunk) = cursor.next().await.map_err(|e| self.error("query failed", e))? {
+            pending.extend_from_slice(&chunk);
+            let Some(end) = pending.iter().rposition(|b| *b == b'\n') else { continue };
+            let rest = pending.split_off(end + 1);
+            for r in TsvRow::parse_all(&pending).map_err(|_| unreadable())? {
+                each(r);
+            }
+            pending = rest;
+        }
+        for r in TsvRow::parse_all(&pending).map_err(|_| unreadable())? {
+            each(r);
+        }
+        Ok(())
+    }
+
     /// Rows of a query, parsed.
     pub async fn rows(&self, sql: &str) -> Result<Vec<TsvRow>, SourceError> {
         let bytes = self.bytes(sql).await?;

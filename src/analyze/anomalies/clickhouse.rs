@@ -1,0 +1,691 @@
+//! The heuristics' [`Store`] inside ClickHouse: counts run as `GROUP BY`, rows are selected
+//! with `WHERE`, session summaries are one `GROUP BY session … HAVING` over the candidates of a
+//! lifecycle rule, and only prompts are scanned here (for secrets). Each table's rows are
+//! projected to what [`Dataset::push`](super::Dataset::push) keeps of an event — id, principal,
+//! actor class, model, target, authorization, prompt text — with the same rules as the sources
+//! ([`crate::sources::tables`], [`crate::sources::normalize`]), so the heuristics find the same.
+//!
+//! Details are read with `JSONExtract*` from 20.x on; on 18.16 with `visitParamExtract*`, which
+//! finds the first field of that name at any depth (GitLab's details keep these keys at the top).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use super::dataset::{Dataset, Row, RowParts, SecretHit};
+use super::first_seen::Attr;
+use super::store::{Filter, Group, Key, SessionSummary, Store};
+use super::Window;
+use crate::analyze::aggregate::clickhouse::{json, ClickHouseAggregator};
+use crate::analyze::aggregate::{AggregateError, Bucket, Cell};
+use crate::model::ActorClass;
+use crate::sources::clickhouse::sql::{string, TimeType};
+use crate::sources::clickhouse::{ChConfig, Connection, TsvRow};
+use crate::sources::tables::{Mapping, TableSpec, AGENT_SESSION_EVENTS};
+use crate::sources::SourceError;
+
+/// The columns added to the fact projection (after its ten), in order.
+pub const ROW_COLUMNS: [&str; 18] = [
+    "id",
+    "principal",
+    "class",
+    "obo",
+    "obo_name",
+    "name",
+    "model",
+    "target",
+    "scopes",
+    "auth_at",
+    "auth_state",
+    "p_input_prompt",
+    "p_input_summary",
+    "p_input_context",
+    "p_goal",
+    "p_prompt",
+    "p_plan_summary",
+    "p_decisions_log",
+];
+
+/// `auth_state` bits.
+const AUTHORIZED: u8 = 1;
+const HAS_AT: u8 = 2;
+const RECORDED: u8 = 4;
+
+/// Sub-expressions named once and reused (`(expr AS _name)`, then `_name`): the projection
+/// reads the same details many times, and ClickHouse limits the query's size.
+struct Aliases {
+    major: u32,
+    seen: std::cell::RefCell<std::collections::HashSet<String>>,
+}
+
+impl Aliases {
+    fn new(major: u32) -> Aliases {
+        Aliases { major, seen: Default::default() }
+    }
+
+    /// The expression the first time `name` is asked for, its alias after.
+    fn named(&self, name: &str, expr: impl FnOnce() -> String) -> String {
+        if self.seen.borrow_mut().insert(name.to_string()) {
+            format!("({} AS {name})", expr())
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The raw JSON of `key` in `doc` (named `_r_<tag>`).
+    fn raw(&self, doc: &str, tag: &str, key: &str) -> String {
+        self.named(&format!("_r_{tag}"), || json(self.major, "Raw", doc, key))
+    }
+
+    /// A detail as text the way [`crate::model::value_text`] renders it: strings unquoted,
+    /// other values as written, `null` or absent as ''.
+    fn detail(&self, doc: &str, tag: &str, key: &str) -> String {
+        let name = format!("_t_{tag}");
+        if self.seen.borrow().contains(&name) {
+            return name;
+        }
+        let first = self.raw(doc, tag, key);
+        let raw = format!("_r_{tag}");
+        let s = json(self.major, "String", doc, key);
+        self.named(&name, || format!("multiIf(substring({first}, 1, 1) = '\"', {s}, {raw} = 'null', '', {raw})"))
+    }
+}
+
+/// The human an event was done for, from details (`on_behalf_of` or `user`: an object's id
+/// else username/name, a number, a name; else `scoped_user_id`/`user_id`), as
+/// `(id-or-name, name)`, as [`crate::sources::normalize`] reads it.
+fn on_behalf_of(a: &Aliases, d: &str) -> (String, String) {
+    let int = |raw: &str, name: &str| {
+        let first = raw.to_string();
+        a.named(name, || {
+            format!(
+                "multiIf(match({first}, '^-?[0-9]+$'), {r}, match({r}, '^\"-?[0-9]+\"$'), replaceAll({r}, '\"', ''), '')",
+                r = name.replacen("_i_", "_r_", 1)
+            )
+        })
+    };
+    let of = |key: &str| {
+        let raw_first = a.raw(d, key, key);
+        let raw = format!("_r_{key}");
+        let id_raw = a.raw(&raw, &format!("{key}_id"), "id");
+        let id = int(&id_raw, &format!("_i_{key}_id"));
+        let name = a.named(&format!("_n_{key}"), || {
+            format!(
+                "if({u} != '', _t_{key}_username, {n})",
+                u = a.detail(&raw, &format!("{key}_username"), "username"),
+                n = a.detail(&raw, &format!("{key}_name"), "name")
+            )
+        });
+        let s = a.detail(d, &format!("{key}_s"), key);
+        let who = a.named(&format!("_w_{key}"), || {
+            format!(
+                "multiIf(substring({raw_first}, 1, 1) = '{{', if({id} != '', _i_{key}_id, {name}), match({raw}, '^-?[0-9]+$'), {raw}, \
+                 substring({raw}, 1, 1) = '\"', {s}, '')"
+            )
+        });
+        let name = a.named(&format!("_wn_{key}"), || {
+            format!("multiIf(substring({raw}, 1, 1) = '{{', _n_{key}, substring({raw}, 1, 1) = '\"', _t_{key}_s, '')")
+        });
+        (who, name)
+    };
+    let (wa, na) = of("on_behalf_of");
+    let (wb, nb) = of("user");
+    let sid = a.raw(d, "scoped_user_id", "scoped_user_id");
+    let sid = int(&sid, "_i_scoped_user_id");
+    let uid = a.raw(d, "user_id", "user_id");
+    let uid = int(&uid, "_i_user_id");
+    let ids = a.named("_ids", || format!("if({sid} != '', _i_scoped_user_id, {uid})"));
+    let username = a.detail(d, "username", "username");
+    let who = a.named("_obo", || {
+        format!("multiIf({wa} != '', _w_on_behalf_of, {wb} != '', _w_user, {ids})")
+    });
+    let name = format!("multiIf(_w_on_behalf_of != '', {na}, _w_user != '', {nb}, _ids != '', {username}, '')");
+    (who, name)
+}
+
+/// The actor class of a GitLab envelope with details, as `user`, `service_account`,
+/// `unauthenticated` or `other` ([`ActorClass::from_source`], then `enrich`).
+fn class(a: &Aliases, d: &str, author_id: &str, obo: &str) -> String {
+    let ac_first = a.detail(d, "author_class", "author_class");
+    let ac = "_t_author_class";
+    let other = [
+        "DeployKey",
+        "Gitlab::Audit::DeployKeyAuthor",
+        "deploy_key",
+        "DeployToken",
+        "Gitlab::Audit::DeployTokenAuthor",
+        "deploy_token",
+        "Gitlab::Audit::CiRunnerTokenAuthor",
+        "ci_runner",
+        "project_bot",
+        "webhook_event",
+        "poll_cycle",
+        "admin_action",
+        "system",
+    ]
+    .map(string)
+    .join(", ");
+    let base = a.named("_base_class", || {
+        format!(
+            "multiIf({ac_first} IN ('User', 'user'), 'user', {ac} IN ('ServiceAccount', 'service_account'), 'service_account', \
+             {ac} IN ('Gitlab::Audit::UnauthenticatedAuthor', 'unauthenticated'), 'unauthenticated', {ac} IN ({other}), 'other', \
+             {author_id} = -1, 'unauthenticated', {author_id} IN (-2, -3, -4), 'other', 'user')"
+        )
+    });
+    let sa = format!(
+        "({t} = 'service_account' OR ({c} = 'true' AND {obo} != ''))",
+        t = a.detail(d, "author_user_type", "author_user_type"),
+        c = a.raw(d, "composite_identity", "composite_identity")
+    );
+    a.named("_class", || format!("if({base} = 'user' AND {sa}, 'service_account', _base_class)"))
+}
+
+/// Microseconds of an ISO 8601 text (0 when unreadable).
+fn parse_micros(text: &str) -> String {
+    format!(
+        "toInt64(toUInt32(parseDateTimeBestEffortOrZero({text}))) * 1000000 + \
+         toInt64OrZero(substring(concat(extract({text}, '\\\\.([0-9]+)'), '000000'), 1, 6))"
+    )
+}
+
+/// The event id: as [`AuditEvent::assign_id`] hashes the origin format and native id.
+fn event_id(format: &str, native: &str) -> String {
+    format!("lower(hex(substring(SHA256(concat({}, '\\0', {native})), 1, 16)))", string(format))
+}
+
+/// The [`ROW_COLUMNS`] of one table's rows. `actor` is the fact column expression of the actor.
+pub fn row_columns(
+    spec: &TableSpec,
+    have: &HashMap<String, String>,
+    major: u32,
+    actor: &str,
+) -> Option<Vec<String>> {
+    let format = spec.origin_format();
+    let empty = || "''".to_string();
+    let none_prompts = || vec![empty(); 7];
+    let principal = |obo: &str, class: &str| format!("multiIf({obo} != '', _obo, {class} = 'unauthenticated', '', {actor})");
+    let cols: Vec<String> = match spec.mapping {
+        Mapping::AiAudit | Mapping::SplitAudit { .. } => {
+            let al = Aliases::new(major);
+            let d = "ifNull(details, '')";
+            let (obo, obo_name) = on_behalf_of(&al, d);
+            let class = class(&al, d, "author_id", "_obo");
+            let principal = principal(&obo, &class);
+            let provider = al.detail(d, "model_provider", "model_provider");
+            let engine = al.named("_engine", || {
+                format!(
+                    "if({e} != '', _t_model_engine, {n})",
+                    e = al.detail(d, "model_engine", "model_engine"),
+                    n = al.detail(d, "model_name", "model_name")
+                )
+            });
+            let scopes_raw = al.raw(d, "authorized_scopes", "authorized_scopes");
+            let scopes = al.named("_scopes", || {
+                format!(
+                    "if(substring({scopes_raw}, 1, 1) = '[', extractAll(_r_authorized_scopes, '\"([^\"]*)\"'), \
+                     arrayFilter(x -> x != '', splitByChar(',', replaceRegexpAll({s}, '\\\\s', ','))))",
+                    s = al.detail(d, "authorized_scopes", "authorized_scopes")
+                )
+            });
+            let verified = al.detail(d, "authorization_verified_at", "authorization_verified_at");
+            let at = al.named("_at", || parse_micros("_t_authorization_verified_at"));
+            let state = format!(
+                "toUInt8(if({verified} != '' AND {at} > 0, {HAS_AT}, 0) + \
+                 if((_t_authorization_verified_at != '' AND _at > 0) OR {m} != '' OR notEmpty(_scopes), {AUTHORIZED}, 0) + {RECORDED})",
+                m = al.detail(d, "authorization_method", "authorization_method")
+            );
+            let split = matches!(spec.mapping, Mapping::SplitAudit { .. });
+            let name = if split && have.contains_key("author_name") {
+                format!("if(author_name != '', author_name, {})", al.detail(d, "author_name", "author_name"))
+            } else {
+                al.detail(d, "author_name", "author_name")
+            };
+            let target = if split && have.contains_key("target_id") {
+                format!("if(target_id != 0, toString(target_id), {})", al.detail(d, "target_id", "target_id"))
+            } else {
+                al.detail(d, "target_id", "target_id")
+            };
+            let mut v = vec![
+                event_id(&format, "toString(id)"),
+                principal,
+                "_class".into(),
+                "_obo".into(),
+                obo_name,
+                name,
+                format!("multiIf({provider} != '' AND {engine} != '', concat(_t_model_provider, '/', _engine), _engine)"),
+                target,
+                scopes,
+                "if(_t_authorization_verified_at != '', _at, 0)".into(),
+                state,
+            ];
+            v.extend(crate::secrets::PROMPT_KEYS.iter().map(|k| al.detail(d, k, k)));
+            v
+        }
+        Mapping::FlowStart | Mapping::FlowEnd => {
+            let start = spec.mapping == Mapping::FlowStart;
+            let opt = |c: &str| {
+                if have.contains_key(c) {
+                    format!("ifNull(toString({c}), '')")
+                } else {
+                    empty()
+                }
+            };
+            let sa = if have.contains_key("service_account_id") { "isNotNull(service_account_id)" } else { "0" };
+            let (provider, engine) = (opt("model_provider"), opt("model_engine"));
+            let at = have
+                .get("authorization_verified_at")
+                .and_then(|t| TimeType::of(t))
+                .map(|t| t.micros("authorization_verified_at"));
+            let mut v = vec![
+                event_id(&format, &format!("concat(toString(session_id), '/{}')", if start { "started" } else { "ended" })),
+                "toString(user_id)".into(),
+                format!("if({sa}, 'service_account', 'user')"),
+                "toString(user_id)".into(),
+                empty(),
+                empty(),
+                format!("multiIf({provider} != '' AND {engine} != '', concat({provider}, '/', {engine}), {engine})"),
+                empty(),
+            ];
+            if start {
+                let at = at?;
+                let scopes = "authorized_scopes";
+                v.extend([
+                    scopes.to_string(),
+                    format!("ifNull({at}, 0)"),
+                    format!(
+                        "toUInt8(if(isNotNull({at}), {HAS_AT}, 0) + if(isNotNull({at}) OR ifNull(authorization_method, '') != '' \
+                         OR notEmpty({scopes}), {AUTHORIZED}, 0) + {RECORDED})"
+                    ),
+                    "ifNull(input_prompt, '')".into(),
+                    empty(),
+                    "ifNull(input_context, '')".into(),
+                    empty(),
+                    empty(),
+                    "ifNull(plan_summary, '')".into(),
+                    "ifNull(decisions_log, '')".into(),
+                ]);
+            } else {
+                v.extend(["emptyArrayString()".to_string(), "toInt64(0)".into(), "toUInt8(0)".into()]);
+                v.extend(none_prompts());
+            }
+            v
+        }
+        Mapping::FlowResource => {
+            let native = "concat(toString(flow_session_id), '/', resource_type, '/', resource_id, '/', action)";
+            let mut v = vec![
+                event_id(&format, native),
+                "s_user".into(),
+                "'other'".into(),
+                "s_user".into(),
+                empty(),
+                empty(),
+                empty(),
+                "resource_id".into(),
+                "emptyArrayString()".into(),
+                "toInt64(0)".into(),
+                "toUInt8(0)".into(),
+            ];
+            v.extend(none_prompts());
+            v
+        }
+        Mapping::AgentSession { code } => {
+            AGENT_SESSION_EVENTS.iter().find(|(c, ..)| *c == code)?;
+            let mut v = vec![
+                event_id(&format, &format!("concat(toString(session_id), '/{code}')")),
+                "toString(user_id)".into(),
+                "'user'".into(),
+                empty(),
+                empty(),
+                empty(),
+                empty(),
+                empty(),
+                "emptyArrayString()".into(),
+                "toInt64(0)".into(),
+                "toUInt8(0)".into(),
+            ];
+            v.extend(none_prompts());
+            v
+        }
+        _ => return None,
+    };
+    Some(cols)
+}
+
+/// The columns [`Row`]s are read from, in order.
+const ROW_SELECT: &str = "time, id, actor, event_name, ip, session, flow_type, outcome, input_tokens, output_tokens, \
+     project, class, obo, model, target, arrayStringConcat(scopes, '\\x1f')";
+
+/// A ClickHouse database as the heuristics' store. Rows it returns are kept in memory (only
+/// those: evidence and the few rows heuristics look at one by one).
+pub struct ClickHouseStore {
+    conn: Connection,
+    rows: String,
+    runtime: tokio::runtime::Runtime,
+    arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
+    names: OnceLock<HashMap<String, String>>,
+}
+
+
+impl ClickHouseStore {
+    pub fn open(cfg: &ChConfig) -> Result<ClickHouseStore, AggregateError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AggregateError::Source(SourceError::Io { path: "an async runtime".into(), source: e }))?;
+        let agg = runtime.block_on(ClickHouseAggregator::open_rows(cfg))?;
+        let (conn, rows) = agg.into_parts();
+        Ok(ClickHouseStore { conn, rows, runtime, arena: Default::default(), names: OnceLock::new() })
+    }
+
+    fn query(&self, sql: &str) -> Vec<TsvRow> {
+        tracing::debug!(sql, "anomaly push-down");
+        // Heuristics cannot fail half-way: a failed query is a failed run (see `try_run`).
+        match self.runtime.block_on(self.conn.rows(sql)) {
+            Ok(rows) => rows,
+            Err(e) => std::panic::panic_any(QueryFailed(e.to_string())),
+        }
+    }
+
+    fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
+        let mut conds = vec![
+            format!("time >= {}", window.from.timestamp_micros()),
+            format!("time < {}", window.to.timestamp_micros()),
+        ];
+        conds.extend(filters.iter().map(filter_sql));
+        format!("SELECT {what} FROM ({}) WHERE {}{tail}", self.rows, conds.join(" AND "))
+    }
+
+    /// Keep rows read with [`ROW_SELECT`] (plus `extra` columns), returning their indexes.
+    fn keep(&self, rows: Vec<TsvRow>, mut each: impl FnMut(usize, &TsvRow, &mut Dataset)) -> Vec<usize> {
+        let mut arena = self.arena.lock().expect("not poisoned");
+        let (data, ids) = &mut *arena;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id = r.get(1).unwrap_or_default();
+            let i = match ids.get(id.as_str()) {
+                Some(i) => *i,
+                None => {
+                    let i = data.push_row(row_of(&r));
+                    ids.insert(id.into(), i);
+                    i
+                }
+            };
+            each(i, &r, data);
+            out.push(i);
+        }
+        out
+    }
+}
+
+/// A push-down query failed; [`try_run`] turns it back into an error.
+struct QueryFailed(String);
+
+/// Run `f` (heuristics over a [`ClickHouseStore`]); a failed query becomes an error.
+pub fn try_run<T>(f: impl FnOnce() -> T) -> Result<T, AggregateError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| match p.downcast::<QueryFailed>() {
+        Ok(q) => AggregateError::Engine(format!("ClickHouse query failed: {}", q.0)),
+        Err(other) => std::panic::resume_unwind(other),
+    })
+}
+
+fn row_of(r: &TsvRow) -> RowParts {
+    let text = |i: usize| r.get(i).unwrap_or_default();
+    let int = |i: usize| text(i).parse::<i64>().unwrap_or(0);
+    RowParts {
+            time: int(0),
+            id: text(1),
+            actor: text(2),
+            event_name: text(3),
+            ip: text(4),
+            session: text(5),
+            flow_type: text(6),
+            outcome: text(7),
+            input_tokens: int(8) as u64,
+            output_tokens: int(9) as u64,
+            project: text(10),
+            class: match text(11).as_str() {
+                "user" => ActorClass::User,
+                "service_account" => ActorClass::ServiceAccount,
+                "unauthenticated" => ActorClass::Unauthenticated,
+                _ => ActorClass::Unknown,
+            },
+            on_behalf_of: text(12),
+            model: text(13),
+            target: text(14),
+            scopes: text(15),
+    }
+}
+
+fn key_sql(k: &Key) -> String {
+    match k {
+        Key::Principal => "principal".into(),
+        Key::Actor => "actor".into(),
+        Key::Day => format!("intDiv(time, {m}) * {m}", m = Bucket::Day.micros()),
+        Key::Hour => format!("intDiv(time, {m}) * {m}", m = Bucket::Hour.micros()),
+        Key::LocalDay(tz) => format!("toString(toDate(toDateTime(intDiv(time, 1000000)), {}))", string(tz.name())),
+        Key::Session => "session".into(),
+        Key::Attr(a) => attr_column(*a).into(),
+        Key::Scope => "arrayJoin(scopes)".into(),
+    }
+}
+
+fn attr_column(a: Attr) -> &'static str {
+    match a {
+        Attr::Ip => "ip",
+        Attr::Model => "model",
+        Attr::FlowType => "flow_type",
+        Attr::EventName => "event_name",
+        Attr::Project => "project",
+    }
+}
+
+fn filter_sql(f: &Filter) -> String {
+    let local = |tz: &chrono_tz::Tz| format!("toDateTime(intDiv(time, 1000000)), {}", string(tz.name()));
+    match f {
+        Filter::Principal(p) => format!("principal = {}", string(p)),
+        Filter::Actor(a) => format!("actor = {}", string(a)),
+        Filter::Session(s) => format!("session = {}", string(s)),
+        Filter::ServiceAccount => "class = 'service_account'".into(),
+        Filter::OffHours(tz, start, end) => format!(
+            "(toDayOfWeek({l}) >= 6 OR toHour({l}) < {start} OR toHour({l}) >= {end})",
+            l = local(tz)
+        ),
+        Filter::LocalDay(tz, day) => format!("toString(toDate({})) = {}", local(tz), string(day)),
+        Filter::Attr(a, v) => format!("{} = {}", attr_column(*a), string(v)),
+        Filter::Tokens => "input_tokens + output_tokens > 0".into(),
+        Filter::Failures => "(event_name = 'duo_flow_failed' OR ((position(event_name, 'login') > 0 \
+             OR position(event_name, 'authenticat') > 0 OR position(event_name, 'hmac') > 0 \
+             OR position(event_name, 'signature') > 0) AND (outcome = 'failure' OR position(event_name, 'failed') > 0)))"
+            .into(),
+        Filter::Provisioning => {
+            "(position(event_name, 'service_account') > 0 AND match(event_name, '(_provisioned|_created)$'))".into()
+        }
+        Filter::Starts => "event_name = 'duo_flow_started'".into(),
+        Filter::AnyScope(set) => {
+            let list: Vec<String> = set.iter().map(|s| string(s)).collect();
+            format!("arrayExists(x -> x IN ({}), scopes)", list.join(", "))
+        }
+        Filter::Resources => "position(event_name, 'duo_flow_resource_') = 1".into(),
+    }
+}
+
+const ENDS: &str = "event_name IN ('duo_flow_completed', 'duo_flow_failed', 'duo_flow_stopped', 'duo_flow_dropped')";
+
+impl Store for ClickHouseStore {
+    fn row(&self, i: usize) -> Row {
+        self.arena.lock().expect("not poisoned").0.rows[i].clone()
+    }
+
+    fn rows(&self, filters: &[Filter], window: &Window) -> Vec<usize> {
+        let rows = self.query(&self.select(ROW_SELECT, filters, window, ""));
+        self.keep(rows, |_, _, _| {})
+    }
+
+    fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group> {
+        let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
+        let mut what: Vec<String> = keys.iter().zip(&names).map(|(k, n)| format!("{} AS {n}", key_sql(k))).collect();
+        what.push("count()".into());
+        what.push("sum(input_tokens + output_tokens)".into());
+        let tail = if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", names.join(", ")) };
+        let mut out: Vec<Group> = self
+            .query(&self.select(&what.join(", "), filters, window, &tail))
+            .into_iter()
+            .map(|r| {
+                let keys = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let v = r.get(i).unwrap_or_default();
+                        match k {
+                            Key::Day | Key::Hour => Cell::Int(v.parse().unwrap_or(0)),
+                            _ => Cell::Text(v),
+                        }
+                    })
+                    .collect();
+                let n = |i: usize| r.get(keys_len(&r, i)).and_then(|v| v.parse().ok()).unwrap_or(0);
+                Group { keys, count: n(0), tokens: n(1) }
+            })
+            .filter(|g| g.count > 0)
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn sessions(&self, window: &Window) -> Vec<SessionSummary> {
+        let (from, to) = (window.from.timestamp_micros(), window.to.timestamp_micros());
+        let inside = |e: &str| format!("({e} >= {from} AND {e} < {to})");
+        let sql = format!(
+            "SELECT session, min(time) AS first, max(time) AS last, countIf(event_name = 'duo_flow_started') AS starts, \
+             minIf(time, event_name = 'duo_flow_started') AS started, max(bitAnd(auth_state, {RECORDED}) * (event_name = 'duo_flow_started')) AS recorded, \
+             max(bitAnd(auth_state, {AUTHORIZED}) * (event_name = 'duo_flow_started')) AS authorized, \
+             argMaxIf(auth_at, time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS at, \
+             argMaxIf(bitAnd(auth_state, {HAS_AT}), time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS has_at, \
+             countIf({ENDS}) AS ends, countIf(position(event_name, 'duo_flow_resource_') = 1) AS resources, \
+             maxIf(time, event_name = 'duo_flow_paused') > maxIf(time, event_name = 'duo_flow_resumed') AS paused, \
+             countIf(event_name = 'duo_flow_paused') AS pauses \
+             FROM ({}) WHERE session != '' GROUP BY session \
+             HAVING (starts > 0 AND {}) OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {}) \
+             ORDER BY session",
+            self.rows,
+            inside("started"),
+            inside("first"),
+            inside("last"),
+        );
+        let found = self.query(&sql);
+        if found.is_empty() {
+            return Vec::new();
+        }
+        // The start and first resource rows of these sessions.
+        let ids: Vec<String> = found.iter().map(|r| string(&r.get(0).unwrap_or_default())).collect();
+        let mut starts: HashMap<String, usize> = HashMap::new();
+        let mut first_resource: HashMap<String, (i64, String, usize)> = HashMap::new();
+        for chunk in ids.chunks(5_000) {
+            let sql = format!(
+                "SELECT {ROW_SELECT} FROM ({}) WHERE session IN ({}) AND (event_name = 'duo_flow_started' \
+                 OR position(event_name, 'duo_flow_resource_') = 1) ORDER BY time, id",
+                self.rows,
+                chunk.join(", ")
+            );
+            let rows = self.query(&sql);
+            self.keep(rows, |i, r, data| {
+                let row = &data.rows[i];
+                let session = row.fact.session.to_string();
+                if &*row.fact.event_name == "duo_flow_started" {
+                    starts.entry(session).or_insert(i);
+                } else {
+                    let key = (row.time(), row.id.to_string(), i);
+                    let e = first_resource.entry(session).or_insert_with(|| key.clone());
+                    if (key.0, &key.1) < (e.0, &e.1) {
+                        *e = key;
+                    }
+                }
+                let _ = r;
+            });
+        }
+        found
+            .into_iter()
+            .map(|r| {
+                let text = |i: usize| r.get(i).unwrap_or_default();
+                let int = |i: usize| text(i).parse::<i64>().unwrap_or(0);
+                let id = text(0);
+                SessionSummary {
+                    start: starts.get(&id).copied(),
+                    first_resource: first_resource.get(&id).map(|e| e.2),
+                    authorization_recorded: int(5) > 0,
+                    authorized: int(6) > 0,
+                    authorized_at: (int(6) > 0 && int(8) > 0).then(|| int(7)),
+                    ended: int(9) > 0,
+                    resources: int(10) as usize,
+                    paused: int(11) > 0,
+                    first: int(1),
+                    last: int(2),
+                    id,
+                }
+            })
+            .collect()
+    }
+
+    fn secrets(&self, window: &Window) -> Vec<SecretHit> {
+        let prompts: Vec<String> = crate::secrets::PROMPT_KEYS.iter().map(|k| format!("p_{k}")).collect();
+        let any: Vec<String> = prompts.iter().map(|p| format!("{p} != ''")).collect();
+        let what = format!("{ROW_SELECT}, {}", prompts.join(", "));
+        let sql = self.select(&what, &[], window, &format!(" AND ({})", any.join(" OR ")));
+        let mut hits = Vec::new();
+        let mut candidates = Vec::new();
+        let scan = |r: &TsvRow| -> Option<(Vec<&'static str>, Vec<String>)> {
+            let mut kinds = Vec::new();
+            let mut fields = Vec::new();
+            for (j, key) in crate::secrets::PROMPT_KEYS.iter().enumerate() {
+                let text = r.get(16 + j).unwrap_or_default();
+                if text.is_empty() {
+                    continue;
+                }
+                let found =
+                    crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
+                let before = kinds.len();
+                kinds.extend(found.map(|k| k.as_str()));
+                if kinds.len() > before {
+                    fields.push(key.to_string());
+                }
+            }
+            (!kinds.is_empty()).then(|| {
+                kinds.sort();
+                kinds.dedup();
+                (kinds, fields)
+            })
+        };
+        // Streamed: prompts are the one text read in bulk.
+        let streamed = self.runtime.block_on(self.conn.for_each_row(&sql, |r| {
+            if let Some(found) = scan(&r) {
+                candidates.push((r, found));
+            }
+        }));
+        if let Err(e) = streamed {
+            std::panic::panic_any(QueryFailed(e.to_string()));
+        }
+        let (rows, found): (Vec<TsvRow>, Vec<_>) = candidates.into_iter().unzip();
+        let kept = self.keep(rows, |_, _, _| {});
+        for (row, (kinds, fields)) in kept.into_iter().zip(found) {
+            hits.push(SecretHit { row, kinds, fields });
+        }
+        hits
+    }
+
+    fn name_of(&self, actor: &str) -> String {
+        let names = self.names.get_or_init(|| {
+            let sql = format!(
+                "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM ({rows}) \
+                 WHERE actor != '' AND name != '' AND class != 'unauthenticated' UNION ALL \
+                 SELECT obo AS who, obo_name AS n, time FROM ({rows}) WHERE obo != '' AND obo_name != '' \
+                 AND match(obo, '^-?[0-9]+$')) GROUP BY who",
+                rows = self.rows
+            );
+            self.query(&sql).into_iter().map(|r| (r.get(0).unwrap_or_default(), r.get(1).unwrap_or_default())).collect()
+        });
+        names.get(actor).cloned().unwrap_or_default()
+    }
+}
+
+/// The index of value column `i` (after the key columns) in a group row.
+fn keys_len(r: &TsvRow, i: usize) -> usize {
+    r.0.len() - 2 + i
+}
