@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::analyze::anomalies::clickhouse::{self, ClickHouseStore};
+use crate::analyze::anomalies::clickhouse::ClickHouseStore;
 use crate::analyze::anomalies::{self, first_seen::Attr, Dataset, Finding, Settings, Window, HEURISTICS};
-use crate::redact::mask_url;
-use crate::sources::{clickhouse::ChConfig, SourceSpec};
 use crate::cli::{AnomaliesArgs, DetectArgs, FindingsFormat};
 use crate::range::TimeRange;
+use crate::redact::mask_url;
+use crate::sources::{clickhouse::ChConfig, SourceSpec};
 
 use super::export::{filter, read_options, source};
 use super::usage;
@@ -69,8 +69,11 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
             let failed = || format!("anomaly detection in {} failed", mask_url(url));
             let store = ClickHouseStore::open(&cfg).with_context(failed)?;
             tracing::info!("running the heuristics inside ClickHouse");
-            clickhouse::try_run(|| anomalies::detect(&store, range, baseline, &settings, &args.heuristics))
-                .with_context(failed)?
+            let findings = anomalies::detect(&store, range, baseline, &settings, &args.heuristics);
+            if let Some(e) = store.failure() {
+                return Err(anyhow::Error::new(e).context(failed()));
+            }
+            findings
         }
         _ => {
             let data = Dataset::read(spec.open(&read).context("cannot open the source")?, &read.range)

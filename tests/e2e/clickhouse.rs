@@ -321,3 +321,21 @@ fn anomalies_are_the_same_from_clickhouse_and_from_its_export() {
     assert!(!from_ch.lines().is_empty());
     assert!(from_ch.stdout == from_file.stdout, "findings differ between ClickHouse and the same events from a file");
 }
+
+#[test]
+fn anomalies_pushed_down_equal_anomalies_computed_here() {
+    let Some(ch) = TestCh::new("anom_push") else { return };
+    run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
+    // Every key and filter the heuristics use: all first-seen attributes, local days in a
+    // time zone with a half-hour offset, a short range.
+    for extra in [
+        &["--range", "2026-10-01..2026-10-31", "--first-seen", "ip,model,flow_type,event_name,project"][..],
+        &["--range", "2026-10-10..2026-10-24", "--tz", "Asia/Kolkata", "--business-hours", "9-17", "--baseline", "30d"],
+    ] {
+        let args = [&["anomalies", "--format", "json", "--source", ch.url.as_str()][..], extra].concat();
+        let pushed = run(&args).ok();
+        let here = run(&[&args[..], &["--local"]].concat()).ok();
+        assert!(pushed.lines().len() > 5, "{:?}", pushed.lines());
+        assert!(pushed.stdout == here.stdout, "findings differ between push-down and --local for {extra:?}");
+    }
+}

@@ -240,8 +240,10 @@ impl ClickHouseAggregator {
             tracing::debug!("aggregating without: {}", skipped.join("; "));
         }
         let major = conn.major();
-        let parts: Vec<String> =
-            specs.iter().filter_map(|s| projection(s, &conn.database, cols.get(&s.table)?, &cols, major, rows)).collect();
+        let parts: Vec<String> = specs
+            .iter()
+            .filter_map(|s| projection(s, &conn.database, cols.get(&s.table)?, &cols, major, rows))
+            .collect();
         let facts = if parts.is_empty() {
             "SELECT toInt64(0) AS time, '' AS actor, '' AS event_name, '' AS ip, '' AS session, '' AS flow_type, \
              'success' AS outcome, toUInt64(0) AS input_tokens, toUInt64(0) AS output_tokens, '' AS project LIMIT 0"

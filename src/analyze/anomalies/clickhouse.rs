@@ -135,9 +135,7 @@ fn on_behalf_of(a: &Aliases, d: &str) -> (String, String) {
     let uid = int(&uid, "_i_user_id");
     let ids = a.named("_ids", || format!("if({sid} != '', _i_scoped_user_id, {uid})"));
     let username = a.detail(d, "username", "username");
-    let who = a.named("_obo", || {
-        format!("multiIf({wa} != '', _w_on_behalf_of, {wb} != '', _w_user, {ids})")
-    });
+    let who = a.named("_obo", || format!("multiIf({wa} != '', _w_on_behalf_of, {wb} != '', _w_user, {ids})"));
     let name = format!("multiIf(_w_on_behalf_of != '', {na}, _w_user != '', {nb}, _ids != '', {username}, '')");
     (who, name)
 }
@@ -193,16 +191,12 @@ fn event_id(format: &str, native: &str) -> String {
 }
 
 /// The [`ROW_COLUMNS`] of one table's rows. `actor` is the fact column expression of the actor.
-pub fn row_columns(
-    spec: &TableSpec,
-    have: &HashMap<String, String>,
-    major: u32,
-    actor: &str,
-) -> Option<Vec<String>> {
+pub fn row_columns(spec: &TableSpec, have: &HashMap<String, String>, major: u32, actor: &str) -> Option<Vec<String>> {
     let format = spec.origin_format();
     let empty = || "''".to_string();
     let none_prompts = || vec![empty(); 7];
-    let principal = |obo: &str, class: &str| format!("multiIf({obo} != '', _obo, {class} = 'unauthenticated', '', {actor})");
+    let principal =
+        |obo: &str, class: &str| format!("multiIf({obo} != '', _obo, {class} = 'unauthenticated', '', {actor})");
     let cols: Vec<String> = match spec.mapping {
         Mapping::AiAudit | Mapping::SplitAudit { .. } => {
             let al = Aliases::new(major);
@@ -251,7 +245,9 @@ pub fn row_columns(
                 "_obo".into(),
                 obo_name,
                 name,
-                format!("multiIf({provider} != '' AND {engine} != '', concat(_t_model_provider, '/', _engine), _engine)"),
+                format!(
+                    "multiIf({provider} != '' AND {engine} != '', concat(_t_model_provider, '/', _engine), _engine)"
+                ),
                 target,
                 scopes,
                 "if(_t_authorization_verified_at != '', _at, 0)".into(),
@@ -276,7 +272,10 @@ pub fn row_columns(
                 .and_then(|t| TimeType::of(t))
                 .map(|t| t.micros("authorization_verified_at"));
             let mut v = vec![
-                event_id(&format, &format!("concat(toString(session_id), '/{}')", if start { "started" } else { "ended" })),
+                event_id(
+                    &format,
+                    &format!("concat(toString(session_id), '/{}')", if start { "started" } else { "ended" }),
+                ),
                 "toString(user_id)".into(),
                 format!("if({sa}, 'service_account', 'user')"),
                 "toString(user_id)".into(),
@@ -362,8 +361,10 @@ pub struct ClickHouseStore {
     runtime: tokio::runtime::Runtime,
     arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
     names: OnceLock<HashMap<String, String>>,
+    /// The first failed query: later questions get empty answers, and [`ClickHouseStore::failure`]
+    /// turns the run into an error.
+    failed: Mutex<Option<SourceError>>,
 }
-
 
 impl ClickHouseStore {
     pub fn open(cfg: &ChConfig) -> Result<ClickHouseStore, AggregateError> {
@@ -373,16 +374,37 @@ impl ClickHouseStore {
             .map_err(|e| AggregateError::Source(SourceError::Io { path: "an async runtime".into(), source: e }))?;
         let agg = runtime.block_on(ClickHouseAggregator::open_rows(cfg))?;
         let (conn, rows) = agg.into_parts();
-        Ok(ClickHouseStore { conn, rows, runtime, arena: Default::default(), names: OnceLock::new() })
+        Ok(ClickHouseStore {
+            conn,
+            rows,
+            runtime,
+            arena: Default::default(),
+            names: OnceLock::new(),
+            failed: Mutex::new(None),
+        })
     }
 
     fn query(&self, sql: &str) -> Vec<TsvRow> {
-        tracing::debug!(sql, "anomaly push-down");
-        // Heuristics cannot fail half-way: a failed query is a failed run (see `try_run`).
-        match self.runtime.block_on(self.conn.rows(sql)) {
-            Ok(rows) => rows,
-            Err(e) => std::panic::panic_any(QueryFailed(e.to_string())),
+        let mut out = Vec::new();
+        self.stream(sql, |r| out.push(r));
+        out
+    }
+
+    /// Each row of `sql`'s answer; nothing once a query failed.
+    fn stream(&self, sql: &str, each: impl FnMut(TsvRow)) {
+        let mut failed = self.failed.lock().expect("not poisoned");
+        if failed.is_some() {
+            return;
         }
+        tracing::debug!(sql, "anomaly push-down");
+        if let Err(e) = self.runtime.block_on(self.conn.for_each_row(sql, each)) {
+            *failed = Some(e);
+        }
+    }
+
+    /// The error of the first failed query, if one failed (the findings are then incomplete).
+    pub fn failure(&self) -> Option<SourceError> {
+        self.failed.lock().expect("not poisoned").take()
     }
 
     fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
@@ -416,42 +438,31 @@ impl ClickHouseStore {
     }
 }
 
-/// A push-down query failed; [`try_run`] turns it back into an error.
-struct QueryFailed(String);
-
-/// Run `f` (heuristics over a [`ClickHouseStore`]); a failed query becomes an error.
-pub fn try_run<T>(f: impl FnOnce() -> T) -> Result<T, AggregateError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| match p.downcast::<QueryFailed>() {
-        Ok(q) => AggregateError::Engine(format!("ClickHouse query failed: {}", q.0)),
-        Err(other) => std::panic::resume_unwind(other),
-    })
-}
-
 fn row_of(r: &TsvRow) -> RowParts {
     let text = |i: usize| r.get(i).unwrap_or_default();
     let int = |i: usize| text(i).parse::<i64>().unwrap_or(0);
     RowParts {
-            time: int(0),
-            id: text(1),
-            actor: text(2),
-            event_name: text(3),
-            ip: text(4),
-            session: text(5),
-            flow_type: text(6),
-            outcome: text(7),
-            input_tokens: int(8) as u64,
-            output_tokens: int(9) as u64,
-            project: text(10),
-            class: match text(11).as_str() {
-                "user" => ActorClass::User,
-                "service_account" => ActorClass::ServiceAccount,
-                "unauthenticated" => ActorClass::Unauthenticated,
-                _ => ActorClass::Unknown,
-            },
-            on_behalf_of: text(12),
-            model: text(13),
-            target: text(14),
-            scopes: text(15),
+        time: int(0),
+        id: text(1),
+        actor: text(2),
+        event_name: text(3),
+        ip: text(4),
+        session: text(5),
+        flow_type: text(6),
+        outcome: text(7),
+        input_tokens: int(8) as u64,
+        output_tokens: int(9) as u64,
+        project: text(10),
+        class: match text(11).as_str() {
+            "user" => ActorClass::User,
+            "service_account" => ActorClass::ServiceAccount,
+            "unauthenticated" => ActorClass::Unauthenticated,
+            _ => ActorClass::Unknown,
+        },
+        on_behalf_of: text(12),
+        model: text(13),
+        target: text(14),
+        scopes: text(15),
     }
 }
 
@@ -639,8 +650,7 @@ impl Store for ClickHouseStore {
                 if text.is_empty() {
                     continue;
                 }
-                let found =
-                    crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
+                let found = crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
                 let before = kinds.len();
                 kinds.extend(found.map(|k| k.as_str()));
                 if kinds.len() > before {
@@ -654,14 +664,11 @@ impl Store for ClickHouseStore {
             })
         };
         // Streamed: prompts are the one text read in bulk.
-        let streamed = self.runtime.block_on(self.conn.for_each_row(&sql, |r| {
+        self.stream(&sql, |r| {
             if let Some(found) = scan(&r) {
                 candidates.push((r, found));
             }
-        }));
-        if let Err(e) = streamed {
-            std::panic::panic_any(QueryFailed(e.to_string()));
-        }
+        });
         let (rows, found): (Vec<TsvRow>, Vec<_>) = candidates.into_iter().unzip();
         let kept = self.keep(rows, |_, _, _| {});
         for (row, (kinds, fields)) in kept.into_iter().zip(found) {
