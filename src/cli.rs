@@ -184,6 +184,21 @@ pub enum DbCommand {
     /// Create the flow-session tables (never touches existing GitLab tables); with --with-demo,
     /// also create GitLab-shaped audit tables in an empty database and load the demo data.
     Init(DbInitArgs),
+    /// ClickHouse: write (or rewrite) the fact snapshot `compliance_report_facts`: every audit
+    /// and session row projected once to plain columns, so `anomalies` runs its questions
+    /// without parsing details again. Used while the tables have not changed since; re-run it
+    /// from cron after loads. Needs CREATE and INSERT rights in the database.
+    Facts(DbFactsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbFactsArgs {
+    /// ClickHouse URL (clickhouse://user:pass@host:8123/db).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub source: String,
+    /// ClickHouse database (default: the URL's).
+    #[arg(long)]
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Export(args) => commands::export::run(&args),
         cli::Command::Demo(cli::DemoCommand::Generate(args)) => commands::demo::generate(&args),
         cli::Command::Db(cli::DbCommand::Init(args)) => commands::db::init(&args),
+        cli::Command::Db(cli::DbCommand::Facts(args)) => commands::db::facts(&args),
         cli::Command::Check(args) => commands::db::check(&args),
         cli::Command::Aggregate(args) => commands::aggregate::run(&args),
         cli::Command::Anomalies(args) => commands::anomalies::run(&args),

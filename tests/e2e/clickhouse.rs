@@ -338,4 +338,21 @@ fn anomalies_pushed_down_equal_anomalies_computed_here() {
         assert!(pushed.lines().len() > 5, "{:?}", pushed.lines());
         assert!(pushed.stdout == here.stdout, "findings differ between push-down and --local for {extra:?}");
     }
+    // From the fact snapshot: the same findings; stale once a table changes (then the tables
+    // are read again, with a warning), fresh again after `db facts`.
+    let args = ["anomalies", "--format", "json", "--range", "2026-10-01..2026-10-31", "--source", ch.url.as_str()];
+    let before = run(&args).ok();
+    let facts = run(&["db", "facts", "--source", &ch.url]).ok();
+    assert!(facts.stderr.contains("wrote compliance_report_facts rows="), "{}", facts.stderr);
+    let snap = run(&args).ok();
+    assert!(snap.stderr.contains("reading the fact snapshot"), "{}", snap.stderr);
+    assert!(snap.stdout == before.stdout, "findings differ between the snapshot and the tables");
+    let db = ch.url.rsplit('/').next().unwrap();
+    ch.sql(&format!(
+        "INSERT INTO {db}.ai_audit_events (id, created_at, author_id, event_name, details) \
+         SELECT 99999999, created_at, author_id, event_name, details FROM {db}.ai_audit_events LIMIT 1"
+    ));
+    let stale = run(&args).ok();
+    assert!(stale.stderr.contains("older than the tables"), "{}", stale.stderr);
+    assert!(!stale.stderr.contains("reading the fact snapshot"));
 }

@@ -16,7 +16,23 @@ use crate::sources::SourceError;
 pub struct ClickHouseAggregator {
     conn: Connection,
     facts: String,
+    /// The tables the projection reads.
+    tables: Vec<String>,
 }
+
+/// The fact columns of the projection, in order.
+pub const FACT_COLUMNS: [&str; 10] = [
+    "time",
+    "actor",
+    "event_name",
+    "ip",
+    "session",
+    "flow_type",
+    "outcome",
+    "input_tokens",
+    "output_tokens",
+    "project",
+];
 
 /// JSON field extraction (`kind` String or UInt): `JSONExtract*` where the server has it
 /// (19.x on), else the simpler `visitParamExtract*` (18.16), which reads the first field of
@@ -187,18 +203,7 @@ fn projection(
         }
         _ => return None,
     }
-    let names = [
-        "time",
-        "actor",
-        "event_name",
-        "ip",
-        "session",
-        "flow_type",
-        "outcome",
-        "input_tokens",
-        "output_tokens",
-        "project",
-    ];
+    let names = FACT_COLUMNS;
     // No fact column is Nullable (18.16 cannot UNION Nullable with plain columns).
     let mut select: Vec<String> = cols.iter().zip(names).map(|(e, n)| format!("assumeNotNull({e}) AS {n}")).collect();
     if rows {
@@ -224,9 +229,9 @@ impl ClickHouseAggregator {
         Self::open_with(cfg, true).await
     }
 
-    /// The connection and the projection's SQL.
-    pub fn into_parts(self) -> (Connection, String) {
-        (self.conn, self.facts)
+    /// The connection, the projection's SQL and the tables it reads.
+    pub fn into_parts(self) -> (Connection, String, Vec<String>) {
+        (self.conn, self.facts, self.tables)
     }
 
     async fn open_with(cfg: &ChConfig, rows: bool) -> Result<ClickHouseAggregator, SourceError> {
@@ -240,10 +245,17 @@ impl ClickHouseAggregator {
             tracing::debug!("aggregating without: {}", skipped.join("; "));
         }
         let major = conn.major();
-        let parts: Vec<String> = specs
-            .iter()
-            .filter_map(|s| projection(s, &conn.database, cols.get(&s.table)?, &cols, major, rows))
-            .collect();
+        let mut tables = Vec::new();
+        let mut parts: Vec<String> = Vec::new();
+        for s in &specs {
+            if let Some(p) = cols.get(&s.table).and_then(|have| projection(s, &conn.database, have, &cols, major, rows))
+            {
+                parts.push(p);
+                tables.push(s.table.clone());
+            }
+        }
+        tables.sort();
+        tables.dedup();
         let facts = if parts.is_empty() {
             "SELECT toInt64(0) AS time, '' AS actor, '' AS event_name, '' AS ip, '' AS session, '' AS flow_type, \
              'success' AS outcome, toUInt64(0) AS input_tokens, toUInt64(0) AS output_tokens, '' AS project LIMIT 0"
@@ -251,7 +263,7 @@ impl ClickHouseAggregator {
         } else {
             parts.join(" UNION ALL ")
         };
-        Ok(ClickHouseAggregator { conn, facts })
+        Ok(ClickHouseAggregator { conn, facts, tables })
     }
 
     /// The SQL of a query over the facts within `range`.

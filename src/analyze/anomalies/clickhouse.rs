@@ -18,7 +18,7 @@ use super::Window;
 use crate::analyze::aggregate::clickhouse::{json, ClickHouseAggregator};
 use crate::analyze::aggregate::{AggregateError, Bucket, Cell};
 use crate::model::ActorClass;
-use crate::sources::clickhouse::sql::{string, TimeType};
+use crate::sources::clickhouse::sql::{ident, string, TimeType};
 use crate::sources::clickhouse::{ChConfig, Connection, TsvRow};
 use crate::sources::tables::{Mapping, TableSpec, AGENT_SESSION_EVENTS};
 use crate::sources::SourceError;
@@ -366,6 +366,73 @@ pub struct ClickHouseStore {
     failed: Mutex<Option<SourceError>>,
 }
 
+/// The snapshot of the projected rows that `db facts` writes, and its state (the source
+/// tables' row counts when it was written).
+pub const FACTS_TABLE: &str = "compliance_report_facts";
+const FACTS_STATE: &str = "compliance_report_facts_state";
+
+/// The source tables' row counts: any insert (a new version of a replacing table's row too)
+/// changes them.
+async fn signature(conn: &Connection, tables: &[String]) -> Result<String, SourceError> {
+    let db = ident(&conn.database);
+    let parts: Vec<String> =
+        tables.iter().map(|t| format!("SELECT {} AS t, count() AS n FROM {db}.{}", string(t), ident(t))).collect();
+    let rows = conn.rows(&format!("SELECT t, n FROM ({}) ORDER BY t", parts.join(" UNION ALL "))).await?;
+    Ok(rows
+        .iter()
+        .map(|r| format!("{}={}", r.get(0).unwrap_or_default(), r.get(1).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// Write the snapshot (`db facts`): every table's rows projected once, so the heuristics read
+/// plain columns instead of parsing details on every question. Returns the rows written.
+pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
+    let (conn, rows, tables) = ClickHouseAggregator::open_rows(cfg).await?.into_parts();
+    if tables.is_empty() {
+        return Err(SourceError::Database {
+            source_url: crate::redact::mask_url(&cfg.url),
+            message: format!("database {} holds none of the audit or session tables", conn.database),
+        });
+    }
+    // Taken first: rows inserted while the snapshot is written make it stale, never wrong.
+    let sig = signature(&conn, &tables).await?;
+    let db = ident(&conn.database);
+    let (facts, new, state) = (ident(FACTS_TABLE), ident(&format!("{FACTS_TABLE}_new")), ident(FACTS_STATE));
+    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{new}")).await?;
+    conn.execute(&format!("CREATE TABLE {db}.{new} ENGINE = MergeTree ORDER BY time AS SELECT * FROM ({rows})"))
+        .await?;
+    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{facts}")).await?;
+    conn.execute(&format!("RENAME TABLE {db}.{new} TO {db}.{facts}")).await?;
+    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{state}")).await?;
+    conn.execute(&format!("CREATE TABLE {db}.{state} ENGINE = TinyLog AS SELECT {} AS signature", string(&sig)))
+        .await?;
+    let n = conn.rows(&format!("SELECT count() FROM {db}.{facts}")).await?;
+    Ok(n.first().and_then(|r| r.get(0)).and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// The snapshot's `SELECT` when it exists, has the columns of this version and the tables did
+/// not change since it was written.
+async fn fresh_facts(conn: &Connection, tables: &[String]) -> Result<Option<String>, SourceError> {
+    let cols = conn.columns().await?;
+    let (Some(have), Some(_)) = (cols.get(FACTS_TABLE), cols.get(FACTS_STATE)) else { return Ok(None) };
+    let expected = crate::analyze::aggregate::clickhouse::FACT_COLUMNS.iter().chain(ROW_COLUMNS.iter());
+    let db = ident(&conn.database);
+    let hint = "run `compliance-report db facts` to refresh it";
+    if have.len() != 28 || expected.clone().any(|c| !have.contains_key(*c)) {
+        tracing::warn!("the fact snapshot {FACTS_TABLE} was written by another version; reading the tables ({hint})");
+        return Ok(None);
+    }
+    let stored = conn.rows(&format!("SELECT signature FROM {db}.{}", ident(FACTS_STATE))).await?;
+    let now = signature(conn, tables).await?;
+    if stored.first().and_then(|r| r.get(0)).as_deref() != Some(now.as_str()) {
+        tracing::warn!("the fact snapshot {FACTS_TABLE} is older than the tables; reading the tables, slower ({hint})");
+        return Ok(None);
+    }
+    let names: Vec<&str> = expected.copied().collect();
+    Ok(Some(format!("SELECT {} FROM {db}.{}", names.join(", "), ident(FACTS_TABLE))))
+}
+
 impl ClickHouseStore {
     pub fn open(cfg: &ChConfig) -> Result<ClickHouseStore, AggregateError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -373,7 +440,11 @@ impl ClickHouseStore {
             .build()
             .map_err(|e| AggregateError::Source(SourceError::Io { path: "an async runtime".into(), source: e }))?;
         let agg = runtime.block_on(ClickHouseAggregator::open_rows(cfg))?;
-        let (conn, rows) = agg.into_parts();
+        let (conn, mut rows, tables) = agg.into_parts();
+        if let Some(facts) = runtime.block_on(fresh_facts(&conn, &tables))? {
+            tracing::info!("reading the fact snapshot {FACTS_TABLE}");
+            rows = facts;
+        }
         Ok(ClickHouseStore {
             conn,
             rows,
@@ -572,7 +643,9 @@ impl Store for ClickHouseStore {
              argMaxIf(bitAnd(auth_state, {HAS_AT}), time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS has_at, \
              countIf({ENDS}) AS ends, countIf(position(event_name, 'duo_flow_resource_') = 1) AS resources, \
              maxIf(time, event_name = 'duo_flow_paused') > maxIf(time, event_name = 'duo_flow_resumed') AS paused, \
-             countIf(event_name = 'duo_flow_paused') AS pauses \
+             countIf(event_name = 'duo_flow_paused') AS pauses, \
+             argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
+             argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id \
              FROM ({}) WHERE session != '' GROUP BY session \
              HAVING (starts > 0 AND {}) OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {}) \
              ORDER BY session",
@@ -585,33 +658,13 @@ impl Store for ClickHouseStore {
         if found.is_empty() {
             return Vec::new();
         }
-        // The start and first resource rows of these sessions.
-        let ids: Vec<String> = found.iter().map(|r| string(&r.get(0).unwrap_or_default())).collect();
-        let mut starts: HashMap<String, usize> = HashMap::new();
-        let mut first_resource: HashMap<String, (i64, String, usize)> = HashMap::new();
-        for chunk in ids.chunks(5_000) {
-            let sql = format!(
-                "SELECT {ROW_SELECT} FROM ({}) WHERE session IN ({}) AND (event_name = 'duo_flow_started' \
-                 OR position(event_name, 'duo_flow_resource_') = 1) ORDER BY time, id",
-                self.rows,
-                chunk.join(", ")
-            );
-            let rows = self.query(&sql);
-            self.keep(rows, |i, r, data| {
-                let row = &data.rows[i];
-                let session = row.fact.session.to_string();
-                if &*row.fact.event_name == "duo_flow_started" {
-                    starts.entry(session).or_insert(i);
-                } else {
-                    let key = (row.time(), row.id.to_string(), i);
-                    let e = first_resource.entry(session).or_insert_with(|| key.clone());
-                    if (key.0, &key.1) < (e.0, &e.1) {
-                        *e = key;
-                    }
-                }
-                let _ = r;
-            });
-        }
+        // The start and first resource rows of these sessions, in one more query.
+        let rows = self.query(&format!(
+            "SELECT {ROW_SELECT} FROM ({}) WHERE id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))",
+            self.rows
+        ));
+        let kept: HashMap<String, usize> =
+            self.keep(rows, |_, _, _| {}).into_iter().map(|i| (self.row(i).id.to_string(), i)).collect();
         found
             .into_iter()
             .map(|r| {
@@ -619,8 +672,8 @@ impl Store for ClickHouseStore {
                 let int = |i: usize| text(i).parse::<i64>().unwrap_or(0);
                 let id = text(0);
                 SessionSummary {
-                    start: starts.get(&id).copied(),
-                    first_resource: first_resource.get(&id).map(|e| e.2),
+                    start: kept.get(&text(13)).copied(),
+                    first_resource: kept.get(&text(14)).copied(),
                     authorization_recorded: int(5) > 0,
                     authorized: int(6) > 0,
                     authorized_at: (int(6) > 0 && int(8) > 0).then(|| int(7)),

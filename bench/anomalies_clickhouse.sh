@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Anomaly detection pushed down into ClickHouse over N generated ai_audit_events rows: a row
+# every 5 s from 2025-01-01, 120 users acting through a service account, sessions of 8 rows
+# (started with an authorization, plan, 2 resources, 3 token usages, completed), JSON details
+# like GitLab's; every row inside baseline + range. Measures `anomalies` reading the tables
+# (details parsed on every question) and after `db facts` (the snapshot), and `db facts` itself.
+# Usage: bash bench/anomalies_clickhouse.sh [N] [HOST]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+n=${1:-10000000} host=${2:-127.0.0.1}
+db=bench_anomalies_$n
+cargo build --release --quiet
+bin=target/release/compliance-report
+url=clickhouse://default@$host:8123/$db
+ch() { clickhouse-client --host "$host" --query "$1"; }
+if [ "$(ch "SELECT count() FROM $db.ai_audit_events" 2>/dev/null)" != "$n" ]; then
+  ch "DROP DATABASE IF EXISTS $db"
+  "$bin" -q db init --source "$url"
+  ch "INSERT INTO $db.ai_audit_events
+    SELECT number AS id,
+      toInt64(1735689600000000 + number * 5000000 + number % 1000) AS created_at,
+      lower(hex(MD5(toString(number)))) AS cloud_event_id,
+      5000 AS author_id, toNullable(toInt64(100 + intDiv(number, 8) % 12)) AS project_id, NULL AS namespace_id,
+      ['duo_flow_started','duo_flow_plan_generated','duo_flow_resource_created','duo_flow_token_usage',
+       'duo_flow_token_usage','duo_flow_resource_created','duo_flow_token_usage','duo_flow_completed'][1 + number % 8] AS event_name,
+      toNullable(concat('10.20.', toString(intDiv(number, 8) % 120), '.1')) AS ip_address,
+      toNullable(toInt64(intDiv(number, 8))) AS workflow_id,
+      concat('{\"session_id\":\"', lower(hex(MD5(toString(intDiv(number, 8))))), '\",\"flow_type\":\"software_development\",',
+        '\"user\":{\"id\":', toString(1000 + intDiv(number, 8) % 120), ',\"username\":\"user', toString(intDiv(number, 8) % 120), '\"},',
+        '\"author_user_type\":\"service_account\",\"composite_identity\":true,\"correlation_id\":\"', lower(hex(MD5(toString(number)))), '\",',
+        if(number % 8 = 0, concat('\"authorization_verified_at\":\"',
+          formatDateTime(toDateTime(1735689600 + intDiv(number * 5000000, 1000000) - 2, 'UTC'), '%Y-%m-%dT%H:%M:%SZ'),
+          '\",\"authorization_method\":\"oauth_composite_identity\",\"authorized_scopes\":[\"api\",\"read_repository\"],',
+          '\"input_summary\":\"Fix the failing pipeline in project ', toString(intDiv(number, 8) % 12), '\",'), ''),
+        if(number % 8 IN (3, 4, 6), concat('\"input_tokens\":', toString(number % 9000), ',\"output_tokens\":', toString(number % 900), ','), ''),
+        '\"model_provider\":\"anthropic\",\"model_engine\":\"claude-sonnet-4-5\",',
+        '\"entity_path\":\"acme/payments/api\",\"author_name\":\"duo-developer-sa\"}') AS details
+    FROM system.numbers LIMIT $n"
+fi
+args=(anomalies --source "$url" --range 2026-06-01..2026-08-03 --baseline 600d --format json)
+out=${TMPDIR:-/tmp}/$db
+ch "DROP TABLE IF EXISTS $db.compliance_report_facts_state"
+/usr/bin/time -v "$bin" -q "${args[@]}" > "$out.tables.json" 2> "$out.tables.log"
+/usr/bin/time -v "$bin" -q db facts --source "$url" 2> "$out.facts.log"
+OUT=$out.snapshot.json median3 "$out.snapshot.log" "$bin" -q "${args[@]}"
+echo "| ClickHouse | events | seconds | peak RSS (MiB) | findings |"
+echo "|---|---:|---:|---:|---:|"
+printf '| anomalies, reading the tables | %d | %.1f | %s | %d |\n' "$n" "$(secs "$out.tables.log")" "$(rss "$out.tables.log")" "$(wc -l < "$out.tables.json")"
+printf '| db facts (writing the snapshot) | %d | %.1f | %s | - |\n' "$n" "$(secs "$out.facts.log")" "$(rss "$out.facts.log")"
+printf '| anomalies, from the snapshot (median of 3) | %d | %.1f | %s | %d |\n' "$n" "$(secs "$out.snapshot.log")" "$(rss "$out.snapshot.log")" "$(wc -l < "$out.snapshot.json")"
+cmp -s "$out.tables.json" "$out.snapshot.json" || echo "findings differ between the tables and the snapshot" >&2
