@@ -647,7 +647,7 @@ impl Store for ClickHouseStore {
              argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
              argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id \
              FROM ({}) WHERE session != '' GROUP BY session \
-             HAVING (starts > 0 AND {}) OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {}) \
+             HAVING (starts > 0 AND {} AND recorded > 0 AND (authorized = 0 OR has_at = 0 OR at > started)) OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {}) \
              ORDER BY session",
             self.rows,
             inside("started"),

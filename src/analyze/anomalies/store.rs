@@ -181,7 +181,8 @@ pub trait Store: Sync {
     /// Counts of the rows within `window` passing every filter, grouped by `keys`, sorted.
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group>;
     /// Sessions whose events touch `window` and that may break a lifecycle rule: started in
-    /// `window` (authorization is checked), or without a start or an end. Sorted by id.
+    /// `window` without a timely authorization, or without a start or an end. A store may
+    /// return more (the rules are checked again); sorted by id.
     fn sessions(&self, window: &Window) -> Vec<SessionSummary>;
     /// Secrets or personal data in the prompt text of events within `window`.
     fn secrets(&self, window: &Window) -> Vec<SecretHit>;
