@@ -487,6 +487,36 @@ impl ClickHouseStore {
         format!("SELECT {what} FROM ({}) WHERE {}{tail}", self.rows, conds.join(" AND "))
     }
 
+    /// Counts grouped by `keys`, streamed in; `having` restricts the groups.
+    fn grouped(&self, keys: &[Key], filters: &[Filter], window: &Window, having: &str) -> Vec<Group> {
+        let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
+        let mut what: Vec<String> = keys.iter().zip(&names).map(|(k, n)| format!("{} AS {n}", key_sql(k))).collect();
+        what.push("count()".into());
+        what.push("sum(input_tokens + output_tokens)".into());
+        let tail = if keys.is_empty() { String::new() } else { format!(" GROUP BY {}{having}", names.join(", ")) };
+        let mut out: Vec<Group> = Vec::new();
+        self.stream(&self.select(&what.join(", "), filters, window, &tail), |r| {
+            out.push({
+                let keys = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let v = r.get(i).unwrap_or_default();
+                        match k {
+                            Key::Day | Key::Hour => Cell::Int(v.parse().unwrap_or(0)),
+                            _ => Cell::Text(v),
+                        }
+                    })
+                    .collect();
+                let n = |i: usize| r.get(keys_len(&r, i)).and_then(|v| v.parse().ok()).unwrap_or(0);
+                Group { keys, count: n(0), tokens: n(1) }
+            })
+        });
+        out.retain(|g| g.count > 0);
+        out.sort();
+        out
+    }
+
     /// Keep rows read with [`ROW_SELECT`] (plus `extra` columns), returning their indexes.
     fn keep(&self, rows: Vec<TsvRow>, mut each: impl FnMut(usize, &TsvRow, &mut Dataset)) -> Vec<usize> {
         let mut arena = self.arena.lock().expect("not poisoned");
@@ -603,32 +633,19 @@ impl Store for ClickHouseStore {
     }
 
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group> {
-        let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
-        let mut what: Vec<String> = keys.iter().zip(&names).map(|(k, n)| format!("{} AS {n}", key_sql(k))).collect();
-        what.push("count()".into());
-        what.push("sum(input_tokens + output_tokens)".into());
-        let tail = if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", names.join(", ")) };
-        let mut out: Vec<Group> = self
-            .query(&self.select(&what.join(", "), filters, window, &tail))
-            .into_iter()
-            .map(|r| {
-                let keys = keys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| {
-                        let v = r.get(i).unwrap_or_default();
-                        match k {
-                            Key::Day | Key::Hour => Cell::Int(v.parse().unwrap_or(0)),
-                            _ => Cell::Text(v),
-                        }
-                    })
-                    .collect();
-                let n = |i: usize| r.get(keys_len(&r, i)).and_then(|v| v.parse().ok()).unwrap_or(0);
-                Group { keys, count: n(0), tokens: n(1) }
-            })
-            .filter(|g| g.count > 0)
-            .collect();
-        out.sort();
+        self.grouped(keys, filters, window, "")
+    }
+
+    fn group_above(&self, keys: &[Key], filters: &[Filter], window: &Window, min_tokens: u64) -> Vec<Group> {
+        self.grouped(keys, filters, window, &format!(" HAVING sum(input_tokens + output_tokens) > {min_tokens}"))
+    }
+
+    fn tokens(&self, key: Key, filters: &[Filter], window: &Window) -> Vec<u64> {
+        let k = key_sql(&key);
+        let sql =
+            self.select("sum(input_tokens + output_tokens)", filters, window, &format!(" AND {k} != '' GROUP BY {k}"));
+        let mut out = Vec::new();
+        self.stream(&sql, |r| out.push(r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0)));
         out
     }
 

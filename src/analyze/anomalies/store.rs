@@ -180,6 +180,21 @@ pub trait Store: Sync {
     fn rows(&self, filters: &[Filter], window: &Window) -> Vec<usize>;
     /// Counts of the rows within `window` passing every filter, grouped by `keys`, sorted.
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group>;
+    /// The groups of [`Store::group`] with more than `min_tokens` tokens.
+    fn group_above(&self, keys: &[Key], filters: &[Filter], window: &Window, min_tokens: u64) -> Vec<Group> {
+        let mut groups = self.group(keys, filters, window);
+        groups.retain(|g| g.tokens > min_tokens);
+        groups
+    }
+    /// The tokens of each group by `key` (empty key values left out), in no order.
+    fn tokens(&self, key: Key, filters: &[Filter], window: &Window) -> Vec<u64> {
+        let groups = self.group(&[key], filters, window);
+        groups
+            .into_iter()
+            .filter(|g| g.keys.first().is_some_and(|k| k != &Cell::Text(String::new())))
+            .map(|g| g.tokens)
+            .collect()
+    }
     /// Sessions whose events touch `window` and that may break a lifecycle rule: started in
     /// `window` without a timely authorization, or without a start or an end. A store may
     /// return more (the rules are checked again); sorted by id.

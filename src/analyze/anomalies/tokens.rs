@@ -30,8 +30,6 @@ impl Heuristic for TokenOutliers {
                 .map(|g| (g.text(0).to_string(), g.tokens))
                 .collect()
         };
-        let base_sessions = sums(Key::Session, &input.baseline);
-        let now_sessions = sums(Key::Session, &input.range);
         let base_actors = sums(Key::Principal, &input.baseline);
         let now_actors = sums(Key::Principal, &input.range);
         // The rows of a session's or actor's token use, earliest first.
@@ -42,12 +40,17 @@ impl Heuristic for TokenOutliers {
             rows
         };
         let mut out = Vec::new();
-        let mut sizes: Vec<f64> = base_sessions.values().map(|n| *n as f64).collect();
+        // Sessions are many: only their sizes cross, and only the range's outliers.
+        let mut sizes: Vec<f64> =
+            data.tokens(Key::Session, &[Filter::Tokens], &input.baseline).into_iter().map(|n| n as f64).collect();
         if sizes.len() >= 20 {
             let p99 = quantile(&mut sizes, 0.99);
             let median = quantile(&mut sizes, 0.5);
             let threshold = (3.0 * p99).max(20.0 * median);
-            for (session, n) in now_sessions {
+            // Sessions whose tokens exceed the threshold (`threshold` as a whole number of tokens).
+            let outliers = data.group_above(&[Key::Session], &[Filter::Tokens], &input.range, threshold.floor() as u64);
+            for g in outliers.into_iter().filter(|g| !g.text(0).is_empty()) {
+                let (session, n) = (g.text(0).to_string(), g.tokens);
                 if (n as f64) <= threshold {
                     continue;
                 }
