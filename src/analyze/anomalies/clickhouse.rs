@@ -357,7 +357,10 @@ const ROW_SELECT: &str = "time, id, actor, event_name, ip, session, flow_type, o
 /// those: evidence and the few rows heuristics look at one by one).
 pub struct ClickHouseStore {
     conn: Connection,
+    /// What questions read `FROM`: `(projection)` or the snapshot table.
     rows: String,
+    /// Whether `rows` is the snapshot table.
+    snapshot: bool,
     runtime: tokio::runtime::Runtime,
     arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
     names: OnceLock<HashMap<String, String>>,
@@ -429,8 +432,7 @@ async fn fresh_facts(conn: &Connection, tables: &[String]) -> Result<Option<Stri
         tracing::warn!("the fact snapshot {FACTS_TABLE} is older than the tables; reading the tables, slower ({hint})");
         return Ok(None);
     }
-    let names: Vec<&str> = expected.copied().collect();
-    Ok(Some(format!("SELECT {} FROM {db}.{}", names.join(", "), ident(FACTS_TABLE))))
+    Ok(Some(format!("{db}.{}", ident(FACTS_TABLE))))
 }
 
 impl ClickHouseStore {
@@ -440,14 +442,20 @@ impl ClickHouseStore {
             .build()
             .map_err(|e| AggregateError::Source(SourceError::Io { path: "an async runtime".into(), source: e }))?;
         let agg = runtime.block_on(ClickHouseAggregator::open_rows(cfg))?;
-        let (conn, mut rows, tables) = agg.into_parts();
+        let (conn, projection, tables) = agg.into_parts();
+        // What questions read `FROM`: the snapshot table (so ClickHouse can move conditions to
+        // PREWHERE), else the projection as a subquery.
+        let mut rows = format!("({projection})");
+        let mut snapshot = false;
         if let Some(facts) = runtime.block_on(fresh_facts(&conn, &tables))? {
             tracing::info!("reading the fact snapshot {FACTS_TABLE}");
             rows = facts;
+            snapshot = true;
         }
         Ok(ClickHouseStore {
             conn,
             rows,
+            snapshot,
             runtime,
             arena: Default::default(),
             names: OnceLock::new(),
@@ -479,12 +487,16 @@ impl ClickHouseStore {
     }
 
     fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
-        let mut conds = vec![
-            format!("time >= {}", window.from.timestamp_micros()),
-            format!("time < {}", window.to.timestamp_micros()),
-        ];
-        conds.extend(filters.iter().map(filter_sql));
-        format!("SELECT {what} FROM ({}) WHERE {}{tail}", self.rows, conds.join(" AND "))
+        let time = format!("time >= {} AND time < {}", window.from.timestamp_micros(), window.to.timestamp_micros());
+        let conds: Vec<String> = filters.iter().map(filter_sql).collect();
+        if self.snapshot && !conds.is_empty() {
+            // The filters first: the snapshot's other columns are read only for rows passing
+            // them (ClickHouse would otherwise pick the time range, which passes nearly all).
+            format!("SELECT {what} FROM {} PREWHERE {} WHERE {time}{tail}", self.rows, conds.join(" AND "))
+        } else {
+            let all = std::iter::once(time).chain(conds).collect::<Vec<_>>().join(" AND ");
+            format!("SELECT {what} FROM {} WHERE {all}{tail}", self.rows)
+        }
     }
 
     /// Counts grouped by `keys`, streamed in; `having` restricts the groups.
@@ -642,8 +654,9 @@ impl Store for ClickHouseStore {
 
     fn tokens(&self, key: Key, filters: &[Filter], window: &Window) -> Vec<u64> {
         let k = key_sql(&key);
-        let sql =
-            self.select("sum(input_tokens + output_tokens)", filters, window, &format!(" AND {k} != '' GROUP BY {k}"));
+        // Only the sums cross: grouping by a hash of the key is enough, and faster.
+        let tail = format!(" AND {k} != '' GROUP BY cityHash64({k})");
+        let sql = self.select("sum(input_tokens + output_tokens)", filters, window, &tail);
         let mut out = Vec::new();
         self.stream(&sql, |r| out.push(r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0)));
         out
@@ -652,24 +665,37 @@ impl Store for ClickHouseStore {
     fn sessions(&self, window: &Window) -> Vec<SessionSummary> {
         let (from, to) = (window.from.timestamp_micros(), window.to.timestamp_micros());
         let inside = |e: &str| format!("({e} >= {from} AND {e} < {to})");
-        let sql = format!(
-            "SELECT session, min(time) AS first, max(time) AS last, countIf(event_name = 'duo_flow_started') AS starts, \
+        // What the rules need of each session…
+        let facts = format!(
+            "min(time) AS first, max(time) AS last, countIf(event_name = 'duo_flow_started') AS starts, \
              minIf(time, event_name = 'duo_flow_started') AS started, max(bitAnd(auth_state, {RECORDED}) * (event_name = 'duo_flow_started')) AS recorded, \
              max(bitAnd(auth_state, {AUTHORIZED}) * (event_name = 'duo_flow_started')) AS authorized, \
              argMaxIf(auth_at, time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS at, \
              argMaxIf(bitAnd(auth_state, {HAS_AT}), time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS has_at, \
              countIf({ENDS}) AS ends, countIf(position(event_name, 'duo_flow_resource_') = 1) AS resources, \
              maxIf(time, event_name = 'duo_flow_paused') > maxIf(time, event_name = 'duo_flow_resumed') AS paused, \
-             countIf(event_name = 'duo_flow_paused') AS pauses, \
-             argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
-             argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id \
-             FROM ({}) WHERE session != '' GROUP BY session \
-             HAVING (starts > 0 AND {} AND recorded > 0 AND (authorized = 0 OR has_at = 0 OR at > started)) OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {}) \
-             ORDER BY session",
+             countIf(event_name = 'duo_flow_paused') AS pauses"
+        );
+        // … the sessions that can break one (grouped by a 64-bit hash of the id: fixed-size keys
+        // group several times faster than strings; a collision among a million sessions has a
+        // probability of about 10^-8) …
+        let candidates = format!(
+            "SELECT cityHash64(session) AS h, {facts} FROM {} WHERE session != '' GROUP BY h \
+             HAVING (starts > 0 AND {} AND recorded > 0 AND (authorized = 0 OR has_at = 0 OR at > started)) \
+             OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {})",
             self.rows,
             inside("started"),
             inside("first"),
             inside("last"),
+        );
+        // … and for those only, their ids and start and first resource rows.
+        let sql = format!(
+            "SELECT any(session) AS sid, {facts}, \
+             argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
+             argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id \
+             FROM {} WHERE session != '' AND cityHash64(session) IN (SELECT h FROM ({candidates})) \
+             GROUP BY cityHash64(session) ORDER BY sid",
+            self.rows
         );
         let found = self.query(&sql);
         if found.is_empty() {
@@ -677,7 +703,7 @@ impl Store for ClickHouseStore {
         }
         // The start and first resource rows of these sessions, in one more query.
         let rows = self.query(&format!(
-            "SELECT {ROW_SELECT} FROM ({}) WHERE id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))",
+            "SELECT {ROW_SELECT} FROM {} WHERE id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))",
             self.rows
         ));
         let kept: HashMap<String, usize> =
@@ -750,9 +776,9 @@ impl Store for ClickHouseStore {
     fn name_of(&self, actor: &str) -> String {
         let names = self.names.get_or_init(|| {
             let sql = format!(
-                "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM ({rows}) \
+                "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM {rows} \
                  WHERE actor != '' AND name != '' AND class != 'unauthenticated' UNION ALL \
-                 SELECT obo AS who, obo_name AS n, time FROM ({rows}) WHERE obo != '' AND obo_name != '' \
+                 SELECT obo AS who, obo_name AS n, time FROM {rows} WHERE obo != '' AND obo_name != '' \
                  AND match(obo, '^-?[0-9]+$')) GROUP BY who",
                 rows = self.rows
             );
