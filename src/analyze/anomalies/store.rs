@@ -99,28 +99,6 @@ pub fn is_auth_failure(r: &Row) -> bool {
     auth && (super::Dataset::failed(r) || n.contains("failed"))
 }
 
-impl Key {
-    /// The key's values for `r` (one, except [`Key::Scope`]: one per scope).
-    pub fn of(&self, r: &Row) -> Vec<Cell> {
-        let text = |s: &str| vec![Cell::Text(s.to_string())];
-        match self {
-            Key::Principal => text(r.principal()),
-            Key::Actor => text(&r.fact.actor),
-            Key::Day => vec![Cell::Int(crate::analyze::aggregate::Bucket::Day.start(r.time()))],
-            Key::Hour => vec![Cell::Int(crate::analyze::aggregate::Bucket::Hour.start(r.time()))],
-            Key::LocalDay(tz) => text(&tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive().to_string()),
-            Key::Session => text(&r.fact.session),
-            Key::Attr(a) => text(a.of(r)),
-            Key::Scope => r
-                .scopes
-                .split(super::dataset::SCOPE_SEP)
-                .filter(|s| !s.is_empty())
-                .map(|s| Cell::Text(s.into()))
-                .collect(),
-        }
-    }
-}
-
 /// One group of a count: its key values, the number of rows and their model tokens.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Group {
@@ -205,31 +183,146 @@ pub trait Store: Sync {
     fn name_of(&self, actor: &str) -> String;
 }
 
-/// Group rows locally (the in-memory store's [`Store::group`]).
-pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
-    let mut m: std::collections::HashMap<Vec<Cell>, (u64, u64)> = std::collections::HashMap::new();
-    for r in rows {
-        let mut combos: Vec<Vec<Cell>> = vec![Vec::with_capacity(keys.len())];
-        for k in keys {
-            let values = k.of(r);
-            combos = combos
-                .into_iter()
-                .flat_map(|c| {
-                    values.iter().map(move |v| {
-                        let mut c = c.clone();
-                        c.push(v.clone());
-                        c
-                    })
-                })
-                .collect();
-        }
-        for c in combos {
-            let e = m.entry(c).or_default();
-            e.0 += 1;
-            e.1 += r.fact.input_tokens + r.fact.output_tokens;
+/// A key value borrowed from a row while grouping.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Kv<'a> {
+    None,
+    Str(&'a str),
+    Int(i64),
+    Owned(String),
+}
+
+impl Kv<'_> {
+    fn cell(self) -> Option<Cell> {
+        match self {
+            Kv::None => None,
+            Kv::Str(s) => Some(Cell::Text(s.to_string())),
+            Kv::Int(n) => Some(Cell::Int(n)),
+            Kv::Owned(s) => Some(Cell::Text(s)),
         }
     }
-    let mut out: Vec<Group> = m.into_iter().map(|(keys, (count, tokens))| Group { keys, count, tokens }).collect();
+}
+
+impl Key {
+    /// The one value of a key that is not [`Key::Scope`], borrowed from the row.
+    fn value<'a>(&self, r: &'a Row) -> Kv<'a> {
+        use crate::analyze::aggregate::Bucket;
+        match self {
+            Key::Principal => Kv::Str(r.principal()),
+            Key::Actor => Kv::Str(&r.fact.actor),
+            Key::Day => Kv::Int(Bucket::Day.start(r.time())),
+            Key::Hour => Kv::Int(Bucket::Hour.start(r.time())),
+            Key::LocalDay(tz) => Kv::Owned(tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive().to_string()),
+            Key::Session => Kv::Str(&r.fact.session),
+            Key::Attr(a) => Kv::Str(a.of(r)),
+            Key::Scope => Kv::None,
+        }
+    }
+}
+
+/// At most this many keys per group.
+const MAX_KEYS: usize = 3;
+
+/// Group rows locally (the in-memory store's [`Store::group`]): keys are borrowed from the rows
+/// while counting (no text is copied per row).
+pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
+    assert!(keys.len() <= MAX_KEYS, "at most {MAX_KEYS} keys");
+    let mut m: std::collections::HashMap<[Kv<'a>; MAX_KEYS], (u64, u64)> = std::collections::HashMap::new();
+    let scope = keys.iter().position(|k| *k == Key::Scope);
+    for r in rows {
+        let mut key: [Kv<'a>; MAX_KEYS] = [Kv::None, Kv::None, Kv::None];
+        for (i, k) in keys.iter().enumerate() {
+            key[i] = k.value(r);
+        }
+        let tokens = r.fact.input_tokens + r.fact.output_tokens;
+        let mut add = |key: [Kv<'a>; MAX_KEYS]| {
+            let e = m.entry(key).or_default();
+            e.0 += 1;
+            e.1 += tokens;
+        };
+        match scope {
+            None => add(key),
+            Some(i) => {
+                for s in r.scopes.split(super::dataset::SCOPE_SEP).filter(|s| !s.is_empty()) {
+                    let mut k = key.clone();
+                    k[i] = Kv::Str(s);
+                    add(k);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Group> = m
+        .into_iter()
+        .map(|(key, (count, tokens))| Group { keys: key.into_iter().filter_map(Kv::cell).collect(), count, tokens })
+        .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::anomalies::dataset::{Dataset, RowParts};
+
+    fn row(d: &mut Dataset, time: &str, principal: &str, scopes: &str, tokens: u64) -> usize {
+        let t = crate::model::time::parse(time).unwrap().timestamp_micros();
+        d.push_row(RowParts {
+            time: t,
+            id: format!("id-{time}"),
+            actor: "sa".into(),
+            event_name: "duo_flow_started".into(),
+            ip: String::new(),
+            session: String::new(),
+            flow_type: String::new(),
+            outcome: "success".into(),
+            input_tokens: tokens,
+            output_tokens: 0,
+            project: String::new(),
+            class: ActorClass::ServiceAccount,
+            on_behalf_of: principal.into(),
+            model: String::new(),
+            target: String::new(),
+            scopes: scopes.replace(',', &super::super::dataset::SCOPE_SEP.to_string()),
+        })
+    }
+
+    #[test]
+    fn groups_by_principal_scope_and_local_day() {
+        let mut d = Dataset::default();
+        row(&mut d, "2026-10-03T18:40:00Z", "7", "api,read_repository", 10);
+        row(&mut d, "2026-10-03T19:00:00Z", "7", "api", 5);
+        row(&mut d, "2026-10-03T08:00:00Z", "8", "", 1);
+        let t = |s: &str| Cell::Text(s.into());
+        let g = group_rows(d.rows.iter(), &[Key::Principal, Key::Scope]);
+        assert_eq!(
+            g,
+            vec![
+                Group { keys: vec![t("7"), t("api")], count: 2, tokens: 15 },
+                Group { keys: vec![t("7"), t("read_repository")], count: 1, tokens: 10 },
+            ]
+        );
+        // 18:40 UTC is 00:10 the next day in Kolkata (+05:30), 19:00 is 00:30.
+        let kolkata = chrono_tz::Asia::Kolkata;
+        let g = group_rows(d.rows.iter(), &[Key::LocalDay(kolkata)]);
+        assert_eq!(
+            g,
+            vec![
+                Group { keys: vec![t("2026-10-03")], count: 1, tokens: 1 },
+                Group { keys: vec![t("2026-10-04")], count: 2, tokens: 15 },
+            ]
+        );
+        let off = Filter::OffHours(kolkata, 9, 17);
+        let passing: Vec<bool> = d.rows.iter().map(|r| off.matches(r)).collect();
+        // 00:10 and 00:30 on a Sunday in Kolkata; 13:30 on a Saturday.
+        assert_eq!(passing, vec![true, true, true]);
+        // A Monday noon is within business hours; Saturday morning is not.
+        let monday = row(&mut d, "2026-10-05T12:00:00Z", "8", "", 0);
+        let utc = Filter::OffHours(chrono_tz::UTC, 7, 20);
+        assert!(!utc.matches(&d.rows[monday]));
+        assert!(utc.matches(&d.rows[2]));
+        assert!(Filter::LocalDay(kolkata, "2026-10-04".into()).matches(&d.rows[0]));
+        assert!(Filter::AnyScope(vec!["read_repository".into()]).matches(&d.rows[0]));
+        assert!(!Filter::AnyScope(vec!["read_repository".into()]).matches(&d.rows[1]));
+        assert_eq!(group_rows(d.rows.iter(), &[]), vec![Group { keys: vec![], count: 4, tokens: 16 }]);
+    }
 }
