@@ -1,6 +1,7 @@
 //! The heuristics' [`Store`] inside ClickHouse: counts run as `GROUP BY`, rows are selected
-//! with `WHERE`, session summaries are one `GROUP BY session … HAVING` over the candidates of a
-//! lifecycle rule, and only prompts are scanned here (for secrets). Each table's rows are
+//! with `WHERE`, session summaries are a `GROUP BY … HAVING` that keeps the candidates of a
+//! lifecycle rule, and only prompts are scanned here (for secrets). `db facts` writes the
+//! projection once ([`build_facts`]); questions read that snapshot while it is fresh. Each table's rows are
 //! projected to what [`Dataset::push`](super::Dataset::push) keeps of an event — id, principal,
 //! actor class, model, target, authorization, prompt text — with the same rules as the sources
 //! ([`crate::sources::tables`], [`crate::sources::normalize`]), so the heuristics find the same.
