@@ -2,7 +2,9 @@
 # Anomaly detection pushed down into ClickHouse over N generated ai_audit_events rows: a row
 # every 5 s from 2025-01-01, 120 users acting through a service account, sessions of 8 rows
 # (started with an authorization, plan, 2 resources, 3 token usages, completed), JSON details
-# like GitLab's; every row inside baseline + range. Measures `anomalies` reading the tables
+# like GitLab's; every row inside baseline + range. Planted on top: 3,000 events of one user on a
+# Saturday night from a new IP address, in 375 sessions started without authorization (so the
+# run also fetches evidence). Measures `anomalies` reading the tables
 # (details parsed on every question) and after `db facts` (the snapshot), and `db facts` itself.
 # Usage: bash bench/anomalies_clickhouse.sh [N] [HOST]
 set -euo pipefail
@@ -14,7 +16,8 @@ cargo build --release --quiet
 bin=target/release/compliance-report
 url=clickhouse://default@$host:8123/$db
 ch() { clickhouse-client --host "$host" --query "$1"; }
-if [ "$(ch "SELECT count() FROM $db.ai_audit_events" 2>/dev/null)" != "$n" ]; then
+planted=3000
+if [ "$(ch "SELECT count() FROM $db.ai_audit_events" 2>/dev/null)" != "$((n + planted))" ]; then
   ch "DROP DATABASE IF EXISTS $db"
   "$bin" -q db init --source "$url"
   ch "INSERT INTO $db.ai_audit_events
@@ -37,6 +40,17 @@ if [ "$(ch "SELECT count() FROM $db.ai_audit_events" 2>/dev/null)" != "$n" ]; th
         '\"model_provider\":\"anthropic\",\"model_engine\":\"claude-sonnet-4-5\",',
         '\"entity_path\":\"acme/payments/api\",\"author_name\":\"duo-developer-sa\"}') AS details
     FROM system.numbers LIMIT $n"
+  ch "INSERT INTO $db.ai_audit_events
+    SELECT 1000000000 + number AS id, toInt64((1784336400 + number) * 1000000) AS created_at,
+      lower(hex(MD5(toString(number)))) AS cloud_event_id, 5000 AS author_id, toNullable(toInt64(100)) AS project_id,
+      NULL AS namespace_id,
+      ['duo_flow_started','duo_flow_plan_generated','duo_flow_resource_created','duo_flow_token_usage',
+       'duo_flow_token_usage','duo_flow_resource_created','duo_flow_token_usage','duo_flow_completed'][1 + number % 8] AS event_name,
+      toNullable('10.99.0.1') AS ip_address, NULL AS workflow_id,
+      concat('{\"session_id\":\"burst-', toString(intDiv(number, 8)), '\",\"flow_type\":\"software_development\",',
+        '\"user\":{\"id\":1000,\"username\":\"user0\"},\"author_user_type\":\"service_account\",',
+        '\"composite_identity\":true,\"model_provider\":\"anthropic\",\"model_engine\":\"claude-sonnet-4-5\"}') AS details
+    FROM system.numbers LIMIT $planted"
 fi
 args=(anomalies --source "$url" --range 2026-06-01..2026-08-03 --baseline 600d --format json)
 out=${TMPDIR:-/tmp}/$db

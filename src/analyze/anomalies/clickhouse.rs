@@ -500,6 +500,22 @@ impl ClickHouseStore {
         }
     }
 
+    /// Actor id → name, from actors and the humans they acted for (`only`: a list of ids).
+    fn names_query(&self, only: Option<String>) -> HashMap<String, String> {
+        let (a, o) = match &only {
+            Some(list) => (format!(" AND actor IN ({list})"), format!(" AND obo IN ({list})")),
+            None => (String::new(), String::new()),
+        };
+        let sql = format!(
+            "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM {rows} \
+             WHERE actor != '' AND name != '' AND class != 'unauthenticated'{a} UNION ALL \
+             SELECT obo AS who, obo_name AS n, time FROM {rows} WHERE obo != '' AND obo_name != '' \
+             AND match(obo, '^-?[0-9]+$'){o}) GROUP BY who",
+            rows = self.rows
+        );
+        self.query(&sql).into_iter().map(|r| (r.get(0).unwrap_or_default(), r.get(1).unwrap_or_default())).collect()
+    }
+
     /// Counts grouped by `keys`, streamed in; `having` restricts the groups.
     fn grouped(&self, keys: &[Key], filters: &[Filter], window: &Window, having: &str) -> Vec<Group> {
         let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
@@ -702,11 +718,23 @@ impl Store for ClickHouseStore {
         if found.is_empty() {
             return Vec::new();
         }
-        // The start and first resource rows of these sessions, in one more query.
-        let rows = self.query(&format!(
-            "SELECT {ROW_SELECT} FROM {} WHERE id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))",
-            self.rows
-        ));
+        // The start and first resource rows of these sessions, in one more query: by their ids
+        // (as a list while it stays well within the server's query size, else by the summary
+        // query again as a subquery).
+        let ids: Vec<String> = found
+            .iter()
+            .flat_map(|r| [r.get(13), r.get(14)])
+            .flatten()
+            .filter(|id| !id.is_empty())
+            .map(|id| string(&id))
+            .collect();
+        let wanted = if ids.len() <= 4_000 {
+            format!("id IN ({})", if ids.is_empty() { "''".to_string() } else { ids.join(", ") })
+        } else {
+            format!("id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))")
+        };
+        let filter = if self.snapshot { "PREWHERE" } else { "WHERE" };
+        let rows = self.query(&format!("SELECT {ROW_SELECT} FROM {} {filter} {wanted}", self.rows));
         let kept: HashMap<String, usize> =
             self.keep(rows, |_, _, _| {}).into_iter().map(|i| (self.row(i).id.to_string(), i)).collect();
         found
@@ -775,17 +803,14 @@ impl Store for ClickHouseStore {
     }
 
     fn name_of(&self, actor: &str) -> String {
-        let names = self.names.get_or_init(|| {
-            let sql = format!(
-                "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM {rows} \
-                 WHERE actor != '' AND name != '' AND class != 'unauthenticated' UNION ALL \
-                 SELECT obo AS who, obo_name AS n, time FROM {rows} WHERE obo != '' AND obo_name != '' \
-                 AND match(obo, '^-?[0-9]+$')) GROUP BY who",
-                rows = self.rows
-            );
-            self.query(&sql).into_iter().map(|r| (r.get(0).unwrap_or_default(), r.get(1).unwrap_or_default())).collect()
-        });
-        names.get(actor).cloned().unwrap_or_default()
+        self.names.get_or_init(|| self.names_query(None)).get(actor).cloned().unwrap_or_default()
+    }
+
+    fn names_for(&self, actors: &[String]) {
+        // A list while it is short; otherwise every name.
+        let only = (actors.len() <= 4_000).then(|| actors.iter().map(|a| string(a)).collect::<Vec<_>>().join(", "));
+        self.names
+            .get_or_init(|| self.names_query(Some(only.filter(|l| !l.is_empty()).unwrap_or_else(|| "''".into()))));
     }
 }
 

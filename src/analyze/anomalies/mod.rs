@@ -212,11 +212,17 @@ pub const HEURISTICS: &[&dyn Heuristic] = &[
 /// heuristic and id.
 pub fn detect(data: &dyn Store, range: Window, baseline: Window, settings: &Settings, only: &[String]) -> Vec<Finding> {
     let input = Input { data, range, baseline, settings };
-    let mut out: Vec<Finding> = HEURISTICS
+    let drafts: Vec<(&'static str, Draft)> = HEURISTICS
         .iter()
         .filter(|h| only.is_empty() || only.iter().any(|o| o == h.name()))
-        .flat_map(|h| h.run(&input).into_iter().map(|d| d.finish(h.name(), data, settings.max_event_ids)))
+        .flat_map(|h| h.run(&input).into_iter().map(|d| (h.name(), d)))
         .collect();
+    let mut actors: Vec<String> = drafts.iter().map(|(_, d)| d.actor.clone()).filter(|a| !a.is_empty()).collect();
+    actors.sort();
+    actors.dedup();
+    data.names_for(&actors);
+    let mut out: Vec<Finding> =
+        drafts.into_iter().map(|(name, d)| d.finish(name, data, settings.max_event_ids)).collect();
     out.sort_by(|a, b| (a.window.from, a.heuristic, &a.id).cmp(&(b.window.from, b.heuristic, &b.id)));
     out
 }

@@ -181,6 +181,8 @@ pub trait Store: Sync {
     fn secrets(&self, window: &Window) -> Vec<SecretHit>;
     /// The display name of an actor id, when any event gave one.
     fn name_of(&self, actor: &str) -> String;
+    /// Say which actors [`Store::name_of`] will be asked about (a store may look them up at once).
+    fn names_for(&self, _actors: &[String]) {}
 }
 
 /// A key value borrowed from a row while grouping.
