@@ -18,6 +18,19 @@ pub struct ClickHouseAggregator {
     facts: String,
     /// The tables the projection reads.
     tables: Vec<String>,
+    /// Every table's columns (table → column → type), as read when opening.
+    columns: HashMap<String, HashMap<String, String>>,
+}
+
+/// What an opened aggregator is made of, for the anomaly store.
+pub struct Parts {
+    pub conn: Connection,
+    /// The projection's SQL.
+    pub facts: String,
+    /// The tables it reads.
+    pub tables: Vec<String>,
+    /// Every table's columns (table → column → type).
+    pub columns: HashMap<String, HashMap<String, String>>,
 }
 
 /// The fact columns of the projection, in order.
@@ -208,11 +221,9 @@ fn projection(
     let mut select: Vec<String> = cols.iter().zip(names).map(|(e, n)| format!("assumeNotNull({e}) AS {n}")).collect();
     if rows {
         use crate::analyze::anomalies::clickhouse::{row_columns, ROW_COLUMNS};
-        let mut extra = row_columns(spec, have, major, &cols[1])?;
-        if spec.mapping == Mapping::FlowResource && !all.contains_key("flow_sessions") {
-            // No sessions to join: nobody to act for.
-            extra = extra.into_iter().map(|e| if e == "s_user" { "''".into() } else { e }).collect();
-        }
+        // A resource's human is its session's user (the join), or nobody without sessions.
+        let session_user = if all.contains_key("flow_sessions") { "s_user" } else { "''" };
+        let extra = row_columns(spec, have, major, &cols[1], session_user)?;
         select.extend(extra.iter().zip(ROW_COLUMNS).map(|(e, n)| format!("assumeNotNull({e}) AS {n}")));
     }
     Some(format!("SELECT {} FROM {from}{filter}", select.join(", ")))
@@ -229,9 +240,8 @@ impl ClickHouseAggregator {
         Self::open_with(cfg, true).await
     }
 
-    /// The connection, the projection's SQL and the tables it reads.
-    pub fn into_parts(self) -> (Connection, String, Vec<String>) {
-        (self.conn, self.facts, self.tables)
+    pub fn into_parts(self) -> Parts {
+        Parts { conn: self.conn, facts: self.facts, tables: self.tables, columns: self.columns }
     }
 
     async fn open_with(cfg: &ChConfig, rows: bool) -> Result<ClickHouseAggregator, SourceError> {
@@ -263,7 +273,7 @@ impl ClickHouseAggregator {
         } else {
             parts.join(" UNION ALL ")
         };
-        Ok(ClickHouseAggregator { conn, facts, tables })
+        Ok(ClickHouseAggregator { conn, facts, tables, columns: cols })
     }
 
     /// The SQL of a query over the facts within `range`.

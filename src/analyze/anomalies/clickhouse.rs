@@ -12,13 +12,13 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::dataset::{Dataset, Row, RowParts, SecretHit};
+use super::dataset::{prompt_secrets, Dataset, Row, RowParts, SecretHit};
 use super::first_seen::Attr;
 use super::store::{Filter, Group, Key, SessionSummary, Store};
 use super::Window;
-use crate::analyze::aggregate::clickhouse::{json, ClickHouseAggregator};
+use crate::analyze::aggregate::clickhouse::{json, ClickHouseAggregator, Parts};
 use crate::analyze::aggregate::{AggregateError, Bucket, Cell};
-use crate::model::ActorClass;
+use crate::model::{ActorClass, Outcome};
 use crate::sources::clickhouse::sql::{ident, string, TimeType};
 use crate::sources::clickhouse::{ChConfig, Connection, TsvRow};
 use crate::sources::tables::{Mapping, TableSpec, AGENT_SESSION_EVENTS};
@@ -95,20 +95,18 @@ impl Aliases {
 /// else username/name, a number, a name; else `scoped_user_id`/`user_id`), as
 /// `(id-or-name, name)`, as [`crate::sources::normalize`] reads it.
 fn on_behalf_of(a: &Aliases, d: &str) -> (String, String) {
-    let int = |raw: &str, name: &str| {
-        let first = raw.to_string();
+    // An id (a number, or a number in a string) from raw JSON: `first` the raw value's first
+    // mention, `r` its alias, `name` the result's alias.
+    let int = |first: &str, r: &str, name: &str| {
         a.named(name, || {
-            format!(
-                "multiIf(match({first}, '^-?[0-9]+$'), {r}, match({r}, '^\"-?[0-9]+\"$'), replaceAll({r}, '\"', ''), '')",
-                r = name.replacen("_i_", "_r_", 1)
-            )
+            format!("multiIf(match({first}, '^-?[0-9]+$'), {r}, match({r}, '^\"-?[0-9]+\"$'), replaceAll({r}, '\"', ''), '')")
         })
     };
     let of = |key: &str| {
         let raw_first = a.raw(d, key, key);
         let raw = format!("_r_{key}");
         let id_raw = a.raw(&raw, &format!("{key}_id"), "id");
-        let id = int(&id_raw, &format!("_i_{key}_id"));
+        let id = int(&id_raw, &format!("_r_{key}_id"), &format!("_i_{key}_id"));
         let name = a.named(&format!("_n_{key}"), || {
             format!(
                 "if({u} != '', _t_{key}_username, {n})",
@@ -131,9 +129,9 @@ fn on_behalf_of(a: &Aliases, d: &str) -> (String, String) {
     let (wa, na) = of("on_behalf_of");
     let (wb, nb) = of("user");
     let sid = a.raw(d, "scoped_user_id", "scoped_user_id");
-    let sid = int(&sid, "_i_scoped_user_id");
+    let sid = int(&sid, "_r_scoped_user_id", "_i_scoped_user_id");
     let uid = a.raw(d, "user_id", "user_id");
-    let uid = int(&uid, "_i_user_id");
+    let uid = int(&uid, "_r_user_id", "_i_user_id");
     let ids = a.named("_ids", || format!("if({sid} != '', _i_scoped_user_id, {uid})"));
     let username = a.detail(d, "username", "username");
     let who = a.named("_obo", || format!("multiIf({wa} != '', _w_on_behalf_of, {wb} != '', _w_user, {ids})"));
@@ -191,8 +189,15 @@ fn event_id(format: &str, native: &str) -> String {
     format!("lower(hex(substring(SHA256(concat({}, '\\0', {native})), 1, 16)))", string(format))
 }
 
-/// The [`ROW_COLUMNS`] of one table's rows. `actor` is the fact column expression of the actor.
-pub fn row_columns(spec: &TableSpec, have: &HashMap<String, String>, major: u32, actor: &str) -> Option<Vec<String>> {
+/// The [`ROW_COLUMNS`] of one table's rows. `actor` is the fact column expression of the actor;
+/// `session_user` the user of a resource's session.
+pub fn row_columns(
+    spec: &TableSpec,
+    have: &HashMap<String, String>,
+    major: u32,
+    actor: &str,
+    session_user: &str,
+) -> Option<Vec<String>> {
     let format = spec.origin_format();
     let empty = || "''".to_string();
     let none_prompts = || vec![empty(); 7];
@@ -313,9 +318,9 @@ pub fn row_columns(spec: &TableSpec, have: &HashMap<String, String>, major: u32,
             let native = "concat(toString(flow_session_id), '/', resource_type, '/', resource_id, '/', action)";
             let mut v = vec![
                 event_id(&format, native),
-                "s_user".into(),
+                session_user.into(),
                 "'other'".into(),
-                "s_user".into(),
+                session_user.into(),
                 empty(),
                 empty(),
                 empty(),
@@ -392,7 +397,7 @@ async fn signature(conn: &Connection, tables: &[String]) -> Result<String, Sourc
 /// Write the snapshot (`db facts`): every table's rows projected once, so the heuristics read
 /// plain columns instead of parsing details on every question. Returns the rows written.
 pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
-    let (conn, rows, tables) = ClickHouseAggregator::open_rows(cfg).await?.into_parts();
+    let Parts { conn, facts: rows, tables, .. } = ClickHouseAggregator::open_rows(cfg).await?.into_parts();
     if tables.is_empty() {
         return Err(SourceError::Database {
             source_url: crate::redact::mask_url(&cfg.url),
@@ -417,8 +422,11 @@ pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
 
 /// The snapshot's `SELECT` when it exists, has the columns of this version and the tables did
 /// not change since it was written.
-async fn fresh_facts(conn: &Connection, tables: &[String]) -> Result<Option<String>, SourceError> {
-    let cols = conn.columns().await?;
+async fn fresh_facts(
+    conn: &Connection,
+    tables: &[String],
+    cols: &HashMap<String, HashMap<String, String>>,
+) -> Result<Option<String>, SourceError> {
     let (Some(have), Some(_)) = (cols.get(FACTS_TABLE), cols.get(FACTS_STATE)) else { return Ok(None) };
     let expected = crate::analyze::aggregate::clickhouse::FACT_COLUMNS.iter().chain(ROW_COLUMNS.iter());
     let db = ident(&conn.database);
@@ -443,12 +451,12 @@ impl ClickHouseStore {
             .build()
             .map_err(|e| AggregateError::Source(SourceError::Io { path: "an async runtime".into(), source: e }))?;
         let agg = runtime.block_on(ClickHouseAggregator::open_rows(cfg))?;
-        let (conn, projection, tables) = agg.into_parts();
+        let Parts { conn, facts: projection, tables, columns } = agg.into_parts();
         // What questions read `FROM`: the snapshot table (so ClickHouse can move conditions to
         // PREWHERE), else the projection as a subquery.
         let mut rows = format!("({projection})");
         let mut snapshot = false;
-        if let Some(facts) = runtime.block_on(fresh_facts(&conn, &tables))? {
+        if let Some(facts) = runtime.block_on(fresh_facts(&conn, &tables, &columns))? {
             tracing::info!("reading the fact snapshot {FACTS_TABLE}");
             rows = facts;
             snapshot = true;
@@ -518,7 +526,8 @@ impl ClickHouseStore {
 
     /// Counts grouped by `keys`, streamed in; `having` restricts the groups.
     fn grouped(&self, keys: &[Key], filters: &[Filter], window: &Window, having: &str) -> Vec<Group> {
-        let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
+        let width = keys.len();
+        let names: Vec<String> = (0..width).map(|i| format!("k{i}")).collect();
         let mut what: Vec<String> = keys.iter().zip(&names).map(|(k, n)| format!("{} AS {n}", key_sql(k))).collect();
         what.push("count()".into());
         what.push("sum(input_tokens + output_tokens)".into());
@@ -537,7 +546,7 @@ impl ClickHouseStore {
                         }
                     })
                     .collect();
-                let n = |i: usize| r.get(keys_len(&r, i)).and_then(|v| v.parse().ok()).unwrap_or(0);
+                let n = |i: usize| r.get(width + i).and_then(|v| v.parse().ok()).unwrap_or(0);
                 Group { keys, count: n(0), tokens: n(1) }
             })
         });
@@ -547,7 +556,7 @@ impl ClickHouseStore {
     }
 
     /// Keep rows read with [`ROW_SELECT`] (plus `extra` columns), returning their indexes.
-    fn keep(&self, rows: Vec<TsvRow>, mut each: impl FnMut(usize, &TsvRow, &mut Dataset)) -> Vec<usize> {
+    fn keep(&self, rows: Vec<TsvRow>) -> Vec<usize> {
         let mut arena = self.arena.lock().expect("not poisoned");
         let (data, ids) = &mut *arena;
         let mut out = Vec::with_capacity(rows.len());
@@ -561,7 +570,6 @@ impl ClickHouseStore {
                     i
                 }
             };
-            each(i, &r, data);
             out.push(i);
         }
         out
@@ -579,7 +587,11 @@ fn row_of(r: &TsvRow) -> RowParts {
         ip: text(4),
         session: text(5),
         flow_type: text(6),
-        outcome: text(7),
+        outcome: match text(7).as_str() {
+            "success" => Outcome::Success.as_str(),
+            "failure" => Outcome::Failure.as_str(),
+            _ => Outcome::Unknown.as_str(),
+        },
         input_tokens: int(8) as u64,
         output_tokens: int(9) as u64,
         project: text(10),
@@ -658,7 +670,7 @@ impl Store for ClickHouseStore {
 
     fn rows(&self, filters: &[Filter], window: &Window) -> Vec<usize> {
         let rows = self.query(&self.select(ROW_SELECT, filters, window, ""));
-        self.keep(rows, |_, _, _| {})
+        self.keep(rows)
     }
 
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group> {
@@ -736,7 +748,7 @@ impl Store for ClickHouseStore {
         let filter = if self.snapshot { "PREWHERE" } else { "WHERE" };
         let rows = self.query(&format!("SELECT {ROW_SELECT} FROM {} {filter} {wanted}", self.rows));
         let kept: HashMap<String, usize> =
-            self.keep(rows, |_, _, _| {}).into_iter().map(|i| (self.row(i).id.to_string(), i)).collect();
+            self.keep(rows).into_iter().map(|i| (self.row(i).id.to_string(), i)).collect();
         found
             .into_iter()
             .map(|r| {
@@ -767,26 +779,12 @@ impl Store for ClickHouseStore {
         let sql = self.select(&what, &[], window, &format!(" AND ({})", any.join(" OR ")));
         let mut hits = Vec::new();
         let mut candidates = Vec::new();
-        let scan = |r: &TsvRow| -> Option<(Vec<&'static str>, Vec<String>)> {
-            let mut kinds = Vec::new();
-            let mut fields = Vec::new();
-            for (j, key) in crate::secrets::PROMPT_KEYS.iter().enumerate() {
-                let text = r.get(16 + j).unwrap_or_default();
-                if text.is_empty() {
-                    continue;
-                }
-                let found = crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
-                let before = kinds.len();
-                kinds.extend(found.map(|k| k.as_str()));
-                if kinds.len() > before {
-                    fields.push(key.to_string());
-                }
-            }
-            (!kinds.is_empty()).then(|| {
-                kinds.sort();
-                kinds.dedup();
-                (kinds, fields)
-            })
+        let scan = |r: &TsvRow| {
+            let texts = crate::secrets::PROMPT_KEYS
+                .iter()
+                .enumerate()
+                .map(|(j, key)| (*key, r.get(16 + j).unwrap_or_default()));
+            prompt_secrets(texts.filter(|(_, t)| !t.is_empty()))
         };
         // Streamed: prompts are the one text read in bulk.
         self.stream(&sql, |r| {
@@ -795,7 +793,7 @@ impl Store for ClickHouseStore {
             }
         });
         let (rows, found): (Vec<TsvRow>, Vec<_>) = candidates.into_iter().unzip();
-        let kept = self.keep(rows, |_, _, _| {});
+        let kept = self.keep(rows);
         for (row, (kinds, fields)) in kept.into_iter().zip(found) {
             hits.push(SecretHit { row, kinds, fields });
         }
@@ -812,9 +810,4 @@ impl Store for ClickHouseStore {
         self.names
             .get_or_init(|| self.names_query(Some(only.filter(|l| !l.is_empty()).unwrap_or_else(|| "''".into()))));
     }
-}
-
-/// The index of value column `i` (after the key columns) in a group row.
-fn keys_len(r: &TsvRow, i: usize) -> usize {
-    r.0.len() - 2 + i
 }

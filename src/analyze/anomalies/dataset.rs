@@ -77,7 +77,8 @@ pub struct RowParts {
     pub ip: String,
     pub session: String,
     pub flow_type: String,
-    pub outcome: String,
+    /// An [`Outcome::as_str`].
+    pub outcome: &'static str,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub project: String,
@@ -153,18 +154,6 @@ impl Dataset {
     pub fn push(&mut self, ev: &AuditEvent) {
         let i = self.rows.len();
         let f = Fact::of(ev);
-        let fact = RowFact {
-            time: f.time,
-            actor: self.intern(&f.actor),
-            event_name: self.intern(&f.event_name),
-            ip: self.intern(&f.ip),
-            session: self.intern(&f.session),
-            flow_type: self.intern(&f.flow_type),
-            outcome: f.outcome,
-            input_tokens: f.input_tokens,
-            output_tokens: f.output_tokens,
-            project: self.intern(&f.project),
-        };
         if let (Some(id), Some(name)) = (&ev.actor.id, &ev.actor.name) {
             if ev.actor.class != ActorClass::Unauthenticated {
                 self.names.entry(id.clone()).or_insert_with(|| name.clone());
@@ -183,11 +172,11 @@ impl Dataset {
         };
         let on_behalf_of =
             ev.on_behalf_of.as_ref().and_then(|h| h.id.clone().or_else(|| h.name.clone())).unwrap_or_default();
-        if !fact.session.is_empty() {
+        if !f.session.is_empty() {
             let s = self
                 .sessions
-                .entry(fact.session.to_string())
-                .or_insert_with(|| Session { id: fact.session.to_string(), ..Session::default() });
+                .entry(f.session.clone())
+                .or_insert_with(|| Session { id: f.session.clone(), ..Session::default() });
             s.rows.push(i);
             match ev.event_name.as_str() {
                 "duo_flow_started" => {
@@ -208,25 +197,12 @@ impl Dataset {
                 _ => {}
             }
         }
-        let mut kinds = Vec::new();
-        let mut fields = Vec::new();
-        for key in crate::secrets::PROMPT_KEYS {
-            let text = match ev.details.get(*key) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => continue,
-                Some(other) => other.to_string(),
-            };
-            // Secrets as written, or as an export redacted them (its marks keep the kind).
-            let found = crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
-            let before = kinds.len();
-            kinds.extend(found.map(|k| k.as_str()));
-            if kinds.len() > before {
-                fields.push(key.to_string());
-            }
-        }
-        if !kinds.is_empty() {
-            kinds.sort();
-            kinds.dedup();
+        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| match ev.details.get(*key) {
+            Some(Value::String(s)) => Some((*key, s.clone())),
+            Some(Value::Null) | None => None,
+            Some(other) => Some((*key, other.to_string())),
+        });
+        if let Some((kinds, fields)) = prompt_secrets(prompts) {
             self.secrets.push(SecretHit { row: i, kinds, fields });
         }
         let target = ev.target.as_ref().and_then(|t| t.id.as_deref()).unwrap_or_default();
@@ -234,16 +210,24 @@ impl Dataset {
             .and_then(|a| a.authorization.as_ref())
             .map(|a| a.scopes.join(&SCOPE_SEP.to_string()))
             .unwrap_or_default();
-        let row = Row {
-            scopes: self.intern(&scopes),
-            id: ev.id.as_str().into(),
+        self.push_row(RowParts {
+            time: f.time,
+            id: ev.id.clone(),
+            actor: f.actor,
+            event_name: f.event_name,
+            ip: f.ip,
+            session: f.session,
+            flow_type: f.flow_type,
+            outcome: f.outcome,
+            input_tokens: f.input_tokens,
+            output_tokens: f.output_tokens,
+            project: f.project,
             class: ev.actor.class,
-            on_behalf_of: self.intern(&on_behalf_of),
-            model: self.intern(&model),
-            target: self.intern(target),
-            fact,
-        };
-        self.rows.push(row);
+            on_behalf_of,
+            model,
+            target: target.to_string(),
+            scopes,
+        });
     }
 
     /// Keep a row read elsewhere (a database computed its fields); returns its index.
@@ -255,11 +239,7 @@ impl Dataset {
             ip: self.intern(&p.ip),
             session: self.intern(&p.session),
             flow_type: self.intern(&p.flow_type),
-            outcome: match p.outcome.as_str() {
-                "success" => Outcome::Success.as_str(),
-                "failure" => Outcome::Failure.as_str(),
-                _ => Outcome::Unknown.as_str(),
-            },
+            outcome: p.outcome,
             input_tokens: p.input_tokens,
             output_tokens: p.output_tokens,
             project: self.intern(&p.project),
@@ -286,6 +266,27 @@ impl Dataset {
     pub fn failed(row: &Row) -> bool {
         row.fact.outcome == Outcome::Failure.as_str()
     }
+}
+
+/// The kinds of secret or personal data in an event's prompt texts (`(detail key, text)`), sorted
+/// and without repeats, and the keys they were found in; `None` when there are none. Secrets as
+/// written count, and so do an export's redaction marks (they keep the kind).
+pub fn prompt_secrets(texts: impl Iterator<Item = (&'static str, String)>) -> Option<(Vec<&'static str>, Vec<String>)> {
+    let mut kinds = Vec::new();
+    let mut fields = Vec::new();
+    for (key, text) in texts {
+        let found = crate::secrets::scan(&text).into_iter().map(|m| m.kind).chain(crate::secrets::marks(&text));
+        let before = kinds.len();
+        kinds.extend(found.map(|k| k.as_str()));
+        if kinds.len() > before {
+            fields.push(key.to_string());
+        }
+    }
+    (!kinds.is_empty()).then(|| {
+        kinds.sort();
+        kinds.dedup();
+        (kinds, fields)
+    })
 }
 
 /// A timestamp from microseconds.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::dataset::ts;
-use super::store::{is_auth_failure, Filter};
+use super::store::{in_order, is_auth_failure, Filter};
 use super::{Draft, Heuristic, Input, Window};
 
 pub struct FailureBursts;
@@ -51,10 +51,7 @@ impl Heuristic for FailureBursts {
         let mut base: BTreeMap<Key, Vec<(i64, usize)>> = BTreeMap::new();
         let mut now: BTreeMap<Key, Vec<(i64, usize)>> = BTreeMap::new();
         let whole = Window { from: input.baseline.from, to: input.range.to };
-        let mut failures: Vec<(usize, super::dataset::Row)> =
-            input.data.rows(&[Filter::Failures], &whole).into_iter().map(|i| (i, input.data.row(i))).collect();
-        // Ties in time in a stable order, whatever order the store gave.
-        failures.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        let failures = in_order(input.data, input.data.rows(&[Filter::Failures], &whole));
         for (i, r) in &failures {
             let (i, r) = (*i, r);
             let key = if &*r.fact.event_name == "duo_flow_failed" {

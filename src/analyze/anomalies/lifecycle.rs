@@ -6,7 +6,7 @@
 //! window (widen `--baseline`), sessions still legitimately running at the range end.
 
 use super::dataset::ts;
-use super::store::Filter;
+use super::store::{in_order, Filter};
 use super::{Draft, Heuristic, Input, Window};
 
 pub struct Lifecycle;
@@ -55,9 +55,8 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                 rows,
                 ..Draft::default()
             };
-        let start_time = s.start.map(|i| data.row(i).time());
-        match (s.start, start_time) {
-            (Some(start), Some(started)) if input.range.contains(&ts(started)) => {
+        match s.start.map(|i| (i, data.row(i).time())) {
+            Some((start, started)) if input.range.contains(&ts(started)) => {
                 if !s.authorization_recorded {
                     // The source cannot say (GitLab's session aggregate): no finding.
                 } else if !s.authorized || s.authorized_at.is_none() {
@@ -86,8 +85,8 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                     ));
                 }
             }
-            (Some(_), _) => {}
-            (None, _) if s.resources > 0 && input.range.contains(&ts(first)) => {
+            Some(_) => {}
+            None if s.resources > 0 && input.range.contains(&ts(first)) => {
                 let rows = data.rows(&[Filter::Session(s.id.clone()), Filter::Resources], &whole);
                 out.push((
                     Problem::NoStart,
@@ -102,16 +101,18 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                 ));
                 continue;
             }
-            (None, _) => continue,
+            None => continue,
         }
         let open = !s.ended && (s.resources > 0 || s.paused);
         if open && input.range.contains(&ts(last)) && range_end - last > stuck {
             let rows = data.rows(&[Filter::Session(s.id.clone())], &whole);
             let state = if s.paused { "paused" } else { "running" };
-            let first_row = rows.iter().map(|i| data.row(*i)).min_by(|a, b| (a.time(), &a.id).cmp(&(b.time(), &b.id)));
             let actor = match s.start {
                 Some(i) => principal(i),
-                None => first_row.map(|r| r.principal().to_string()).unwrap_or_default(),
+                None => in_order(data, rows.iter().copied())
+                    .first()
+                    .map(|(_, r)| r.principal().to_string())
+                    .unwrap_or_default(),
             };
             out.push((
                 Problem::NoEnd,

@@ -140,8 +140,7 @@ pub struct Draft {
 
 impl Draft {
     pub fn finish(mut self, heuristic: &'static str, data: &dyn Store, max_ids: usize) -> Finding {
-        let mut rows: Vec<(usize, dataset::Row)> = self.rows.iter().map(|i| (*i, data.row(*i))).collect();
-        rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        let mut rows = store::in_order(data, self.rows.iter().copied());
         rows.dedup_by(|a, b| a.1.id == b.1.id);
         let from_rows = rows.iter().map(|(_, r)| &r.fact.session).filter(|s| !s.is_empty());
         self.sessions.extend(from_rows.map(|s| s.to_string()));

@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::dataset::{ts, Row, SCOPE_SEP};
+use super::dataset::{ts, SCOPE_SEP};
 use super::failures::densest;
-use super::store::{Filter, Key};
+use super::store::{in_order, Filter, Key};
 use super::{Draft, Heuristic, Input, Window};
 
 pub struct ServiceAccounts;
@@ -38,9 +38,7 @@ impl Heuristic for ServiceAccounts {
         // Provisioning bursts, and every account ever provisioned.
         let mut provisioned: BTreeSet<String> = BTreeSet::new();
         let mut by_actor: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
-        let mut rows: Vec<(usize, Row)> =
-            data.rows(&[Filter::Provisioning], &whole).into_iter().map(|i| (i, data.row(i))).collect();
-        rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        let rows = in_order(data, data.rows(&[Filter::Provisioning], &whole));
         let targets: BTreeMap<usize, String> = rows.iter().map(|(i, r)| (*i, r.target.to_string())).collect();
         for (i, r) in &rows {
             provisioned.insert(r.target.to_string());
@@ -108,12 +106,7 @@ impl Heuristic for ServiceAccounts {
         for g in data.group(&[Key::Principal, Key::Scope], &[Filter::Starts], &input.baseline) {
             own.entry(g.text(0).to_string()).or_default().insert(g.text(1).to_string());
         }
-        let mut starts: Vec<(usize, Row)> = data
-            .rows(&[Filter::Starts, Filter::AnyScope(rare.clone())], &input.range)
-            .into_iter()
-            .map(|i| (i, data.row(i)))
-            .collect();
-        starts.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        let starts = in_order(data, data.rows(&[Filter::Starts, Filter::AnyScope(rare.clone())], &input.range));
         for (start, r) in starts {
             let mine = own.get(r.principal());
             let wider: Vec<String> = r

@@ -225,6 +225,14 @@ impl Key {
 /// At most this many keys per group.
 const MAX_KEYS: usize = 3;
 
+/// The rows `indexes` of `data`, earliest first; ties by event id, so every store gives the same
+/// order.
+pub fn in_order(data: &dyn Store, indexes: impl IntoIterator<Item = usize>) -> Vec<(usize, Row)> {
+    let mut rows: Vec<(usize, Row)> = indexes.into_iter().map(|i| (i, data.row(i))).collect();
+    rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+    rows
+}
+
 /// Group rows locally (the in-memory store's [`Store::group`]): keys are borrowed from the rows
 /// while counting (no text is copied per row).
 pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
@@ -276,7 +284,7 @@ mod tests {
             ip: String::new(),
             session: String::new(),
             flow_type: String::new(),
-            outcome: "success".into(),
+            outcome: "success",
             input_tokens: tokens,
             output_tokens: 0,
             project: String::new(),

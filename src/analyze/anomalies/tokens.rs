@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::store::{Filter, Key};
+use super::store::{in_order, Filter, Key};
 use super::{quantile, Draft, Heuristic, Input};
 
 pub struct TokenOutliers;
@@ -22,23 +22,14 @@ impl Heuristic for TokenOutliers {
 
     fn run(&self, input: &Input) -> Vec<Draft> {
         let data = input.data;
-        let sums = |key: Key, window: &super::Window| -> BTreeMap<String, u64> {
-            let groups = data.group(&[key], &[Filter::Tokens], window);
-            groups
-                .into_iter()
-                .filter(|g| key != Key::Session || !g.text(0).is_empty())
-                .map(|g| (g.text(0).to_string(), g.tokens))
-                .collect()
+        let per_actor = |window: &super::Window| -> BTreeMap<String, u64> {
+            let groups = data.group(&[Key::Principal], &[Filter::Tokens], window);
+            groups.into_iter().map(|g| (g.text(0).to_string(), g.tokens)).collect()
         };
-        let base_actors = sums(Key::Principal, &input.baseline);
-        let now_actors = sums(Key::Principal, &input.range);
+        let base_actors = per_actor(&input.baseline);
+        let now_actors = per_actor(&input.range);
         // The rows of a session's or actor's token use, earliest first.
-        let evidence = |subject: Filter| {
-            let mut rows: Vec<(usize, super::dataset::Row)> =
-                data.rows(&[subject, Filter::Tokens], &input.range).into_iter().map(|i| (i, data.row(i))).collect();
-            rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
-            rows
-        };
+        let evidence = |subject: Filter| in_order(data, data.rows(&[subject, Filter::Tokens], &input.range));
         let mut out = Vec::new();
         // Sessions are many: only their sizes cross, and only the range's outliers.
         let mut sizes: Vec<f64> =
