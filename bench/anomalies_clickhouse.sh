@@ -20,26 +20,7 @@ planted=3000
 if [ "$(ch "SELECT count() FROM $db.ai_audit_events" 2>/dev/null)" != "$((n + planted))" ]; then
   ch "DROP DATABASE IF EXISTS $db"
   "$bin" -q db init --source "$url"
-  ch "INSERT INTO $db.ai_audit_events
-    SELECT number AS id,
-      toInt64(1735689600000000 + number * 5000000 + number % 1000) AS created_at,
-      lower(hex(MD5(toString(number)))) AS cloud_event_id,
-      5000 AS author_id, toNullable(toInt64(100 + intDiv(number, 8) % 12)) AS project_id, NULL AS namespace_id,
-      ['duo_flow_started','duo_flow_plan_generated','duo_flow_resource_created','duo_flow_token_usage',
-       'duo_flow_token_usage','duo_flow_resource_created','duo_flow_token_usage','duo_flow_completed'][1 + number % 8] AS event_name,
-      toNullable(concat('10.20.', toString(intDiv(number, 8) % 120), '.1')) AS ip_address,
-      toNullable(toInt64(intDiv(number, 8))) AS workflow_id,
-      concat('{\"session_id\":\"', lower(hex(MD5(toString(intDiv(number, 8))))), '\",\"flow_type\":\"software_development\",',
-        '\"user\":{\"id\":', toString(1000 + intDiv(number, 8) % 120), ',\"username\":\"user', toString(intDiv(number, 8) % 120), '\"},',
-        '\"author_user_type\":\"service_account\",\"composite_identity\":true,\"correlation_id\":\"', lower(hex(MD5(toString(number)))), '\",',
-        if(number % 8 = 0, concat('\"authorization_verified_at\":\"',
-          formatDateTime(toDateTime(1735689600 + intDiv(number * 5000000, 1000000) - 2, 'UTC'), '%Y-%m-%dT%H:%M:%SZ'),
-          '\",\"authorization_method\":\"oauth_composite_identity\",\"authorized_scopes\":[\"api\",\"read_repository\"],',
-          '\"input_summary\":\"Fix the failing pipeline in project ', toString(intDiv(number, 8) % 12), '\",'), ''),
-        if(number % 8 IN (3, 4, 6), concat('\"input_tokens\":', toString(number % 9000), ',\"output_tokens\":', toString(number % 900), ','), ''),
-        '\"model_provider\":\"anthropic\",\"model_engine\":\"claude-sonnet-4-5\",',
-        '\"entity_path\":\"acme/payments/api\",\"author_name\":\"duo-developer-sa\"}') AS details
-    FROM system.numbers LIMIT $n"
+  fill_sessions "$host" "$db" "$n" 1735689600000000 5000000
   ch "INSERT INTO $db.ai_audit_events
     SELECT 1000000000 + number AS id, toInt64((1784336400 + number) * 1000000) AS created_at,
       lower(hex(MD5(toString(number)))) AS cloud_event_id, 5000 AS author_id, toNullable(toInt64(100)) AS project_id,

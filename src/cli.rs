@@ -123,6 +123,10 @@ pub struct ReportArgs {
     /// Sessions in the sample traced end to end.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub sample: usize,
+    /// Keep the events here even on ClickHouse (which otherwise answers the heuristics' and
+    /// checks' questions itself while the period's events stream by).
+    #[arg(long)]
+    pub local: bool,
     /// Sign the manifest with this Ed25519 private key (PKCS#8 PEM, e.g. from
     /// `openssl genpkey -algorithm ed25519 -out key.pem`): writes manifest.sig.
     #[arg(long, value_name = "PEM")]

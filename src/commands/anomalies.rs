@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::analyze::anomalies::clickhouse::ClickHouseStore;
+use crate::analyze::anomalies::store::Store;
 use crate::analyze::anomalies::{self, first_seen::Attr, Dataset, Finding, Settings, Window, HEURISTICS};
 use crate::cli::{AnomaliesArgs, DetectArgs, FindingsFormat};
 use crate::range::TimeRange;
@@ -38,6 +39,17 @@ pub fn settings(args: &DetectArgs, tz: &str) -> anyhow::Result<Settings> {
     Ok(Settings { business_hours: hours, tz, first_seen, stuck_after, ..Settings::default() })
 }
 
+/// The store that answers the heuristics inside the ClickHouse database `read` names.
+pub fn open_store(
+    url: &str,
+    read: &crate::sources::ReadOptions,
+) -> Result<ClickHouseStore, crate::analyze::aggregate::AggregateError> {
+    let mut cfg = ChConfig::new(url);
+    cfg.database = read.schema.clone();
+    cfg.renames = read.renames.clone();
+    ClickHouseStore::open(&cfg)
+}
+
 pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
     let filter = filter(&args.filter)?;
     if !args.filter.events.is_empty() {
@@ -63,11 +75,8 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let findings = match &spec {
         SourceSpec::ClickHouse(url) if !args.local => {
-            let mut cfg = ChConfig::new(url);
-            cfg.database = read.schema.clone();
-            cfg.renames = read.renames.clone();
             let failed = || format!("anomaly detection in {} failed", mask_url(url));
-            let store = ClickHouseStore::open(&cfg).with_context(failed)?;
+            let store = open_store(url, &read).with_context(failed)?;
             tracing::info!("running the heuristics inside ClickHouse");
             let findings = anomalies::detect(&store, range, baseline, &settings, &args.heuristics);
             if let Some(e) = store.failure() {

@@ -7,15 +7,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::analyze::anomalies::store::Store;
 use crate::analyze::anomalies::Window;
 use crate::cli::{ReportArgs, VerifyArgs};
 use crate::model::time;
 use crate::range::TimeRange;
+use crate::redact::mask_url;
 use crate::report::catalog::Catalog;
 use crate::report::evidence::Evidence;
 use crate::report::manifest::{self, FileHash, Manifest};
 use crate::report::render::{self, Format};
 use crate::report::{self as rep, Meta};
+use crate::sources::SourceSpec;
 
 use super::export::{filter, read_options, source};
 use super::usage;
@@ -79,8 +82,17 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let mut read = read_options(&args.source, &filter);
     read.range = TimeRange { from: Some(baseline.from), to: Some(to) };
     let started = std::time::Instant::now();
+    let store: Option<Box<dyn Store>> = match &spec {
+        SourceSpec::ClickHouse(url) if !args.local => {
+            let store = super::anomalies::open_store(url, &read)
+                .with_context(|| format!("cannot open {} for the report's questions", mask_url(url)))?;
+            tracing::info!("heuristics and checks run inside ClickHouse; the period's events stream by");
+            Some(Box::new(store))
+        }
+        _ => None,
+    };
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
-    let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone())
+    let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone(), store)
         .with_context(|| format!("cannot read {}", spec.describe()))?;
     ev.signed = key.is_some();
     if let Some(earliest) = spec.earliest(&read).with_context(|| format!("cannot read {}", spec.describe()))? {
@@ -101,6 +113,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         sample_seed: seed,
     };
     let report = rep::build(&catalog, &ev, meta, args.sample);
+    if let Some(e) = ev.store.failure() {
+        return Err(anyhow::Error::new(e).context(format!("a question to {} failed", spec.describe())));
+    }
 
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut files = Vec::new();

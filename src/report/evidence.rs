@@ -1,11 +1,16 @@
-//! The evidence a report is computed from, read in one pass over the source: the anomaly
-//! dataset (baseline and period), the sessions, and statistics of the period's audit records.
+//! The evidence a report is computed from, read in one pass over the source: the sessions,
+//! statistics and hash chain of the period's audit records, and a [`Store`] the checks ask
+//! about single events — the events kept in memory, or, on ClickHouse, questions the server
+//! answers (the anomaly heuristics run there while the events stream by, and no event is
+//! held here).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::analyze::anomalies::dataset::Row;
 use crate::analyze::anomalies::service_accounts::is_provisioning;
+use crate::analyze::anomalies::store::{in_order, Filter, Store};
 use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
 use crate::analyze::sessions::{Collector, SessionReport};
 use crate::chain::{Chain, Head};
@@ -83,7 +88,8 @@ pub const ORDER_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 pub struct Evidence {
     pub period: Window,
     pub baseline: Window,
-    pub data: Dataset,
+    /// The events of the baseline and the period, as the heuristics and checks ask about them.
+    pub store: Box<dyn Store>,
     /// Sessions with any event in the baseline or the period.
     pub sessions: Vec<SessionReport>,
     /// Findings of every heuristic for the period.
@@ -109,9 +115,42 @@ struct Reader {
     /// The redaction that export applies before linking.
     redactor: Redactor,
     buf: Vec<u8>,
+    sessions: Collector,
+    earliest: Option<Timestamp>,
 }
 
 impl Reader {
+    /// Take in `stream`; its baseline and period events go to `data` too, when given.
+    fn read(
+        &mut self,
+        stream: EventStream,
+        period: Window,
+        baseline: Window,
+        mut data: Option<&mut Dataset>,
+    ) -> Result<(), SourceError> {
+        for rec in stream {
+            let ev = rec?.event;
+            self.earliest = Some(self.earliest.map_or(ev.time, |e| e.min(ev.time)));
+            // Provisioning is looked for in all the history read, not only the baseline.
+            if ev.time < period.to && is_provisioning(&ev.event_name) {
+                if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
+                    self.provisioned.insert(id);
+                }
+            }
+            if ev.time < baseline.from || ev.time >= period.to {
+                continue;
+            }
+            if let Some(data) = data.as_deref_mut() {
+                data.push(&ev);
+            }
+            self.sessions.add(&ev);
+            if period.contains(&ev.time) {
+                self.period_event(&ev);
+            }
+        }
+        Ok(())
+    }
+
     fn period_event(&mut self, ev: &AuditEvent) {
         self.buf.clear();
         let redacted = self.redactor.apply(ev, &mut Default::default());
@@ -170,16 +209,16 @@ fn known_outcome(name: &str) -> bool {
 
 impl Evidence {
     /// Read `stream` (the baseline and the period) once; the chain head is that of the period's
-    /// events as an export with `redactor` links them.
+    /// events as an export with `redactor` links them. With a `store` (ClickHouse), the events
+    /// are not kept: the heuristics ask the store, on a second thread while the stream is read.
     pub fn collect(
         stream: EventStream,
         period: Window,
         baseline: Window,
         settings: Settings,
         redactor: Redactor,
+        store: Option<Box<dyn Store>>,
     ) -> Result<Evidence, SourceError> {
-        let mut data = Dataset::default();
-        let mut sessions = Collector::new(None);
         let mut reader = Reader {
             stats: Stats::default(),
             last: BTreeMap::new(),
@@ -187,42 +226,55 @@ impl Evidence {
             chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
             redactor,
             buf: Vec::new(),
+            sessions: Collector::new(None),
+            earliest: None,
         };
-        let mut earliest: Option<Timestamp> = None;
-        for rec in stream {
-            let ev = rec?.event;
-            earliest = Some(earliest.map_or(ev.time, |e| e.min(ev.time)));
-            // Provisioning is looked for in all the history read, not only the baseline.
-            if ev.time < period.to && is_provisioning(&ev.event_name) {
-                if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
-                    reader.provisioned.insert(id);
-                }
-            }
-            if ev.time < baseline.from || ev.time >= period.to {
-                continue;
-            }
-            data.push(&ev);
-            sessions.add(&ev);
-            if period.contains(&ev.time) {
-                reader.period_event(&ev);
-            }
-        }
         let mut settings = settings;
-        settings.provisioned.extend(reader.provisioned.iter().cloned());
-        let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
+        let (store, findings) = match store {
+            // A database source reads only the baseline and the period, where the heuristics
+            // find the provisioned service accounts themselves: nothing to wait for.
+            Some(store) => {
+                let findings = std::thread::scope(|s| {
+                    let detect = s.spawn(|| anomalies::detect(&*store, period, baseline, &settings, &[]));
+                    let read = reader.read(stream, period, baseline, None);
+                    let findings = detect.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    read.map(|()| findings)
+                })?;
+                settings.provisioned.extend(reader.provisioned.iter().cloned());
+                (store, findings)
+            }
+            // Files are read whole: accounts provisioned before the baseline count as known too.
+            None => {
+                let mut data = Dataset::default();
+                reader.read(stream, period, baseline, Some(&mut data))?;
+                settings.provisioned.extend(reader.provisioned.iter().cloned());
+                let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
+                (Box::new(data) as Box<dyn Store>, findings)
+            }
+        };
         Ok(Evidence {
             period,
             baseline,
-            data,
-            sessions: sessions.finish(),
+            store,
+            sessions: reader.sessions.finish(),
             findings,
             stats: reader.stats,
-            earliest,
+            earliest: reader.earliest,
             settings,
             provisioned: reader.provisioned,
             signed: false,
             chain: reader.chain.head(),
         })
+    }
+
+    /// Every event of the baseline and the period.
+    pub fn whole(&self) -> Window {
+        Window { from: self.baseline.from, to: self.period.to }
+    }
+
+    /// A session's events in the baseline and the period, in order of time and id.
+    pub fn session_rows(&self, session: &str) -> Vec<(usize, Row)> {
+        in_order(&*self.store, self.store.rows(&[Filter::Session(session.to_string())], &self.whole()))
     }
 
     /// Sessions of the period: started in it, or (without a start) first seen in it.

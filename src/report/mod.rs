@@ -16,9 +16,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
+use crate::analyze::anomalies::store::{Filter, Key};
 use crate::analyze::anomalies::{Finding, Window};
 use crate::model::time::{self, Timestamp};
-use crate::model::ActorClass;
 use catalog::Catalog;
 use checks::{CheckResult, Status, Table};
 use evidence::Evidence;
@@ -162,19 +162,16 @@ pub fn build(catalog: &Catalog, ev: &Evidence, meta: Meta, sample_size: usize) -
         findings: ev.findings.len(),
     };
     let mut population = Table::new(&["population", "count"]);
-    let actors: std::collections::BTreeSet<&str> = ev
-        .data
-        .rows
+    let actors = ev
+        .store
+        .group(&[Key::Principal], &[Filter::Acting], &ev.period)
         .iter()
-        .filter(|r| ev.period.contains(&evidence_ts(r.time())))
-        .filter(|r| !matches!(r.class, ActorClass::WebhookEvent | ActorClass::PollCycle))
-        .map(|r| r.principal())
-        .filter(|a| !a.is_empty())
-        .collect();
+        .filter(|g| !g.text(0).is_empty())
+        .count();
     for (k, v) in [
         ("audit events in the period", ev.stats.events as usize),
         ("agent-lifecycle events", ev.stats.ai.events as usize),
-        ("people and accounts who acted", actors.len()),
+        ("people and accounts who acted", actors),
         ("agent sessions started", sessions.iter().filter(|s| s.has_start).count()),
         ("resources created or modified by agents", resources),
         ("service accounts that acted", ev.stats.service_accounts.len()),
@@ -256,22 +253,23 @@ fn sample(
         .into_iter()
         .map(|s| {
             let x = &s.session;
-            let timeline = ev.data.sessions.get(&x.session_id).map_or_else(Vec::new, |d| {
-                let mut rows: Vec<usize> = d.rows.clone();
-                rows.sort_by_key(|i| (ev.data.rows[*i].time(), *i));
-                rows.iter()
-                    .map(|i| {
-                        let r = &ev.data.rows[*i];
-                        let name = ev.data.name_of(&r.fact.actor);
-                        SampleStep {
-                            time: evidence_ts(r.time()),
-                            event: r.fact.event_name.to_string(),
-                            actor: if name.is_empty() { r.fact.actor.to_string() } else { name },
-                            event_id: r.id.to_string(),
-                        }
-                    })
-                    .collect()
-            });
+            let rows = ev.session_rows(&x.session_id);
+            let mut actors: Vec<String> = rows.iter().map(|(_, r)| r.fact.actor.to_string()).collect();
+            actors.sort();
+            actors.dedup();
+            ev.store.names_for(&actors);
+            let timeline = rows
+                .iter()
+                .map(|(_, r)| {
+                    let name = ev.store.name_of(&r.fact.actor);
+                    SampleStep {
+                        time: evidence_ts(r.time()),
+                        event: r.fact.event_name.to_string(),
+                        actor: if name.is_empty() { r.fact.actor.to_string() } else { name },
+                        event_id: r.id.to_string(),
+                    }
+                })
+                .collect();
             SampleSession {
                 session_id: x.session_id.clone(),
                 flow_type: x.flow_type.clone(),

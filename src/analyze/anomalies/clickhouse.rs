@@ -9,8 +9,8 @@
 //! Details are read with `JSONExtract*` from 20.x on; on 18.16 with `visitParamExtract*`, which
 //! finds the first field of that name at any depth (GitLab's details keep these keys at the top).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use super::dataset::{prompt_secrets, Dataset, Row, RowParts, SecretHit};
 use super::first_seen::Attr;
@@ -140,7 +140,7 @@ fn on_behalf_of(a: &Aliases, d: &str) -> (String, String) {
 }
 
 /// The actor class of a GitLab envelope with details, as `user`, `service_account`,
-/// `unauthenticated` or `other` ([`ActorClass::from_source`], then `enrich`).
+/// `unauthenticated`, `webhook_event`, `poll_cycle` or `other` ([`ActorClass::from_source`], then `enrich`).
 fn class(a: &Aliases, d: &str, author_id: &str, obo: &str) -> String {
     let ac_first = a.detail(d, "author_class", "author_class");
     let ac = "_t_author_class";
@@ -154,8 +154,6 @@ fn class(a: &Aliases, d: &str, author_id: &str, obo: &str) -> String {
         "Gitlab::Audit::CiRunnerTokenAuthor",
         "ci_runner",
         "project_bot",
-        "webhook_event",
-        "poll_cycle",
         "admin_action",
         "system",
     ]
@@ -164,7 +162,7 @@ fn class(a: &Aliases, d: &str, author_id: &str, obo: &str) -> String {
     let base = a.named("_base_class", || {
         format!(
             "multiIf({ac_first} IN ('User', 'user'), 'user', {ac} IN ('ServiceAccount', 'service_account'), 'service_account', \
-             {ac} IN ('Gitlab::Audit::UnauthenticatedAuthor', 'unauthenticated'), 'unauthenticated', {ac} IN ({other}), 'other', \
+             {ac} IN ('Gitlab::Audit::UnauthenticatedAuthor', 'unauthenticated'), 'unauthenticated', {ac} IN ('webhook_event', 'poll_cycle'), {ac}, {ac} IN ({other}), 'other', \
              {author_id} = -1, 'unauthenticated', {author_id} IN (-2, -3, -4), 'other', 'user')"
         )
     });
@@ -361,6 +359,22 @@ const ROW_SELECT: &str = "time, id, actor, event_name, ip, session, flow_type, o
 
 /// A ClickHouse database as the heuristics' store. Rows it returns are kept in memory (only
 /// those: evidence and the few rows heuristics look at one by one).
+/// Actor names looked up so far.
+#[derive(Default)]
+struct Names {
+    known: HashMap<String, String>,
+    /// Actors asked about (with a name or without).
+    asked: HashSet<String>,
+    /// Every name is known.
+    all: bool,
+}
+
+impl Names {
+    fn knows(&self, actor: &str) -> bool {
+        self.all || self.asked.contains(actor)
+    }
+}
+
 pub struct ClickHouseStore {
     conn: Connection,
     /// What questions read `FROM`: `(projection)` or the snapshot table.
@@ -369,7 +383,7 @@ pub struct ClickHouseStore {
     snapshot: bool,
     runtime: tokio::runtime::Runtime,
     arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
-    names: OnceLock<HashMap<String, String>>,
+    names: Mutex<Names>,
     /// The first failed query: later questions get empty answers, and [`ClickHouseStore::failure`]
     /// turns the run into an error.
     failed: Mutex<Option<SourceError>>,
@@ -467,7 +481,7 @@ impl ClickHouseStore {
             snapshot,
             runtime,
             arena: Default::default(),
-            names: OnceLock::new(),
+            names: Mutex::default(),
             failed: Mutex::new(None),
         })
     }
@@ -491,10 +505,6 @@ impl ClickHouseStore {
     }
 
     /// The error of the first failed query, if one failed (the findings are then incomplete).
-    pub fn failure(&self) -> Option<SourceError> {
-        self.failed.lock().expect("not poisoned").take()
-    }
-
     fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
         let time = format!("time >= {} AND time < {}", window.from.timestamp_micros(), window.to.timestamp_micros());
         let conds: Vec<String> = filters.iter().map(filter_sql).collect();
@@ -599,6 +609,8 @@ fn row_of(r: &TsvRow) -> RowParts {
             "user" => ActorClass::User,
             "service_account" => ActorClass::ServiceAccount,
             "unauthenticated" => ActorClass::Unauthenticated,
+            "webhook_event" => ActorClass::WebhookEvent,
+            "poll_cycle" => ActorClass::PollCycle,
             _ => ActorClass::Unknown,
         },
         on_behalf_of: text(12),
@@ -653,6 +665,7 @@ fn filter_sql(f: &Filter) -> String {
             "(position(event_name, 'service_account') > 0 AND match(event_name, '(_provisioned|_created)$'))".into()
         }
         Filter::Starts => "event_name = 'duo_flow_started'".into(),
+        Filter::Acting => "class NOT IN ('webhook_event', 'poll_cycle')".into(),
         Filter::AnyScope(set) => {
             let list: Vec<String> = set.iter().map(|s| string(s)).collect();
             format!("arrayExists(x -> x IN ({}), scopes)", list.join(", "))
@@ -801,13 +814,30 @@ impl Store for ClickHouseStore {
     }
 
     fn name_of(&self, actor: &str) -> String {
-        self.names.get_or_init(|| self.names_query(None)).get(actor).cloned().unwrap_or_default()
+        if !self.names.lock().expect("not poisoned").knows(actor) {
+            self.names_for(&[actor.to_string()]);
+        }
+        self.names.lock().expect("not poisoned").known.get(actor).cloned().unwrap_or_default()
+    }
+
+    fn failure(&self) -> Option<SourceError> {
+        self.failed.lock().expect("not poisoned").take()
     }
 
     fn names_for(&self, actors: &[String]) {
+        let missing: Vec<&String> = {
+            let names = self.names.lock().expect("not poisoned");
+            actors.iter().filter(|a| !names.knows(a)).collect()
+        };
+        if missing.is_empty() {
+            return;
+        }
         // A list while it is short; otherwise every name.
-        let only = (actors.len() <= 4_000).then(|| actors.iter().map(|a| string(a)).collect::<Vec<_>>().join(", "));
-        self.names
-            .get_or_init(|| self.names_query(Some(only.filter(|l| !l.is_empty()).unwrap_or_else(|| "''".into()))));
+        let only = (missing.len() <= 4_000).then(|| missing.iter().map(|a| string(a)).collect::<Vec<_>>().join(", "));
+        let found = self.names_query(only.clone());
+        let mut names = self.names.lock().expect("not poisoned");
+        names.all |= only.is_none();
+        names.asked.extend(missing.into_iter().cloned());
+        names.known.extend(found);
     }
 }

@@ -56,6 +56,8 @@ pub enum Filter {
     Provisioning,
     /// An agent session started.
     Starts,
+    /// Someone or something acted: not a webhook delivery or a poll cycle.
+    Acting,
     /// A session start authorized for at least one of these scopes.
     AnyScope(Vec<String>),
     /// A resource (commit, merge request, note, …) of a session.
@@ -84,6 +86,7 @@ impl Filter {
             Filter::Failures => name == "duo_flow_failed" || is_auth_failure(r),
             Filter::Provisioning => super::service_accounts::is_provisioning(name),
             Filter::Starts => name == "duo_flow_started",
+            Filter::Acting => !matches!(r.class, ActorClass::WebhookEvent | ActorClass::PollCycle),
             Filter::AnyScope(set) => {
                 r.scopes.split(super::dataset::SCOPE_SEP).any(|s| !s.is_empty() && set.iter().any(|x| x == s))
             }
@@ -183,6 +186,11 @@ pub trait Store: Sync {
     fn name_of(&self, actor: &str) -> String;
     /// Say which actors [`Store::name_of`] will be asked about (a store may look them up at once).
     fn names_for(&self, _actors: &[String]) {}
+    /// The first question that failed, once (a store that cannot fail has none): the answers
+    /// since then were empty and must not be reported.
+    fn failure(&self) -> Option<crate::sources::SourceError> {
+        None
+    }
 }
 
 /// A key value borrowed from a row while grouping.

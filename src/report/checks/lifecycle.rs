@@ -1,10 +1,12 @@
 //! Every session that created resources ended (completed or failed) within the stuck limit,
 //! and every resource belongs to a session that started (SOC 2 CC8.1, ISO A.8.32, CM-3).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Check, CheckResult, Exception, Params, Table};
+use crate::analyze::anomalies::first_seen::Attr;
 use crate::analyze::anomalies::lifecycle::{problems, Problem};
+use crate::analyze::anomalies::store::{Filter, Key};
 use crate::analyze::anomalies::Input;
 use crate::report::evidence::Evidence;
 
@@ -12,11 +14,11 @@ pub struct Lifecycle;
 
 /// The lifecycle problems of the period's sessions of the given kinds, as exceptions.
 pub fn exceptions(ev: &Evidence, kinds: &[Problem]) -> Vec<Exception> {
-    let input = Input { data: &ev.data, range: ev.period, baseline: ev.baseline, settings: &ev.settings };
+    let input = Input { data: &*ev.store, range: ev.period, baseline: ev.baseline, settings: &ev.settings };
     problems(&input)
         .into_iter()
         .filter(|(p, _)| kinds.contains(p))
-        .map(|(_, d)| Exception::of_finding(&d.finish("lifecycle", &ev.data, ev.settings.max_event_ids)))
+        .map(|(_, d)| Exception::of_finding(&d.finish("lifecycle", &*ev.store, ev.settings.max_event_ids)))
         .collect()
 }
 
@@ -35,15 +37,13 @@ impl Check for Lifecycle {
         for s in &sessions {
             *by_status.entry(s.session.status.as_str()).or_default() += 1;
         }
-        let paused = sessions
+        let paused_ever: BTreeSet<String> = ev
+            .store
+            .group(&[Key::Session], &[Filter::Attr(Attr::EventName, "duo_flow_paused".into())], &ev.whole())
             .iter()
-            .filter(|s| {
-                ev.data
-                    .sessions
-                    .get(&s.session.session_id)
-                    .is_some_and(|d| d.rows.iter().any(|i| &*ev.data.rows[*i].fact.event_name == "duo_flow_paused"))
-            })
-            .count();
+            .map(|g| g.text(0).to_string())
+            .collect();
+        let paused = sessions.iter().filter(|s| paused_ever.contains(&s.session.session_id)).count();
         let mut table = Table::new(&["status at the end of the data", "sessions"]);
         for (k, n) in &by_status {
             table.row([k.to_string(), n.to_string()]);

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use super::{finding_exceptions, Check, CheckResult, Params, Table};
-use crate::analyze::anomalies::dataset::ts;
 use crate::report::evidence::Evidence;
 use crate::secrets::PROMPT_KEYS;
 
@@ -21,7 +20,7 @@ impl Check for Sanitization {
 
     fn evaluate(&self, ev: &Evidence, _: &Params) -> CheckResult {
         let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-        for hit in ev.data.secrets.iter().filter(|h| ev.period.contains(&ts(ev.data.rows[h.row].time()))) {
+        for hit in &ev.store.secrets(&ev.period) {
             for k in &hit.kinds {
                 *kinds.entry(k).or_default() += 1;
             }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{Check, CheckResult, Exception, Params, Table};
-use crate::model::ActorClass;
+use crate::analyze::anomalies::dataset::ts;
+use crate::analyze::anomalies::store::{in_order, Filter, Key};
 use crate::report::evidence::Evidence;
 
 pub struct ServiceAccounts;
@@ -31,22 +32,22 @@ impl Check for ServiceAccounts {
             .get("known")
             .and_then(Value::as_array)
             .map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
-        // Service account → rows of the period where it acted.
-        let mut acted: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, r) in ev.data.rows.iter().enumerate() {
-            if r.class == ActorClass::ServiceAccount
-                && !r.fact.actor.is_empty()
-                && ev.period.contains(&crate::analyze::anomalies::dataset::ts(r.time()))
-            {
-                acted.entry(&r.fact.actor).or_default().push(i);
-            }
-        }
+        // Service account → how many events of the period it acted in.
+        let acted: BTreeMap<String, u64> = ev
+            .store
+            .group(&[Key::Actor], &[Filter::ServiceAccount], &ev.period)
+            .into_iter()
+            .filter(|g| !g.text(0).is_empty())
+            .map(|g| (g.text(0).to_string(), g.count))
+            .collect();
+        ev.store.names_for(&acted.keys().cloned().collect::<Vec<_>>());
         let mut table = Table::new(&["service account", "name", "events in the period", "provisioning"]);
         let mut exceptions = Vec::new();
-        for (id, rows) in &acted {
-            let name = ev.data.name_of(id);
-            let provisioned = ev.provisioned.contains(*id) || (!name.is_empty() && ev.provisioned.contains(&name));
-            let listed = known.iter().any(|k| k == id || *k == name);
+        for (id, count) in &acted {
+            let id = id.as_str();
+            let name = ev.store.name_of(id);
+            let provisioned = ev.provisioned.contains(id) || (!name.is_empty() && ev.provisioned.contains(&name));
+            let listed = known.iter().any(|k| *k == id || *k == name);
             let state = if provisioned {
                 "recorded"
             } else if listed {
@@ -54,29 +55,21 @@ impl Check for ServiceAccounts {
             } else {
                 "NONE"
             };
-            table.row([id.to_string(), name.clone(), rows.len().to_string(), state.to_string()]);
+            table.row([id.to_string(), name.clone(), count.to_string(), state.to_string()]);
             if !provisioned && !listed {
-                let first = rows[0];
+                let filters = [Filter::Actor(id.to_string()), Filter::ServiceAccount];
+                let rows = in_order(&*ev.store, ev.store.rows(&filters, &ev.period));
+                let mut sessions: Vec<String> =
+                    rows.iter().map(|(_, r)| r.fact.session.to_string()).filter(|s| !s.is_empty()).collect();
+                sessions.sort();
+                sessions.dedup();
                 exceptions.push(Exception {
                     subject: if name.is_empty() { id.to_string() } else { format!("{name} ({id})") },
-                    reason: format!("acted {} times in the period with no provisioning event", rows.len()),
-                    time: Some(crate::analyze::anomalies::dataset::ts(ev.data.rows[first].time())),
-                    sessions: {
-                        let mut s: Vec<String> = rows
-                            .iter()
-                            .map(|i| ev.data.rows[*i].fact.session.to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect();
-                        s.sort();
-                        s.dedup();
-                        s
-                    },
-                    event_ids: rows
-                        .iter()
-                        .take(ev.settings.max_event_ids)
-                        .map(|i| ev.data.rows[*i].id.to_string())
-                        .collect(),
-                    event_count: rows.len() as u64,
+                    reason: format!("acted {count} times in the period with no provisioning event"),
+                    time: rows.first().map(|(_, r)| ts(r.time())),
+                    sessions,
+                    event_ids: rows.iter().take(ev.settings.max_event_ids).map(|(_, r)| r.id.to_string()).collect(),
+                    event_count: *count,
                 });
             }
         }

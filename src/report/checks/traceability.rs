@@ -34,15 +34,16 @@ impl Check for Traceability {
         let exceptions: Vec<Exception> = sessions
             .iter()
             .filter(|s| s.initiated_by.is_none())
-            .map(|s| Exception {
-                subject: s.session.session_id.clone(),
-                reason: "no initiating user recorded for the session".into(),
-                time: Some(s.session.started_at),
-                sessions: vec![s.session.session_id.clone()],
-                event_ids: ev.data.sessions.get(&s.session.session_id).map_or_else(Vec::new, |d| {
-                    d.rows.iter().take(ev.settings.max_event_ids).map(|i| ev.data.rows[*i].id.to_string()).collect()
-                }),
-                event_count: ev.data.sessions.get(&s.session.session_id).map_or(0, |d| d.rows.len() as u64),
+            .map(|s| {
+                let rows = ev.session_rows(&s.session.session_id);
+                Exception {
+                    subject: s.session.session_id.clone(),
+                    reason: "no initiating user recorded for the session".into(),
+                    time: Some(s.session.started_at),
+                    sessions: vec![s.session.session_id.clone()],
+                    event_ids: rows.iter().take(ev.settings.max_event_ids).map(|(_, r)| r.id.to_string()).collect(),
+                    event_count: rows.len() as u64,
+                }
             })
             .collect();
         let summary = format!(
