@@ -81,6 +81,10 @@ pub struct Stats {
     pub service_accounts: BTreeSet<String>,
 }
 
+/// Sessions per question of [`Evidence::session_rows`] (ClickHouse's default query size limit,
+/// 256 KiB, holds about 5,000 quoted ids of 40 characters).
+const SESSION_BATCH: usize = 2_000;
+
 /// Time going backwards within a stream by less than this is ordinary jitter between writers.
 pub const ORDER_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
@@ -272,9 +276,18 @@ impl Evidence {
         Window { from: self.baseline.from, to: self.period.to }
     }
 
-    /// A session's events in the baseline and the period, in order of time and id.
-    pub fn session_rows(&self, session: &str) -> Vec<(usize, Row)> {
-        in_order(&*self.store, self.store.rows(&[Filter::Session(session.to_string())], &self.whole()))
+    /// The events of `sessions` in the baseline and the period, each session's in order of
+    /// time and id; asked in batches, so that a report with many such sessions stays a few
+    /// questions.
+    pub fn session_rows(&self, sessions: &[String]) -> BTreeMap<String, Vec<(usize, Row)>> {
+        let mut out: BTreeMap<String, Vec<(usize, Row)>> = BTreeMap::new();
+        for batch in sessions.chunks(SESSION_BATCH) {
+            let rows = self.store.rows(&[Filter::Sessions(batch.to_vec())], &self.whole());
+            for (i, r) in in_order(&*self.store, rows) {
+                out.entry(r.fact.session.to_string()).or_default().push((i, r));
+            }
+        }
+        out
     }
 
     /// Sessions of the period: started in it, or (without a start) first seen in it.

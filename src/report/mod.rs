@@ -249,17 +249,20 @@ fn sample(
     picked.sort_by(|a, b| {
         (a.session.started_at, &a.session.session_id).cmp(&(b.session.started_at, &b.session.session_id))
     });
+    let ids: Vec<String> = picked.iter().map(|s| s.session.session_id.clone()).collect();
+    let rows = ev.session_rows(&ids);
+    let mut actors: Vec<String> = rows.values().flatten().map(|(_, r)| r.fact.actor.to_string()).collect();
+    actors.sort();
+    actors.dedup();
+    ev.store.names_for(&actors);
     picked
         .into_iter()
         .map(|s| {
             let x = &s.session;
-            let rows = ev.session_rows(&x.session_id);
-            let mut actors: Vec<String> = rows.iter().map(|(_, r)| r.fact.actor.to_string()).collect();
-            actors.sort();
-            actors.dedup();
-            ev.store.names_for(&actors);
             let timeline = rows
-                .iter()
+                .get(&x.session_id)
+                .into_iter()
+                .flatten()
                 .map(|(_, r)| {
                     let name = ev.store.name_of(&r.fact.actor);
                     SampleStep {

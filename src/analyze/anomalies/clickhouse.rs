@@ -649,6 +649,10 @@ fn filter_sql(f: &Filter) -> String {
         Filter::Principal(p) => format!("principal = {}", string(p)),
         Filter::Actor(a) => format!("actor = {}", string(a)),
         Filter::Session(s) => format!("session = {}", string(s)),
+        Filter::Sessions(list) => {
+            let list: Vec<String> = list.iter().map(|s| string(s)).collect();
+            format!("session IN ({})", list.join(", "))
+        }
         Filter::ServiceAccount => "class = 'service_account'".into(),
         Filter::OffHours(tz, start, end) => format!(
             "(toDayOfWeek({l}) >= 6 OR toHour({l}) < {start} OR toHour({l}) >= {end})",

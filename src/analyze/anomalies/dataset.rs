@@ -323,8 +323,18 @@ impl super::store::Store for Dataset {
             window.contains(&ts(r.time())) && filters.iter().all(|f| f.matches(r))
         };
         // A session's rows are indexed.
-        if let Some(Filter::Session(id)) = filters.iter().find(|f| matches!(f, Filter::Session(_))) {
-            return self.sessions.get(id).map_or_else(Vec::new, |s| s.rows.iter().copied().filter(pass).collect());
+        let indexed: Option<Vec<&String>> = filters.iter().find_map(|f| match f {
+            Filter::Session(id) => Some(vec![id]),
+            Filter::Sessions(ids) => Some(ids.iter().collect()),
+            _ => None,
+        });
+        if let Some(ids) = indexed {
+            let mut out: Vec<usize> =
+                ids.iter().filter_map(|id| self.sessions.get(*id)).flat_map(|s| s.rows.iter().copied()).collect();
+            out.sort_unstable();
+            out.dedup();
+            out.retain(pass);
+            return out;
         }
         (0..self.rows.len()).filter(pass).collect()
     }

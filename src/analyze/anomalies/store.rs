@@ -40,6 +40,8 @@ pub enum Filter {
     Principal(String),
     Actor(String),
     Session(String),
+    /// One of these sessions.
+    Sessions(Vec<String>),
     /// The actor is a service account.
     ServiceAccount,
     /// Outside business hours `[start, end)` Monday–Friday in the time zone.
@@ -72,6 +74,7 @@ impl Filter {
             Filter::Principal(p) => r.principal() == p,
             Filter::Actor(a) => *r.fact.actor == **a,
             Filter::Session(s) => *r.fact.session == **s,
+            Filter::Sessions(list) => list.iter().any(|s| *r.fact.session == **s),
             Filter::ServiceAccount => r.class == ActorClass::ServiceAccount,
             Filter::OffHours(tz, start, end) => {
                 let local = tz.from_utc_datetime(&ts(r.time()).naive_utc());

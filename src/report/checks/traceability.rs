@@ -31,11 +31,13 @@ impl Check for Traceability {
         table.row(["acting identity (service account)", &acted.to_string(), &percent(acted, n)]);
         table.row(["authorization record", &authorized.to_string(), &percent(authorized, n)]);
         table.row(["resources created", &with_resources.to_string(), &percent(with_resources, n)]);
-        let exceptions: Vec<Exception> = sessions
+        let without: Vec<_> = sessions.iter().filter(|s| s.initiated_by.is_none()).collect();
+        let ids: Vec<String> = without.iter().map(|s| s.session.session_id.clone()).collect();
+        let rows = ev.session_rows(&ids);
+        let exceptions: Vec<Exception> = without
             .iter()
-            .filter(|s| s.initiated_by.is_none())
             .map(|s| {
-                let rows = ev.session_rows(&s.session.session_id);
+                let rows = rows.get(&s.session.session_id).map_or(&[][..], Vec::as_slice);
                 Exception {
                     subject: s.session.session_id.clone(),
                     reason: "no initiating user recorded for the session".into(),
