@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::analyze::anomalies::dataset::Row;
+use crate::analyze::anomalies::lifecycle::Problem;
 use crate::analyze::anomalies::service_accounts::is_provisioning;
 use crate::analyze::anomalies::store::{in_order, Filter, Store};
 use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
@@ -17,6 +18,7 @@ use crate::chain::{Chain, Head};
 use crate::encode::json::JsonEncoder;
 use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
+use crate::report::checks::Exception;
 use crate::secrets::redactor::Redactor;
 use crate::sources::{EventStream, SourceError};
 
@@ -108,6 +110,8 @@ pub struct Evidence {
     pub signed: bool,
     /// The head of the hash chain of the period's events as `export --format json` links them.
     pub chain: Option<Head>,
+    /// The period's lifecycle problems, once computed (see `checks::lifecycle::exceptions`).
+    pub lifecycle: std::sync::OnceLock<Vec<(Problem, Exception)>>,
 }
 
 struct Reader {
@@ -268,6 +272,7 @@ impl Evidence {
             provisioned: reader.provisioned,
             signed: false,
             chain: reader.chain.head(),
+            lifecycle: std::sync::OnceLock::new(),
         })
     }
 

@@ -12,14 +12,17 @@ use crate::report::evidence::Evidence;
 
 pub struct Lifecycle;
 
-/// The lifecycle problems of the period's sessions of the given kinds, as exceptions.
+/// The lifecycle problems of the period's sessions of the given kinds, as exceptions. Three
+/// checks ask; the sessions are examined once per report (on ClickHouse, a heavy question).
 pub fn exceptions(ev: &Evidence, kinds: &[Problem]) -> Vec<Exception> {
-    let input = Input { data: &*ev.store, range: ev.period, baseline: ev.baseline, settings: &ev.settings };
-    problems(&input)
-        .into_iter()
-        .filter(|(p, _)| kinds.contains(p))
-        .map(|(_, d)| Exception::of_finding(&d.finish("lifecycle", &*ev.store, ev.settings.max_event_ids)))
-        .collect()
+    let all = ev.lifecycle.get_or_init(|| {
+        let input = Input { data: &*ev.store, range: ev.period, baseline: ev.baseline, settings: &ev.settings };
+        problems(&input)
+            .into_iter()
+            .map(|(p, d)| (p, Exception::of_finding(&d.finish("lifecycle", &*ev.store, ev.settings.max_event_ids))))
+            .collect()
+    });
+    all.iter().filter(|(p, _)| kinds.contains(p)).map(|(_, e)| e.clone()).collect()
 }
 
 impl Check for Lifecycle {
