@@ -64,7 +64,7 @@ clickhouse)
   done
   printf '| `db facts` (writing the snapshot) | - | %.1f | %s | - | - |\n' "$(secs "$work.facts.log")" "$(rss "$work.facts.log")"
   for step in snapshot local; do
-    for f in report.json report.md evidence.csv report.html; do
+    for f in report.json report.md evidence.csv traceability.csv report.html; do
       cmp -s "$work.tables/$f" "$work.$step/$f" || echo "$f differs between the tables and $step" >&2
     done
   done

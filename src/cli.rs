@@ -123,6 +123,11 @@ pub struct ReportArgs {
     /// Sessions in the sample traced end to end.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub sample: usize,
+    /// Sessions of the traceability matrix shown in the report itself; beyond, the sampled
+    /// ones and those with a finding or without an initiating user. Every session is always
+    /// in traceability.csv.
+    #[arg(long, default_value_t = crate::report::MATRIX_SHOWN, value_name = "N")]
+    pub matrix_rows: usize,
     /// Keep the events here even on ClickHouse (which otherwise answers the heuristics' and
     /// checks' questions itself while the period's events stream by).
     #[arg(long)]

@@ -3,7 +3,7 @@
 //! source by reading its events (sessions are rebuilt from lifecycle events with
 //! [`SessionBuilder`]); a lookup reads the source twice, keeping only the sessions it needs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -125,7 +125,7 @@ pub struct Collector {
     timelines: bool,
     builder: SessionBuilder,
     steps: BTreeMap<String, Vec<Step>>,
-    started: BTreeSet<String>,
+    started: HashSet<String>,
     names: HashMap<String, String>,
     paths: HashMap<i64, String>,
 }
@@ -135,6 +135,12 @@ impl Collector {
     /// timelines (`None`).
     pub fn new(ids: Option<&BTreeSet<String>>) -> Collector {
         Collector { ids: ids.cloned(), timelines: ids.is_some(), ..Collector::default() }
+    }
+
+    /// Reports of every session without what the sessions were asked and decided (prompt,
+    /// context, plan, decisions): the traceability matrix of a report, in less memory.
+    pub fn summaries() -> Collector {
+        Collector { builder: SessionBuilder::summaries(), ..Collector::default() }
     }
 
     /// Keep every session's timeline too.
@@ -158,7 +164,7 @@ impl Collector {
         if self.ids.as_ref().is_some_and(|ids| !ids.contains(sid)) {
             return;
         }
-        if ev.event_name == "duo_flow_started" {
+        if ev.event_name == "duo_flow_started" && !self.started.contains(sid) {
             self.started.insert(sid.clone());
         }
         self.builder.add(ev);
@@ -169,9 +175,14 @@ impl Collector {
 
     /// The reports, in order of start time and id.
     pub fn finish(self) -> Vec<SessionReport> {
+        self.finish_where(|_, _| true)
+    }
+
+    /// [`Collector::finish`], of the sessions for which `keep(started_at, resources)` holds.
+    pub fn finish_where(self, keep: impl Fn(Timestamp, &[FlowSessionResource]) -> bool) -> Vec<SessionReport> {
         let Collector { builder, mut steps, started, names, paths, .. } = self;
         let mut out: Vec<SessionReport> = builder
-            .finish()
+            .finish_where(keep)
             .into_iter()
             .map(|(session, resources)| {
                 let name = |id: String| names.get(&id).map_or(id.clone(), |n| format!("{n} ({id})"));

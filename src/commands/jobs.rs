@@ -90,6 +90,7 @@ fn report_args(file: &JobFile, job: &Job, r: &config::ReportJob) -> anyhow::Resu
         generated_at: None,
         seed: None,
         sample: 5,
+        matrix_rows: crate::report::MATRIX_SHOWN,
         local: false,
         sign_key: r.sign_key.clone(),
         redact: redact_args(file, &r.redact)?,

@@ -91,6 +91,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    read.range.from = Some(Evidence::read_from(store.as_deref(), &period, &baseline));
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone(), store)
         .with_context(|| format!("cannot read {}", spec.describe()))?;
@@ -112,7 +113,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         source: spec.describe(),
         sample_seed: seed,
     };
-    let report = rep::build(&catalog, &ev, meta, args.sample);
+    let report = rep::build(&catalog, &ev, meta, args.sample, args.matrix_rows);
     if let Some(e) = ev.store.failure() {
         return Err(anyhow::Error::new(e).context(format!("a question to {} failed", spec.describe())));
     }
@@ -134,12 +135,22 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             sha256: manifest::sha256(&bytes),
         });
     }
+    // The whole traceability matrix, streamed: the report itself shows at most MATRIX_SHOWN.
+    let matrix = out_dir.join(rep::MATRIX_FILE);
+    let entry = crate::files::write_atomic_with(&matrix, crate::files::PRIVATE, |w| {
+        let mut w = manifest::Hashing::new(w);
+        render::matrix_csv(ev.period_sessions(), &mut w)?;
+        w.finish(rep::MATRIX_FILE)
+    })
+    .with_context(|| format!("cannot write {}", matrix.display()))?;
+    files.push(entry);
     let mut options = BTreeMap::new();
     options.insert("range".to_string(), format!("{}..{}", time::format(&period.from), time::format(&period.to)));
     options.insert("baseline".to_string(), format!("{}..{}", time::format(&baseline.from), time::format(&baseline.to)));
     options.insert("business_hours".to_string(), format!("{:?} {}", settings.business_hours, settings.tz));
     options.insert("stuck_after_hours".to_string(), settings.stuck_after.num_hours().to_string());
     options.insert("sample".to_string(), format!("{} sessions, seed {seed}", args.sample));
+    options.insert("matrix_rows".to_string(), args.matrix_rows.to_string());
     options.insert(
         "templates".to_string(),
         args.template_dir.as_ref().map_or("bundled".to_string(), |d| d.display().to_string()),

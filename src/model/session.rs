@@ -1,7 +1,7 @@
 //! AI-agent flow sessions and the resources they created, and their reconstruction from the
 //! lifecycle events when a source has no session table.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -92,7 +92,11 @@ pub struct FlowSessionResource {
 /// session table. Memory grows with the number of sessions, not of events.
 #[derive(Debug, Default)]
 pub struct SessionBuilder {
-    sessions: BTreeMap<String, Partial>,
+    sessions: HashMap<String, Partial>,
+    /// Keep only who, when, authorization, status and resources: not what the session was
+    /// asked and decided (prompt, context, plan, decisions), which are most of a session's
+    /// memory and which a traceability matrix does not show.
+    summaries: bool,
 }
 
 #[derive(Debug, Default)]
@@ -103,15 +107,24 @@ struct Partial {
     project_id: Option<i64>,
     service_account_id: Option<i64>,
     flow_type: Option<String>,
-    input_prompt: Option<String>,
-    input_context: Option<Value>,
-    completed_at: Option<Timestamp>,
     terminal: Option<(Timestamp, SessionStatus)>,
     paused: Option<Timestamp>,
     resumed: Option<Timestamp>,
     authorization_verified_at: Option<Timestamp>,
     authorization_method: Option<String>,
     authorized_scopes: Vec<String>,
+    resources: Vec<FlowSessionResource>,
+    /// Any event after the start was seen (plan, resources, tokens, pause).
+    progressed: bool,
+    /// Boxed: summaries leave it out, and a million sessions would each carry its room.
+    content: Option<Box<Content>>,
+}
+
+/// What a session was asked and decided, and what it used.
+#[derive(Debug, Default)]
+struct Content {
+    input_prompt: Option<String>,
+    input_context: Option<Value>,
     plan_summary: Option<String>,
     decisions: Vec<Value>,
     input_tokens: u64,
@@ -119,9 +132,6 @@ struct Partial {
     model_provider: Option<String>,
     model_engine: Option<String>,
     correlation_id: Option<String>,
-    resources: Vec<FlowSessionResource>,
-    /// Any event after the start was seen (plan, resources, tokens, pause).
-    progressed: bool,
 }
 
 fn detail<'a>(ev: &'a AuditEvent, key: &str) -> Option<&'a Value> {
@@ -133,17 +143,24 @@ fn detail_text(ev: &AuditEvent, key: &str) -> Option<String> {
 }
 
 impl SessionBuilder {
+    /// A builder that keeps summaries only (see the field).
+    pub fn summaries() -> SessionBuilder {
+        SessionBuilder { summaries: true, ..SessionBuilder::default() }
+    }
+
     /// Take one event into account; events without a session id are ignored.
     pub fn add(&mut self, ev: &AuditEvent) {
         let Some(ai) = &ev.ai else { return };
         let Some(session_id) = &ai.session_id else { return };
-        let p = self.sessions.entry(session_id.clone()).or_default();
+        // Looked up before inserting: most events belong to a session already seen, and an
+        // owned key would cost an allocation each.
+        if !self.sessions.contains_key(session_id.as_str()) {
+            self.sessions.insert(session_id.clone(), Partial::default());
+        }
+        let p = self.sessions.get_mut(session_id.as_str()).expect("inserted above");
         p.first_seen = Some(p.first_seen.map_or(ev.time, |t| t.min(ev.time)));
         if p.flow_type.is_none() {
             p.flow_type = ai.flow_type.clone();
-        }
-        if p.correlation_id.is_none() {
-            p.correlation_id = ev.correlation_id.clone();
         }
         if let Some(b) = &ev.on_behalf_of {
             p.user_id = p.user_id.or_else(|| b.id.as_deref().and_then(|i| i.parse().ok()));
@@ -161,21 +178,11 @@ impl SessionBuilder {
         match ev.event_name.as_str() {
             "duo_flow_started" => {
                 p.started = Some(ev.time);
-                p.input_prompt = detail_text(ev, "input_summary").or_else(|| detail_text(ev, "input_prompt"));
-                p.input_context = detail(ev, "input_context").cloned();
                 if let Some(auth) = &ai.authorization {
                     p.authorization_verified_at = auth.verified_at;
                     p.authorization_method = auth.method.clone();
                     p.authorized_scopes = auth.scopes.clone();
                 }
-            }
-            "duo_flow_plan_generated" => {
-                p.plan_summary = detail_text(ev, "plan_summary").or_else(|| {
-                    detail(ev, "plan_steps").map(|steps| match steps {
-                        Value::Array(items) => items.iter().filter_map(value_text).collect::<Vec<_>>().join("; "),
-                        other => value_text(other).unwrap_or_default(),
-                    })
-                });
             }
             "duo_flow_paused" => p.paused = Some(ev.time),
             "duo_flow_resumed" => p.resumed = Some(ev.time),
@@ -194,19 +201,41 @@ impl SessionBuilder {
             }
             _ => {}
         }
-        if let Some(d) = detail(ev, "decision") {
-            p.decisions.push(serde_json::json!({"at": time::format(&ev.time), "event": ev.event_name, "decision": d}));
-        }
-        p.input_tokens += ai.input_tokens.unwrap_or(0);
-        p.output_tokens += ai.output_tokens.unwrap_or(0);
-        if ai.model_provider.is_some() {
-            p.model_provider = ai.model_provider.clone();
-        }
-        if ai.model_engine.is_some() {
-            p.model_engine = ai.model_engine.clone();
-        }
         if p.user_id.is_none() {
             p.user_id = detail(ev, "user_id").and_then(value_i64);
+        }
+        if self.summaries {
+            return;
+        }
+        let c = p.content.get_or_insert_with(Box::default);
+        if c.correlation_id.is_none() {
+            c.correlation_id = ev.correlation_id.clone();
+        }
+        match ev.event_name.as_str() {
+            "duo_flow_started" => {
+                c.input_prompt = detail_text(ev, "input_summary").or_else(|| detail_text(ev, "input_prompt"));
+                c.input_context = detail(ev, "input_context").cloned();
+            }
+            "duo_flow_plan_generated" => {
+                c.plan_summary = detail_text(ev, "plan_summary").or_else(|| {
+                    detail(ev, "plan_steps").map(|steps| match steps {
+                        Value::Array(items) => items.iter().filter_map(value_text).collect::<Vec<_>>().join("; "),
+                        other => value_text(other).unwrap_or_default(),
+                    })
+                });
+            }
+            _ => {}
+        }
+        if let Some(d) = detail(ev, "decision") {
+            c.decisions.push(serde_json::json!({"at": time::format(&ev.time), "event": ev.event_name, "decision": d}));
+        }
+        c.input_tokens += ai.input_tokens.unwrap_or(0);
+        c.output_tokens += ai.output_tokens.unwrap_or(0);
+        if ai.model_provider.is_some() {
+            c.model_provider = ai.model_provider.clone();
+        }
+        if ai.model_engine.is_some() {
+            c.model_engine = ai.model_engine.clone();
         }
     }
 
@@ -214,7 +243,22 @@ impl SessionBuilder {
     /// A session whose start event is missing starts at its first event and keeps status
     /// `running` (or its terminal state): the gap stays visible to integrity checks.
     pub fn finish(self) -> Vec<(FlowSession, Vec<FlowSessionResource>)> {
-        self.sessions
+        self.finish_where(|_, _| true)
+    }
+
+    /// [`SessionBuilder::finish`], of the sessions for which `keep(started_at, resources)`
+    /// holds (the others are dropped before they are built).
+    pub fn finish_where(
+        self,
+        keep: impl Fn(Timestamp, &[FlowSessionResource]) -> bool,
+    ) -> Vec<(FlowSession, Vec<FlowSessionResource>)> {
+        let mut sessions: Vec<(String, Partial)> = self
+            .sessions
+            .into_iter()
+            .filter(|(_, p)| p.started.or(p.first_seen).is_some_and(|t| keep(t, &p.resources)))
+            .collect();
+        sessions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sessions
             .into_iter()
             .filter_map(|(id, p)| {
                 let started_at = p.started.or(p.first_seen)?;
@@ -226,30 +270,86 @@ impl SessionBuilder {
                 };
                 let mut resources = p.resources;
                 resources.sort_by(|a, b| (a.created_at, &a.resource_id).cmp(&(b.created_at, &b.resource_id)));
+                let c = p.content.map(|c| *c).unwrap_or_default();
                 let session = FlowSession {
                     session_id: id,
                     user_id: p.user_id.unwrap_or(0),
                     project_id: p.project_id,
                     service_account_id: p.service_account_id,
                     flow_type: p.flow_type.unwrap_or_default(),
-                    input_prompt: p.input_prompt,
-                    input_context: p.input_context,
+                    input_prompt: c.input_prompt,
+                    input_context: c.input_context,
                     started_at,
-                    completed_at: p.terminal.map(|(t, _)| t).or(p.completed_at),
+                    completed_at: p.terminal.map(|(t, _)| t),
                     status,
                     authorization_verified_at: p.authorization_verified_at,
                     authorization_method: p.authorization_method,
                     authorized_scopes: p.authorized_scopes,
-                    plan_summary: p.plan_summary,
-                    decisions_log: (!p.decisions.is_empty()).then_some(Value::Array(p.decisions)),
-                    input_tokens: p.input_tokens,
-                    output_tokens: p.output_tokens,
-                    model_provider: p.model_provider,
-                    model_engine: p.model_engine,
-                    correlation_id: p.correlation_id,
+                    plan_summary: c.plan_summary,
+                    decisions_log: (!c.decisions.is_empty()).then_some(Value::Array(c.decisions)),
+                    input_tokens: c.input_tokens,
+                    output_tokens: c.output_tokens,
+                    model_provider: c.model_provider,
+                    model_engine: c.model_engine,
+                    correlation_id: c.correlation_id,
                 };
                 Some((session, resources))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, AiContext, AuditEvent, Origin};
+
+    fn event(at: &str, name: &str, details: Value) -> AuditEvent {
+        let mut ev = AuditEvent::new(
+            time::parse(at).unwrap(),
+            name.into(),
+            Actor { id: Some("7".into()), ..Actor::default() },
+            Origin { format: "test".into(), native_id: None },
+        );
+        ev.ai =
+            Some(AiContext { session_id: Some("s-1".into()), flow_type: Some("fix".into()), ..AiContext::default() });
+        ev.details = details.as_object().unwrap().clone();
+        ev
+    }
+
+    #[test]
+    fn summaries_keep_who_when_and_what_was_created_but_not_what_was_asked() {
+        let events = [
+            event(
+                "2026-10-01T09:00:00Z",
+                "duo_flow_started",
+                serde_json::json!({"input_prompt": "fix it", "user_id": 7}),
+            ),
+            event(
+                "2026-10-01T09:01:00Z",
+                "duo_flow_plan_generated",
+                serde_json::json!({"plan_summary": "edit", "decision": "go"}),
+            ),
+            event(
+                "2026-10-01T09:02:00Z",
+                "duo_flow_resource_created",
+                serde_json::json!({"resource_type": "Commit", "resource_id": "abc1234"}),
+            ),
+        ];
+        let build = |mut b: SessionBuilder| {
+            events.iter().for_each(|e| b.add(e));
+            b.finish().pop().unwrap()
+        };
+        let (full, full_resources) = build(SessionBuilder::default());
+        let (lean, lean_resources) = build(SessionBuilder::summaries());
+        assert_eq!(full.input_prompt.as_deref(), Some("fix it"));
+        assert_eq!(full.plan_summary.as_deref(), Some("edit"));
+        assert!(full.decisions_log.is_some());
+        assert_eq!((lean.input_prompt, lean.plan_summary, lean.decisions_log), (None, None, None));
+        assert_eq!(lean_resources, full_resources);
+        assert_eq!(
+            (lean.session_id, lean.user_id, lean.flow_type, lean.started_at, lean.status),
+            (full.session_id, full.user_id, full.flow_type, full.started_at, full.status)
+        );
     }
 }

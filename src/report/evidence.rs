@@ -96,7 +96,8 @@ pub struct Evidence {
     pub baseline: Window,
     /// The events of the baseline and the period, as the heuristics and checks ask about them.
     pub store: Box<dyn Store>,
-    /// Sessions with any event in the baseline or the period.
+    /// Sessions of the period (see [`Evidence::period_sessions`]) and sessions started before
+    /// it that created resources in it; summaries only (no prompt, plan or decisions).
     pub sessions: Vec<SessionReport>,
     /// Findings of every heuristic for the period.
     pub findings: Vec<Finding>,
@@ -116,6 +117,8 @@ pub struct Evidence {
 
 struct Reader {
     stats: Stats,
+    /// UTC day → events of the period (`stats.per_day` once read).
+    days: BTreeMap<chrono::NaiveDate, u64>,
     last: BTreeMap<String, Timestamp>,
     provisioned: BTreeSet<String>,
     /// The hash chain `export --range PERIOD --format json` gives the period's events.
@@ -165,8 +168,8 @@ impl Reader {
         JsonEncoder.encode_chained(&redacted, &mut self.chain, &mut self.buf);
         let s = &mut self.stats;
         s.events += 1;
-        *s.per_day.entry(ev.time.format("%Y-%m-%d").to_string()).or_default() += 1;
-        *s.categories.entry(ev.category.clone().unwrap_or_else(|| "other".into())).or_default() += 1;
+        *self.days.entry(ev.time.date_naive()).or_default() += 1;
+        count(&mut s.categories, ev.category.as_deref().unwrap_or("other"));
         let who = ev.actor.id.is_some() || ev.actor.name.is_some();
         let what = !ev.event_name.is_empty();
         let r#where = ev.scope.is_some() || ev.ip_address.is_some();
@@ -192,20 +195,58 @@ impl Reader {
             s.ai.with_model += u64::from(ai.model_engine.is_some() || ai.model_provider.is_some());
             s.ai.with_tokens += u64::from(ai.input_tokens.is_some() || ai.output_tokens.is_some());
         }
-        let stream = ev.origin.format.clone();
-        if let Some(last) = self.last.get(&stream) {
-            if ev.time + ORDER_TOLERANCE < *last {
-                s.out_of_order.push(&ev.id);
+        let stream = &ev.origin.format;
+        match self.last.get_mut(stream) {
+            Some(last) => {
+                if ev.time + ORDER_TOLERANCE < *last {
+                    s.out_of_order.push(&ev.id);
+                }
+                *last = (*last).max(ev.time);
+            }
+            None => {
+                self.last.insert(stream.clone(), ev.time);
+                s.streams.insert(stream.clone());
             }
         }
-        let latest = self.last.get(&stream).map_or(ev.time, |l| (*l).max(ev.time));
-        self.last.insert(stream.clone(), latest);
-        s.streams.insert(stream);
         if ev.actor.class == ActorClass::ServiceAccount {
-            if let Some(id) = &ev.actor.id {
+            if let Some(id) = ev.actor.id.as_ref().filter(|id| !s.service_accounts.contains(*id)) {
                 s.service_accounts.insert(id.clone());
             }
         }
+    }
+}
+
+/// One more of `key`, allocating the key only the first time.
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
+/// The initiating user and acting identity of `sessions` as `name (id)` from the store's names.
+fn name_sessions(store: &dyn Store, sessions: &mut [SessionReport]) {
+    let mut ids: Vec<String> = sessions
+        .iter()
+        .flat_map(|s| [(s.session.user_id != 0).then_some(s.session.user_id), s.session.service_account_id])
+        .flatten()
+        .map(|id| id.to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    store.names_for(&ids);
+    let label = |id: i64| {
+        let id = id.to_string();
+        match store.name_of(&id) {
+            name if name.is_empty() => id,
+            name => format!("{name} ({id})"),
+        }
+    };
+    for s in sessions {
+        s.initiated_by = (s.session.user_id != 0).then(|| label(s.session.user_id));
+        s.acted_as = s.session.service_account_id.map(label);
     }
 }
 
@@ -216,9 +257,10 @@ fn known_outcome(name: &str) -> bool {
 }
 
 impl Evidence {
-    /// Read `stream` (the baseline and the period) once; the chain head is that of the period's
-    /// events as an export with `redactor` links them. With a `store` (ClickHouse), the events
-    /// are not kept: the heuristics ask the store, on a second thread while the stream is read.
+    /// Read `stream` (from [`Evidence::read_from`] to the end of the period) once; the chain
+    /// head is that of the period's events as an export with `redactor` links them. With a
+    /// `store` (ClickHouse), the events are not kept: the heuristics ask the store, on a second
+    /// thread while the stream is read.
     pub fn collect(
         stream: EventStream,
         period: Window,
@@ -229,15 +271,17 @@ impl Evidence {
     ) -> Result<Evidence, SourceError> {
         let mut reader = Reader {
             stats: Stats::default(),
+            days: BTreeMap::new(),
             last: BTreeMap::new(),
             provisioned: BTreeSet::new(),
             chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
             redactor,
             buf: Vec::new(),
-            sessions: Collector::new(None),
+            sessions: Collector::summaries(),
             earliest: None,
         };
         let mut settings = settings;
+        let pushed = store.is_some();
         let (store, findings) = match store {
             // A database source reads only the baseline and the period, where the heuristics
             // find the provisioned service accounts themselves: nothing to wait for.
@@ -248,6 +292,14 @@ impl Evidence {
                     let findings = detect.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                     read.map(|()| findings)
                 })?;
+                // The stream may have started after the baseline (see `read_from`): the
+                // accounts provisioned in the baseline and the period, from the store.
+                for i in store.rows(&[Filter::Provisioning], &Window { from: baseline.from, to: period.to }) {
+                    let target = store.row(i).target.to_string();
+                    if !target.is_empty() {
+                        reader.provisioned.insert(target);
+                    }
+                }
                 settings.provisioned.extend(reader.provisioned.iter().cloned());
                 (store, findings)
             }
@@ -260,11 +312,21 @@ impl Evidence {
                 (Box::new(data) as Box<dyn Store>, findings)
             }
         };
+        reader.stats.per_day = reader.days.iter().map(|(d, n)| (d.format("%Y-%m-%d").to_string(), *n)).collect();
+        // Sessions wholly in the baseline are no evidence of the period.
+        let mut sessions = reader.sessions.finish_where(|started, resources| {
+            period.contains(&started) || resources.iter().any(|r| period.contains(&r.created_at))
+        });
+        if pushed {
+            // The stream began late: the names people go by are the store's (the first each
+            // gave in the baseline and the period), not the first the stream happened to show.
+            name_sessions(&*store, &mut sessions);
+        }
         Ok(Evidence {
             period,
             baseline,
             store,
-            sessions: reader.sessions.finish(),
+            sessions,
             findings,
             stats: reader.stats,
             earliest: reader.earliest,
@@ -274,6 +336,21 @@ impl Evidence {
             chain: reader.chain.head(),
             lifecycle: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Where the stream given to [`Evidence::collect`] must start: the baseline when the events
+    /// are kept here; with a store, only what the sessions of the period need — the period,
+    /// and before it the events of sessions that were already open (the store answers the
+    /// heuristics' questions about the baseline itself).
+    pub fn read_from(store: Option<&dyn Store>, period: &Window, baseline: &Window) -> Timestamp {
+        match store {
+            None => baseline.from,
+            Some(store) => {
+                let whole = Window { from: baseline.from, to: period.to };
+                let from = store.whole_sessions_from(period.from.timestamp_micros(), &whole);
+                crate::analyze::anomalies::dataset::ts(from).clamp(baseline.from, period.from)
+            }
+        }
     }
 
     /// Every event of the baseline and the period.

@@ -18,13 +18,76 @@ use serde::Serialize;
 
 use crate::analyze::anomalies::store::{Filter, Key};
 use crate::analyze::anomalies::{Finding, Window};
+use crate::analyze::sessions::SessionReport;
 use crate::model::time::{self, Timestamp};
 use catalog::Catalog;
 use checks::{CheckResult, Status, Table};
 use evidence::Evidence;
 
 /// The report's JSON schema name; bumped on incompatible changes.
-pub const SCHEMA: &str = "compliance-report.report.v1";
+pub const SCHEMA: &str = "compliance-report.report.v2";
+
+/// The whole traceability matrix, one row per session of the period, written with every
+/// package as a stream (a month can hold hundreds of thousands of sessions).
+pub const MATRIX_FILE: &str = "traceability.csv";
+
+/// By default, at most this many sessions of the matrix are in the report itself (HTML, JSON;
+/// the PDF shows the first 400 of them): `--matrix-rows`.
+pub const MATRIX_SHOWN: usize = 5_000;
+
+pub const MATRIX_COLUMNS: [&str; 10] = [
+    "session",
+    "started (UTC)",
+    "flow",
+    "initiated by",
+    "acted as",
+    "authorized (UTC)",
+    "method",
+    "scopes",
+    "resources",
+    "status",
+];
+
+/// One session's row of the traceability matrix.
+pub fn matrix_row(s: &SessionReport) -> [String; 10] {
+    let x = &s.session;
+    [
+        x.session_id.clone(),
+        short(&x.started_at),
+        x.flow_type.clone(),
+        s.initiated_by.clone().unwrap_or_else(|| "UNKNOWN".into()),
+        s.acted_as.clone().unwrap_or_else(|| "-".into()),
+        x.authorization_verified_at.as_ref().map_or("NONE".into(), short),
+        x.authorization_method.clone().unwrap_or_default(),
+        x.authorized_scopes.join(" "),
+        s.resources.iter().map(|r| format!("{} {}", r.resource_type, r.resource_id)).collect::<Vec<_>>().join("; "),
+        x.status.as_str().to_string(),
+    ]
+}
+
+/// The sessions of the matrix the report itself shows, in order of start: all of them when
+/// there are at most `max`; else the sampled ones and, up to `max` in all, the earliest with
+/// an integrity finding or without an initiating user.
+fn shown<'a>(sessions: &[&'a SessionReport], sample: &[SampleSession], max: usize) -> Vec<&'a SessionReport> {
+    if sessions.len() <= max {
+        return sessions.to_vec();
+    }
+    let sampled: std::collections::BTreeSet<&str> = sample.iter().map(|s| s.session_id.as_str()).collect();
+    let mut room = max.saturating_sub(sampled.len());
+    sessions
+        .iter()
+        .filter(|s| {
+            if sampled.contains(s.session.session_id.as_str()) {
+                return true;
+            }
+            let flagged = !s.findings.is_empty() || s.initiated_by.is_none();
+            let keep = flagged && room > 0;
+            room -= usize::from(keep);
+            keep
+        })
+        .copied()
+        .collect()
+}
 
 /// One control, evaluated.
 #[derive(Debug, Clone, Serialize)]
@@ -100,7 +163,7 @@ pub struct Meta {
     pub sample_seed: u64,
 }
 
-/// The whole report, as JSON gives it (`compliance-report.report.v1`).
+/// The whole report, as JSON gives it (`compliance-report.report.v2`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema: &'static str,
@@ -116,7 +179,11 @@ pub struct Report {
     pub population: Table,
     pub controls: Vec<ControlResult>,
     /// Session → initiating user → acting identity → authorization → resources.
+    /// Every session of the period when there are at most [`MATRIX_SHOWN`]; else the sessions
+    /// an auditor looks at first (see [`shown`]). The whole matrix is [`MATRIX_FILE`].
     pub traceability: Table,
+    /// Sessions of the period: the rows of the whole matrix.
+    pub traceability_sessions: usize,
     pub sample: Vec<SampleSession>,
     pub anomalies: Vec<Finding>,
     pub charts: Charts,
@@ -124,7 +191,7 @@ pub struct Report {
 }
 
 /// Evaluate `catalog` over `ev`.
-pub fn build(catalog: &Catalog, ev: &Evidence, meta: Meta, sample_size: usize) -> Report {
+pub fn build(catalog: &Catalog, ev: &Evidence, meta: Meta, sample_size: usize, matrix_rows: usize) -> Report {
     let controls: Vec<ControlResult> = catalog
         .controls
         .iter()
@@ -179,34 +246,11 @@ pub fn build(catalog: &Catalog, ev: &Evidence, meta: Meta, sample_size: usize) -
     ] {
         population.row([k.to_string(), v.to_string()]);
     }
-    let mut traceability = Table::new(&[
-        "session",
-        "started (UTC)",
-        "flow",
-        "initiated by",
-        "acted as",
-        "authorized (UTC)",
-        "method",
-        "scopes",
-        "resources",
-        "status",
-    ]);
-    for s in &sessions {
-        let x = &s.session;
-        traceability.row([
-            x.session_id.clone(),
-            short(&x.started_at),
-            x.flow_type.clone(),
-            s.initiated_by.clone().unwrap_or_else(|| "UNKNOWN".into()),
-            s.acted_as.clone().unwrap_or_else(|| "-".into()),
-            x.authorization_verified_at.as_ref().map_or("NONE".into(), short),
-            x.authorization_method.clone().unwrap_or_default(),
-            x.authorized_scopes.join(" "),
-            s.resources.iter().map(|r| format!("{} {}", r.resource_type, r.resource_id)).collect::<Vec<_>>().join("; "),
-            x.status.as_str().to_string(),
-        ]);
-    }
     let sample = sample(ev, &sessions, meta.sample_seed, sample_size);
+    let mut traceability = Table::new(&MATRIX_COLUMNS);
+    for s in shown(&sessions, &sample, matrix_rows) {
+        traceability.row(matrix_row(s));
+    }
     let charts = charts(ev, &sessions, &controls);
     Report {
         schema: SCHEMA,
@@ -222,6 +266,7 @@ pub fn build(catalog: &Catalog, ev: &Evidence, meta: Meta, sample_size: usize) -
         population,
         controls,
         traceability,
+        traceability_sessions: sessions.len(),
         sample,
         anomalies: ev.findings.clone(),
         charts,
@@ -238,14 +283,9 @@ pub fn short(t: &Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn sample(
-    ev: &Evidence,
-    sessions: &[&crate::analyze::sessions::SessionReport],
-    seed: u64,
-    n: usize,
-) -> Vec<SampleSession> {
+fn sample(ev: &Evidence, sessions: &[&SessionReport], seed: u64, n: usize) -> Vec<SampleSession> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut picked: Vec<&&crate::analyze::sessions::SessionReport> = sessions.choose_multiple(&mut rng, n).collect();
+    let mut picked: Vec<&&SessionReport> = sessions.choose_multiple(&mut rng, n).collect();
     picked.sort_by(|a, b| {
         (a.session.started_at, &a.session.session_id).cmp(&(b.session.started_at, &b.session.session_id))
     });
@@ -301,7 +341,7 @@ fn sample(
         .collect()
 }
 
-fn charts(ev: &Evidence, sessions: &[&crate::analyze::sessions::SessionReport], controls: &[ControlResult]) -> Charts {
+fn charts(ev: &Evidence, sessions: &[&SessionReport], controls: &[ControlResult]) -> Charts {
     let mut status: BTreeMap<String, u64> = BTreeMap::new();
     let mut flow: BTreeMap<String, u64> = BTreeMap::new();
     for s in sessions {
@@ -349,7 +389,7 @@ fn methodology(ev: &Evidence) -> Vec<String> {
             (ev.baseline.to - ev.baseline.from).num_days()
         ),
         "Each control is evidenced by automated checks. A check is satisfied when no item breaks its rule, an exception when at least one does (each exception lists the events that show it), and insufficient evidence when the data cannot show the rule either way. A control takes the worst result of its checks.".into(),
-        "Attribution chain: a change (commit, merge request, note) is linked to the agent session whose resource record names it; the session to the human who initiated it (composite identity: the user the agent acted for); to the identity that acted (the service account); to the authorization recorded for the session (verified at, method, scopes). The traceability matrix lists every link for every session of the period.".into(),
+        "Attribution chain: a change (commit, merge request, note) is linked to the agent session whose resource record names it; the session to the human who initiated it (composite identity: the user the agent acted for); to the identity that acted (the service account); to the authorization recorded for the session (verified at, method, scopes). The traceability matrix (traceability.csv) lists every link for every session of the period.".into(),
         "Anomalies are found by explainable heuristics comparing the period with the baseline (volume, hours, first-seen origins, failure bursts, token use, service accounts, lifecycle, stream gaps, secrets in prompts). Each finding states what was measured, the threshold it crossed and the events behind it.".into(),
         "The sample of sessions is drawn with a seeded random generator (the seed is printed on the cover): running the report again on the same data gives the same sample, so an auditor can re-perform the trace.".into(),
         "Integrity: manifest.json holds the SHA-256 of every file of this package and of the canonical evidence (report.json); `compliance-report verify DIR` recomputes them.".into(),

@@ -448,9 +448,21 @@ pub fn render(r: &Report) -> Vec<u8> {
         compact.row([cell(0), cell(1), cell(3), cell(4), cell(5), n.to_string(), cell(9)]);
     }
     w.table(&compact, &[2.6, 1.4, 1.6, 1.6, 1.4, 0.9, 1.0], 6.5);
-    let more = r.traceability.rows.len().saturating_sub(400);
-    if more > 0 {
-        w.paragraph(&format!("… {more} more sessions in report.html and report.json."), Face::Regular, 9.0);
+    let shown = r.traceability.rows.len().min(400);
+    if shown < r.traceability_sessions {
+        w.paragraph(
+            &format!(
+                "{shown} of {} sessions shown ({}); every session is in traceability.csv.",
+                r.traceability_sessions,
+                if r.traceability.rows.len() < r.traceability_sessions {
+                    "the sampled ones and the earliest with an integrity finding or without an initiating user"
+                } else {
+                    "the earliest"
+                }
+            ),
+            Face::Regular,
+            9.0,
+        );
     }
 
     w.new_page();

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::{chart, Report};
+use crate::analyze::sessions::SessionReport;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,14 +151,27 @@ pub fn render(report: &Report, format: Format, template_dir: Option<&Path>) -> R
 }
 
 /// A CSV field, quoted when needed; a leading `=`, `+`, `-`, `@` is prefixed with `'` so
-/// spreadsheets do not run event data as a formula.
+/// spreadsheets do not run event data as a formula (a lone `-`, "none", is no formula).
 fn field(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@']) { format!("'{v}") } else { v.to_string() };
+    let v = if v.len() > 1 && v.starts_with(['=', '+', '-', '@']) { format!("'{v}") } else { v.to_string() };
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {
         v
     }
+}
+
+/// The whole traceability matrix ([`super::MATRIX_FILE`]), one row per session, as a stream.
+pub fn matrix_csv<'a>(
+    sessions: impl Iterator<Item = &'a SessionReport>,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let line = |cells: &mut dyn Iterator<Item = &str>| cells.map(field).collect::<Vec<_>>().join(",") + "\n";
+    w.write_all(line(&mut super::MATRIX_COLUMNS.iter().copied()).as_bytes())?;
+    for s in sessions {
+        w.write_all(line(&mut super::matrix_row(s).iter().map(String::as_str)).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// One row per check (its result) and one per exception, for every control.
@@ -202,6 +216,42 @@ mod tests {
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(field("-1"), "'-1");
+        assert_eq!(field("-"), "-");
+    }
+
+    #[test]
+    fn the_matrix_streams_one_quoted_row_per_session() {
+        let session = serde_json::from_value(serde_json::json!({
+            "session_id": "s-1", "user_id": 7, "flow_type": "fix_pipeline",
+            "started_at": "2026-10-01T09:30:00Z", "status": "completed",
+            "authorization_verified_at": "2026-10-01T09:29:59Z", "authorization_method": "oauth",
+            "authorized_scopes": ["api", "read_repository"]
+        }))
+        .unwrap();
+        let resource = |kind: &str, id: &str| crate::model::session::FlowSessionResource {
+            flow_session_id: "s-1".into(),
+            resource_type: kind.into(),
+            resource_id: id.into(),
+            action: "created".into(),
+            created_at: crate::model::time::parse("2026-10-01T09:31:00Z").unwrap(),
+        };
+        let s = SessionReport {
+            session,
+            resources: vec![resource("Commit", "abc1234"), resource("Note", "5")],
+            initiated_by: Some("Ada, Lovelace (7)".into()),
+            acted_as: None,
+            project_path: None,
+            has_start: true,
+            findings: vec![],
+            timeline: vec![],
+        };
+        let mut out = Vec::new();
+        matrix_csv([&s].into_iter(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "session,started (UTC),flow,initiated by,acted as,authorized (UTC),method,scopes,resources,status\n\
+             s-1,2026-10-01 09:30:00,fix_pipeline,\"Ada, Lovelace (7)\",-,2026-10-01 09:29:59,oauth,api read_repository,Commit abc1234; Note 5,completed\n"
+        );
     }
 
     #[test]

@@ -64,7 +64,12 @@ fn exceptions(report: &Value) -> Vec<(String, Value)> {
 fn planted_violations_are_the_exceptions_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let r = report(&dir.path().join("soc2"), "soc2", &["--format", "json"]);
-    assert_eq!(r["schema"], "compliance-report.report.v1");
+    assert_eq!(r["schema"], "compliance-report.report.v2");
+    // Under --matrix-rows, the report shows the whole matrix: traceability.csv's sessions.
+    let csv = std::fs::read_to_string(dir.path().join("soc2/traceability.csv")).unwrap();
+    let ids: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(matrix_ids(&r), ids);
+    assert_eq!(r["traceability_sessions"], ids.len());
     let found = exceptions(&r);
     let truth = truth();
     for t in &truth {
@@ -99,6 +104,49 @@ fn planted_violations_are_the_exceptions_and_nothing_else() {
     }
 }
 
+fn matrix_ids(r: &Value) -> Vec<&str> {
+    r["traceability"]["rows"].as_array().unwrap().iter().map(|row| row[0].as_str().unwrap()).collect()
+}
+
+#[test]
+fn over_matrix_rows_the_report_shows_the_sample_and_the_earliest_problems_and_the_csv_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = report(dir.path(), "soc2", &["--format", "json,html", "--matrix-rows", "8"]);
+    let csv = std::fs::read_to_string(dir.path().join("traceability.csv")).unwrap();
+    let all: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(r["traceability_sessions"], all.len());
+    assert!(all.len() > 1000, "the demo month has over a thousand sessions");
+    // What the matrix shows of a session with a problem (every such row has an integrity
+    // finding or no initiating user; columns: session, started, flow, initiated by, acted as,
+    // authorized, method, scopes, resources, status).
+    let problem = |row: &[&str]| {
+        row[3] == "UNKNOWN"
+            || row[5] == "NONE"
+            || row[5] > row[1]
+            || (["running", "started", "paused"].contains(&row[9]) && !row[8].is_empty())
+    };
+    let shown = matrix_ids(&r);
+    assert_eq!(shown.len(), 8);
+    let sampled: Vec<&str> =
+        r["sample"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap()).collect();
+    assert_eq!(sampled.len(), 5);
+    assert!(sampled.iter().all(|s| shown.contains(s)), "{sampled:?} not all in {shown:?}");
+    let at = |id: &str| all.iter().position(|row| row[0] == id).unwrap();
+    let positions: Vec<usize> = shown.iter().map(|s| at(s)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in the matrix's order");
+    let flagged: Vec<usize> = shown.iter().filter(|s| !sampled.contains(s)).map(|s| at(s)).collect();
+    assert_eq!(flagged.len(), 3);
+    assert!(flagged.iter().all(|&i| problem(&all[i])), "{:?}", flagged.iter().map(|&i| &all[i]).collect::<Vec<_>>());
+    let last = *flagged.last().unwrap();
+    let earlier: Vec<usize> = (0..last).filter(|&i| problem(&all[i]) && !sampled.contains(&all[i][0])).collect();
+    assert!(earlier.iter().all(|i| flagged.contains(i)), "the earliest with problems: {earlier:?} vs {flagged:?}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains(&format!("Of {} sessions, the 8 shown here", all.len())));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let entry = manifest["files"].as_array().unwrap().iter().find(|f| f["name"] == "traceability.csv").unwrap();
+    assert_eq!(entry["bytes"], csv.len());
+}
+
 #[test]
 fn outputs_are_deterministic_and_the_manifest_detects_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,7 +154,7 @@ fn outputs_are_deterministic_and_the_manifest_detects_changes() {
     let all = ["--format", "html,md,json,csv", "--org", "Acme Corp"];
     report(&a, "soc2", &all);
     report(&b, "soc2", &all);
-    for f in ["report.html", "report.md", "report.json", "evidence.csv", "manifest.json"] {
+    for f in ["report.html", "report.md", "report.json", "evidence.csv", "traceability.csv", "manifest.json"] {
         assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs between runs");
     }
     // The checked-in sample is what this build produces.
@@ -131,7 +179,7 @@ fn outputs_are_deterministic_and_the_manifest_detects_changes() {
     ];
     run(&args).ok();
     let examples = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/soc2"));
-    for f in ["report.html", "report.md", "evidence.csv", "manifest.json"] {
+    for f in ["report.html", "report.md", "evidence.csv", "traceability.csv", "manifest.json"] {
         assert!(
             std::fs::read(sample.join(f)).unwrap() == std::fs::read(examples.join(f)).unwrap(),
             "examples/soc2/{f} is stale: regenerate examples/ with the command in examples/README.md"
@@ -145,7 +193,7 @@ fn outputs_are_deterministic_and_the_manifest_detects_changes() {
     );
     assert!(csv.lines().any(|l| l.starts_with("CC6.1,exception,authorization,exception,exception,")));
     let ok = run(&["verify", a.to_str().unwrap()]).ok().stdout_text();
-    assert!(ok.starts_with("OK: 4 files match"), "{ok}");
+    assert!(ok.starts_with("OK: 5 files match"), "{ok}");
     // One byte changed is found, and named.
     let mut md = std::fs::read(a.join("report.md")).unwrap();
     md[10] ^= 1;
@@ -286,7 +334,7 @@ fn reports_run_on_postgres_and_clickhouse() {
         // Questions answered by ClickHouse (from the tables, then from the fact snapshot) give
         // the package the events kept here give, byte for byte.
         let all = ["--format", "json,csv,md,html", "--source", ch.url.as_str()];
-        let files = ["report.json", "evidence.csv", "report.md", "report.html", "manifest.json"];
+        let files = ["report.json", "evidence.csv", "traceability.csv", "report.md", "report.html", "manifest.json"];
         let here = dir.path().join("ch-local");
         report(&here, "fedramp", &[&all[..], &["--local"]].concat());
         for (name, snapshot) in [("ch-tables", false), ("ch-snapshot", true)] {
@@ -303,6 +351,34 @@ fn reports_run_on_postgres_and_clickhouse() {
                 assert!(a == b, "{f} differs between --local and push-down ({name})");
             }
         }
+        // A period that begins inside a session whose last resource comes after: pushed down,
+        // only the period is streamed, from that session's start (found by asking the server),
+        // so it keeps its start and authorization as when everything is read.
+        let db = ch.url.rsplit('/').next().unwrap();
+        let mid: i64 = ch
+            .sql(&format!(
+                "SELECT intDiv(started_at + last, 2) AS mid FROM (SELECT session_id, started_at FROM {db}.flow_sessions \
+                 WHERE started_at >= 1791936000000000) ANY INNER JOIN (SELECT flow_session_id AS session_id, \
+                 max(created_at) AS last FROM {db}.flow_session_resources GROUP BY flow_session_id) USING session_id \
+                 WHERE last - started_at > 120000000 ORDER BY mid LIMIT 1"
+            ))
+            .trim()
+            .parse()
+            .unwrap();
+        let from =
+            chrono::DateTime::from_timestamp_micros(mid).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let range = format!("{from}..2026-10-31");
+        let dir_path = |d: &str| dir.path().join(d).to_str().unwrap().to_string();
+        let split = |d: &str, local: &[&str]| {
+            let out = dir_path(d);
+            let base = ["report", "--framework", "soc2", "--range", &range, "--format", "json", "--generated-at", AT];
+            run(&[&base[..], &["--source", &ch.url, "--out", &out], local].concat()).ok();
+            (
+                std::fs::read(format!("{out}/report.json")).unwrap(),
+                std::fs::read(format!("{out}/traceability.csv")).unwrap(),
+            )
+        };
+        assert!(split("split-local", &["--local"]) == split("split-pushed", &[]), "a split session is read whole");
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use super::dataset::{prompt_secrets, Dataset, Row, RowParts, SecretHit};
 use super::first_seen::Attr;
-use super::store::{Filter, Group, Key, SessionSummary, Store};
+use super::store::{in_order, Filter, Group, Key, SessionSummary, Store};
 use super::Window;
 use crate::analyze::aggregate::clickhouse::{json, ClickHouseAggregator, Parts};
 use crate::analyze::aggregate::{AggregateError, Bucket, Cell};
@@ -690,6 +690,12 @@ impl Store for ClickHouseStore {
         self.keep(rows)
     }
 
+    fn first_rows(&self, filters: &[Filter], window: &Window, n: usize) -> Vec<(usize, Row)> {
+        // Ids are lowercase hex: ClickHouse orders them bytewise, as Rust does.
+        let sql = self.select(ROW_SELECT, filters, window, &format!(" ORDER BY time, id LIMIT {n}"));
+        in_order(self, self.keep(self.query(&sql)))
+    }
+
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group> {
         self.grouped(keys, filters, window, "")
     }
@@ -787,6 +793,25 @@ impl Store for ClickHouseStore {
                 }
             })
             .collect()
+    }
+
+    fn whole_sessions_from(&self, at: i64, window: &Window) -> i64 {
+        // Grouped by a hash of the id (as `sessions`): two sessions sharing one only widen the
+        // span, which starts the reading earlier, never later.
+        let spans = self.select(
+            "min(time) AS first, max(time) AS last",
+            &[],
+            window,
+            &format!(" AND session != '' GROUP BY cityHash64(session) HAVING first < {at} AND last >= {at}"),
+        );
+        let found = self.query(&format!("SELECT count(), min(first) FROM ({spans})"));
+        let int = |i: usize| found.first().and_then(|r| r.get(i)).and_then(|v| v.parse::<i64>().ok());
+        match (int(0), int(1)) {
+            (Some(0), _) => at,
+            (Some(_), Some(first)) => first,
+            // The question failed (the run reports it): read everything.
+            _ => window.from.timestamp_micros(),
+        }
     }
 
     fn secrets(&self, window: &Window) -> Vec<SecretHit> {

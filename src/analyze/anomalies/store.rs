@@ -162,6 +162,13 @@ pub trait Store: Sync {
     fn row(&self, i: usize) -> Row;
     /// The rows within `window` passing every filter, in no particular order.
     fn rows(&self, filters: &[Filter], window: &Window) -> Vec<usize>;
+    /// The first `n` rows (in order of time and id) within `window` passing every filter.
+    fn first_rows(&self, filters: &[Filter], window: &Window, n: usize) -> Vec<(usize, Row)> {
+        let mut rows: Vec<(usize, Row)> = self.rows(filters, window).into_iter().map(|i| (i, self.row(i))).collect();
+        rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        rows.truncate(n);
+        rows
+    }
     /// Counts of the rows within `window` passing every filter, grouped by `keys`, sorted.
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group>;
     /// The groups of [`Store::group`] with more than `min_tokens` tokens.
@@ -183,6 +190,12 @@ pub trait Store: Sync {
     /// `window` without a timely authorization, or without a start or an end. A store may
     /// return more (the rules are checked again); sorted by id.
     fn sessions(&self, window: &Window) -> Vec<SessionSummary>;
+    /// Where to start reading to see every event of the sessions that have events at or after
+    /// `at` (microseconds) within `window`: the first event of the earliest session with events
+    /// both before `at` and from it on, else `at`. A store that cannot tell says `window.from`.
+    fn whole_sessions_from(&self, _at: i64, window: &Window) -> i64 {
+        window.from.timestamp_micros()
+    }
     /// Secrets or personal data in the prompt text of events within `window`.
     fn secrets(&self, window: &Window) -> Vec<SecretHit>;
     /// The display name of an actor id, when any event gave one.

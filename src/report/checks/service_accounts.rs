@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Check, CheckResult, Exception, Params, Table};
 use crate::analyze::anomalies::dataset::ts;
-use crate::analyze::anomalies::store::{in_order, Filter, Key};
+use crate::analyze::anomalies::store::{Filter, Key};
 use crate::report::evidence::Evidence;
 
 pub struct ServiceAccounts;
@@ -57,18 +57,29 @@ impl Check for ServiceAccounts {
             };
             table.row([id.to_string(), name.clone(), count.to_string(), state.to_string()]);
             if !provisioned && !listed {
+                // An account acting all month is millions of events: the first ones and the
+                // sessions (listed up to the same cap) are asked for, not every row.
                 let filters = [Filter::Actor(id.to_string()), Filter::ServiceAccount];
-                let rows = in_order(&*ev.store, ev.store.rows(&filters, &ev.period));
-                let mut sessions: Vec<String> =
-                    rows.iter().map(|(_, r)| r.fact.session.to_string()).filter(|s| !s.is_empty()).collect();
-                sessions.sort();
-                sessions.dedup();
+                let max = ev.settings.max_event_ids;
+                let rows = ev.store.first_rows(&filters, &ev.period, max);
+                let sessions: Vec<String> = ev
+                    .store
+                    .group(&[Key::Session], &filters, &ev.period)
+                    .iter()
+                    .map(|g| g.text(0).to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let in_sessions = match sessions.len() {
+                    0 => String::new(),
+                    1 => " in 1 session".to_string(),
+                    n => format!(" in {n} sessions"),
+                };
                 exceptions.push(Exception {
                     subject: if name.is_empty() { id.to_string() } else { format!("{name} ({id})") },
-                    reason: format!("acted {count} times in the period with no provisioning event"),
+                    reason: format!("acted {count} times{in_sessions} in the period with no provisioning event"),
                     time: rows.first().map(|(_, r)| ts(r.time())),
-                    sessions,
-                    event_ids: rows.iter().take(ev.settings.max_event_ids).map(|(_, r)| r.id.to_string()).collect(),
+                    sessions: sessions.into_iter().take(max).collect(),
+                    event_ids: rows.iter().map(|(_, r)| r.id.to_string()).collect(),
                     event_count: *count,
                 });
             }
