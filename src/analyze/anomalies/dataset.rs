@@ -1,7 +1,7 @@
 //! The events of the baseline and range, read once: a compact row per event, per-session
 //! summaries, and the secrets found in prompt text.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -123,7 +123,8 @@ pub struct SecretHit {
 #[derive(Debug, Default)]
 pub struct Dataset {
     pub rows: Vec<Row>,
-    pub sessions: BTreeMap<String, Session>,
+    /// Sessions by id (looked up for every row: hashed, not ordered).
+    pub sessions: HashMap<Text, Session>,
     pub secrets: Vec<SecretHit>,
     names: HashMap<String, String>,
     interned: HashSet<Text>,
@@ -155,13 +156,15 @@ impl Dataset {
         let i = self.rows.len();
         let f = Fact::of(ev);
         if let (Some(id), Some(name)) = (&ev.actor.id, &ev.actor.name) {
-            if ev.actor.class != ActorClass::Unauthenticated {
-                self.names.entry(id.clone()).or_insert_with(|| name.clone());
+            if ev.actor.class != ActorClass::Unauthenticated && !self.names.contains_key(id) {
+                self.names.insert(id.clone(), name.clone());
             }
         }
         if let Some(h) = &ev.on_behalf_of {
             if let (Some(id), Some(name)) = (&h.id, &h.name) {
-                self.names.entry(id.clone()).or_insert_with(|| name.clone());
+                if !self.names.contains_key(id) {
+                    self.names.insert(id.clone(), name.clone());
+                }
             }
         }
         let ai = ev.ai.as_ref();
@@ -173,10 +176,11 @@ impl Dataset {
         let on_behalf_of =
             ev.on_behalf_of.as_ref().and_then(|h| h.id.clone().or_else(|| h.name.clone())).unwrap_or_default();
         if !f.session.is_empty() {
-            let s = self
-                .sessions
-                .entry(f.session.clone())
-                .or_insert_with(|| Session { id: f.session.clone(), ..Session::default() });
+            if !self.sessions.contains_key(f.session.as_str()) {
+                let id = self.intern(&f.session);
+                self.sessions.insert(id, Session { id: f.session.clone(), ..Session::default() });
+            }
+            let s = self.sessions.get_mut(f.session.as_str()).expect("inserted above");
             s.rows.push(i);
             match ev.event_name.as_str() {
                 "duo_flow_started" => {
@@ -318,9 +322,10 @@ impl super::store::Store for Dataset {
     }
 
     fn rows(&self, filters: &[Filter], window: &super::Window) -> Vec<usize> {
+        let (from, to) = window.micros();
         let pass = |i: &usize| {
             let r = &self.rows[*i];
-            window.contains(&ts(r.time())) && filters.iter().all(|f| f.matches(r))
+            (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r))
         };
         // A session's rows are indexed.
         let indexed: Option<Vec<&String>> = filters.iter().find_map(|f| match f {
@@ -329,8 +334,11 @@ impl super::store::Store for Dataset {
             _ => None,
         });
         if let Some(ids) = indexed {
-            let mut out: Vec<usize> =
-                ids.iter().filter_map(|id| self.sessions.get(*id)).flat_map(|s| s.rows.iter().copied()).collect();
+            let mut out: Vec<usize> = ids
+                .iter()
+                .filter_map(|id| self.sessions.get(id.as_str()))
+                .flat_map(|s| s.rows.iter().copied())
+                .collect();
             out.sort_unstable();
             out.dedup();
             out.retain(pass);
@@ -340,7 +348,8 @@ impl super::store::Store for Dataset {
     }
 
     fn group(&self, keys: &[Key], filters: &[Filter], window: &super::Window) -> Vec<Group> {
-        let rows = self.rows.iter().filter(|r| window.contains(&ts(r.time())) && filters.iter().all(|f| f.matches(r)));
+        let (from, to) = window.micros();
+        let rows = self.rows.iter().filter(|r| (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r)));
         group_rows(rows, keys)
     }
 
@@ -349,9 +358,9 @@ impl super::store::Store for Dataset {
         for s in self.sessions.values() {
             let times = s.rows.iter().map(|i| self.rows[*i].time());
             let (first, last) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
-            if !window.contains(&ts(first))
-                && !window.contains(&ts(last))
-                && s.start.is_none_or(|i| !window.contains(&ts(self.rows[i].time())))
+            if !window.contains_micros(first)
+                && !window.contains_micros(last)
+                && s.start.is_none_or(|i| !window.contains_micros(self.rows[i].time()))
             {
                 continue;
             }
@@ -369,11 +378,12 @@ impl super::store::Store for Dataset {
                 last,
             });
         }
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         out
     }
 
     fn secrets(&self, window: &super::Window) -> Vec<SecretHit> {
-        self.secrets.iter().filter(|h| window.contains(&ts(self.rows[h.row].time()))).cloned().collect()
+        self.secrets.iter().filter(|h| window.contains_micros(self.rows[h.row].time())).cloned().collect()
     }
 
     fn name_of(&self, actor: &str) -> String {

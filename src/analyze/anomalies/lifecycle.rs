@@ -5,7 +5,6 @@
 //! have no start event at all. False positives: sessions that started before the baseline
 //! window (widen `--baseline`), sessions still legitimately running at the range end.
 
-use super::dataset::ts;
 use super::store::{in_order, Filter};
 use super::{Draft, Heuristic, Input, Window};
 
@@ -56,7 +55,7 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                 ..Draft::default()
             };
         match s.start.map(|i| (i, data.row(i).time())) {
-            Some((start, started)) if input.range.contains(&ts(started)) => {
+            Some((start, started)) if input.range.contains_micros(started) => {
                 if !s.authorization_recorded {
                     // The source cannot say (GitLab's session aggregate): no finding.
                 } else if !s.authorized || s.authorized_at.is_none() {
@@ -86,7 +85,7 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
                 }
             }
             Some(_) => {}
-            None if s.resources > 0 && input.range.contains(&ts(first)) => {
+            None if s.resources > 0 && input.range.contains_micros(first) => {
                 let rows = data.rows(&[Filter::Session(s.id.clone()), Filter::Resources], &whole);
                 out.push((
                     Problem::NoStart,
@@ -104,7 +103,7 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
             None => continue,
         }
         let open = !s.ended && (s.resources > 0 || s.paused);
-        if open && input.range.contains(&ts(last)) && range_end - last > stuck {
+        if open && input.range.contains_micros(last) && range_end - last > stuck {
             let rows = data.rows(&[Filter::Session(s.id.clone())], &whole);
             let state = if s.paused { "paused" } else { "running" };
             let actor = match s.start {

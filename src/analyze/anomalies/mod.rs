@@ -42,6 +42,20 @@ impl Window {
         *t >= self.from && *t < self.to
     }
 
+    /// [`Window::contains`] for a time in microseconds, without building a timestamp (the
+    /// in-memory store asks it of every row for every question).
+    pub fn contains_micros(&self, t: i64) -> bool {
+        let (from, to) = self.micros();
+        from <= t && t < to
+    }
+
+    /// The bounds in whole microseconds, rounded up: `from <= t < to` in microseconds says
+    /// what [`Window::contains`] says of `t` as a timestamp, even for bounds with nanoseconds.
+    pub fn micros(&self) -> (i64, i64) {
+        let up = |t: &Timestamp| t.timestamp_micros() + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000));
+        (up(&self.from), up(&self.to))
+    }
+
     pub fn from_micros(from: i64, to: i64) -> Window {
         let t = |us| chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
         Window { from: t(from), to: t(to) }
@@ -253,4 +267,21 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
     values[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microsecond_containment_agrees_with_timestamps_even_for_bounds_with_nanoseconds() {
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+        let w = Window { from: t("2026-10-01T00:00:00.000001500Z"), to: t("2026-10-02T00:00:00Z") };
+        let from_us = t("2026-10-01T00:00:00.000001Z").timestamp_micros();
+        for us in [from_us - 1, from_us, from_us + 1, w.to.timestamp_micros() - 1, w.to.timestamp_micros()] {
+            let ts = chrono::DateTime::from_timestamp_micros(us).unwrap();
+            assert_eq!(w.contains_micros(us), w.contains(&ts), "{us}");
+        }
+        assert_eq!(w.micros(), (from_us + 1, w.to.timestamp_micros()));
+    }
 }

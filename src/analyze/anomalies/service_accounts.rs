@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::dataset::{ts, SCOPE_SEP};
+use super::dataset::SCOPE_SEP;
 use super::failures::densest;
 use super::store::{in_order, Filter, Key};
 use super::{Draft, Heuristic, Input, Window};
@@ -42,7 +42,7 @@ impl Heuristic for ServiceAccounts {
         let targets: BTreeMap<usize, String> = rows.iter().map(|(i, r)| (*i, r.target.to_string())).collect();
         for (i, r) in &rows {
             provisioned.insert(r.target.to_string());
-            if input.range.contains(&ts(r.time())) {
+            if input.range.contains_micros(r.time()) {
                 by_actor.entry(r.principal().to_string()).or_default().push((r.time(), *i));
             }
         }
