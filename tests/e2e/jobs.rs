@@ -84,9 +84,9 @@ fn run_executes_a_report_job() {
         serde_json::from_slice(&std::fs::read(package.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["framework"], "soc2");
     assert_eq!(report["meta"]["organisation"], "Acme");
-    assert!(package.join("evidence.csv").exists());
+    assert!(package.join("evidence.csv").exists() && package.join("traceability.csv").exists());
     let verify = run(&["verify", package.to_str().unwrap()]).ok().stdout_text();
-    assert!(verify.starts_with("OK: 2 files"), "{verify}");
+    assert!(verify.starts_with("OK: 3 files"), "{verify}");
     // A report job needs a source like an export job.
     let bad = job_file(dir.path(), "[jobs.r]\nkind = \"report\"\nframework = \"soc2\"\noutput_dir = \"x\"\n");
     let r = run(&["jobs", "validate", "--config", &bad]);
