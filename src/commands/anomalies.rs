@@ -85,8 +85,10 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
             findings
         }
         _ => {
-            let data = Dataset::read(spec.open(&read).context("cannot open the source")?, &read.range)
-                .with_context(|| format!("cannot read {}", spec.describe()))?;
+            let stream = spec.open(&read).context("cannot open the source")?;
+            let data =
+                Dataset::read(crate::logging::counted(stream, crate::logging::progress("events read")), &read.range)
+                    .with_context(|| format!("cannot read {}", spec.describe()))?;
             tracing::info!(events = data.rows.len(), sessions = data.sessions.len(), "read baseline and range");
             anomalies::detect(&data, range, baseline, &settings, &args.heuristics)
         }

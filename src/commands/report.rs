@@ -93,6 +93,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     };
     read.range.from = Some(Evidence::read_from(store.as_deref(), &period, &baseline));
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
+    let stream = crate::logging::counted(stream, crate::logging::progress("events read"));
     let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone(), store)
         .with_context(|| format!("cannot read {}", spec.describe()))?;
     ev.signed = key.is_some();
