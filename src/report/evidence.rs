@@ -142,8 +142,9 @@ impl Reader {
         for rec in stream {
             let ev = rec?.event;
             self.earliest = Some(self.earliest.map_or(ev.time, |e| e.min(ev.time)));
-            // Provisioning is looked for in all the history read, not only the baseline.
-            if ev.time < period.to && is_provisioning(&ev.event_name) {
+            // Provisioning is looked for in all the history read, not only the baseline (a
+            // store is asked instead: see `collect`).
+            if data.is_some() && ev.time < period.to && is_provisioning(&ev.event_name) {
                 if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
                     self.provisioned.insert(id);
                 }
@@ -286,20 +287,24 @@ impl Evidence {
             // A database source reads only the baseline and the period, where the heuristics
             // find the provisioned service accounts themselves: nothing to wait for.
             Some(store) => {
-                let findings = std::thread::scope(|s| {
-                    let detect = s.spawn(|| anomalies::detect(&*store, period, baseline, &settings, &[]));
+                let (findings, provisioned) = std::thread::scope(|s| {
+                    let asked = s.spawn(|| {
+                        // The stream may start after the baseline (see `read_from`): the accounts
+                        // provisioned in the baseline and the period are the store's.
+                        let whole = Window { from: baseline.from, to: period.to };
+                        let provisioned: BTreeSet<String> = store
+                            .rows(&[Filter::Provisioning], &whole)
+                            .into_iter()
+                            .map(|i| store.row(i).target.to_string())
+                            .filter(|t| !t.is_empty())
+                            .collect();
+                        (anomalies::detect(&*store, period, baseline, &settings, &[]), provisioned)
+                    });
                     let read = reader.read(stream, period, baseline, None);
-                    let findings = detect.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                    read.map(|()| findings)
+                    let asked = asked.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    read.map(|()| asked)
                 })?;
-                // The stream may have started after the baseline (see `read_from`): the
-                // accounts provisioned in the baseline and the period, from the store.
-                for i in store.rows(&[Filter::Provisioning], &Window { from: baseline.from, to: period.to }) {
-                    let target = store.row(i).target.to_string();
-                    if !target.is_empty() {
-                        reader.provisioned.insert(target);
-                    }
-                }
+                reader.provisioned = provisioned;
                 settings.provisioned.extend(reader.provisioned.iter().cloned());
                 (store, findings)
             }

@@ -179,8 +179,9 @@ pub struct Report {
     pub population: Table,
     pub controls: Vec<ControlResult>,
     /// Session → initiating user → acting identity → authorization → resources.
-    /// Every session of the period when there are at most [`MATRIX_SHOWN`]; else the sessions
-    /// an auditor looks at first (see [`shown`]). The whole matrix is [`MATRIX_FILE`].
+    /// Every session of the period when there are at most `--matrix-rows` ([`MATRIX_SHOWN`] by
+    /// default); else the sessions an auditor looks at first (see [`shown`]). The whole matrix
+    /// is [`MATRIX_FILE`].
     pub traceability: Table,
     /// Sessions of the period: the rows of the whole matrix.
     pub traceability_sessions: usize,

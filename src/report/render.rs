@@ -166,12 +166,16 @@ pub fn matrix_csv<'a>(
     sessions: impl Iterator<Item = &'a SessionReport>,
     w: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    let line = |cells: &mut dyn Iterator<Item = &str>| cells.map(field).collect::<Vec<_>>().join(",") + "\n";
-    w.write_all(line(&mut super::MATRIX_COLUMNS.iter().copied()).as_bytes())?;
+    w.write_all(record(super::MATRIX_COLUMNS.iter().copied()).as_bytes())?;
     for s in sessions {
-        w.write_all(line(&mut super::matrix_row(s).iter().map(String::as_str)).as_bytes())?;
+        w.write_all(record(super::matrix_row(s).iter().map(String::as_str)).as_bytes())?;
     }
     Ok(())
+}
+
+/// One CSV line of `cells`.
+fn record<'a>(cells: impl Iterator<Item = &'a str>) -> String {
+    cells.map(field).collect::<Vec<_>>().join(",") + "\n"
 }
 
 /// One row per check (its result) and one per exception, for every control.
@@ -181,12 +185,10 @@ pub fn csv(report: &Report) -> String {
     for c in &report.controls {
         for r in &c.checks {
             let line = |row: &str, subject: &str, reason: &str, time: &str, count: String, ids: &str| {
-                [&c.id, c.status.key(), &r.check, r.status.key(), row, subject, reason, time, &count, ids]
-                    .iter()
-                    .map(|v| field(v))
-                    .collect::<Vec<_>>()
-                    .join(",")
-                    + "\n"
+                record(
+                    [&c.id, c.status.key(), &r.check, r.status.key(), row, subject, reason, time, &count, ids]
+                        .into_iter(),
+                )
             };
             o.push_str(&line("result", "", &r.summary, "", r.population.to_string(), ""));
             for e in &r.exceptions {

@@ -357,8 +357,6 @@ pub fn row_columns(
 const ROW_SELECT: &str = "time, id, actor, event_name, ip, session, flow_type, outcome, input_tokens, output_tokens, \
      project, class, obo, model, target, arrayStringConcat(scopes, '\\x1f')";
 
-/// A ClickHouse database as the heuristics' store. Rows it returns are kept in memory (only
-/// those: evidence and the few rows heuristics look at one by one).
 /// Actor names looked up so far.
 #[derive(Default)]
 struct Names {
@@ -375,6 +373,8 @@ impl Names {
     }
 }
 
+/// A ClickHouse database as the heuristics' store. Rows it returns are kept in memory (only
+/// those: evidence and the few rows heuristics look at one by one).
 pub struct ClickHouseStore {
     conn: Connection,
     /// What questions read `FROM`: `(projection)` or the snapshot table.
@@ -504,7 +504,7 @@ impl ClickHouseStore {
         }
     }
 
-    /// The error of the first failed query, if one failed (the findings are then incomplete).
+    /// A question: `what` of the rows within `window` passing every filter, then `tail`.
     fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
         let time = format!("time >= {} AND time < {}", window.from.timestamp_micros(), window.to.timestamp_micros());
         let conds: Vec<String> = filters.iter().map(filter_sql).collect();
@@ -648,7 +648,6 @@ fn filter_sql(f: &Filter) -> String {
     match f {
         Filter::Principal(p) => format!("principal = {}", string(p)),
         Filter::Actor(a) => format!("actor = {}", string(a)),
-        Filter::Session(s) => format!("session = {}", string(s)),
         Filter::Sessions(list) => {
             let list: Vec<String> = list.iter().map(|s| string(s)).collect();
             format!("session IN ({})", list.join(", "))

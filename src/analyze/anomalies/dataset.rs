@@ -323,17 +323,15 @@ impl super::store::Store for Dataset {
 
     fn rows(&self, filters: &[Filter], window: &super::Window) -> Vec<usize> {
         let (from, to) = window.micros();
-        let pass = |i: &usize| {
+        let pass = |i: &usize, filters: &[&Filter]| {
             let r = &self.rows[*i];
             (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r))
         };
-        // A session's rows are indexed.
-        let indexed: Option<Vec<&String>> = filters.iter().find_map(|f| match f {
-            Filter::Session(id) => Some(vec![id]),
-            Filter::Sessions(ids) => Some(ids.iter().collect()),
-            _ => None,
-        });
-        if let Some(ids) = indexed {
+        // A session's rows are indexed: the index answers the session filter, the rows the others
+        // (matching each row against a list of thousands of sessions again would be quadratic).
+        let (by_session, rest): (Vec<&Filter>, Vec<&Filter>) =
+            filters.iter().partition(|f| matches!(f, Filter::Sessions(_)));
+        if let Some(Filter::Sessions(ids)) = by_session.first() {
             let mut out: Vec<usize> = ids
                 .iter()
                 .filter_map(|id| self.sessions.get(id.as_str()))
@@ -341,10 +339,11 @@ impl super::store::Store for Dataset {
                 .collect();
             out.sort_unstable();
             out.dedup();
-            out.retain(pass);
+            let also: Vec<&Filter> = rest.into_iter().chain(by_session.into_iter().skip(1)).collect();
+            out.retain(|i| pass(i, &also));
             return out;
         }
-        (0..self.rows.len()).filter(pass).collect()
+        (0..self.rows.len()).filter(|i| pass(i, &rest)).collect()
     }
 
     fn group(&self, keys: &[Key], filters: &[Filter], window: &super::Window) -> Vec<Group> {

@@ -86,7 +86,7 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
             }
             Some(_) => {}
             None if s.resources > 0 && input.range.contains_micros(first) => {
-                let rows = data.rows(&[Filter::Session(s.id.clone()), Filter::Resources], &whole);
+                let rows = data.rows(&[Filter::Sessions(vec![s.id.clone()]), Filter::Resources], &whole);
                 out.push((
                     Problem::NoStart,
                     draft(
@@ -104,7 +104,7 @@ pub fn problems(input: &Input) -> Vec<(Problem, Draft)> {
         }
         let open = !s.ended && (s.resources > 0 || s.paused);
         if open && input.range.contains_micros(last) && range_end - last > stuck {
-            let rows = data.rows(&[Filter::Session(s.id.clone())], &whole);
+            let rows = data.rows(&[Filter::Sessions(vec![s.id.clone()])], &whole);
             let state = if s.paused { "paused" } else { "running" };
             let actor = match s.start {
                 Some(i) => principal(i),

@@ -39,7 +39,6 @@ pub enum Key {
 pub enum Filter {
     Principal(String),
     Actor(String),
-    Session(String),
     /// One of these sessions.
     Sessions(Vec<String>),
     /// The actor is a service account.
@@ -73,7 +72,6 @@ impl Filter {
         match self {
             Filter::Principal(p) => r.principal() == p,
             Filter::Actor(a) => *r.fact.actor == **a,
-            Filter::Session(s) => *r.fact.session == **s,
             Filter::Sessions(list) => list.iter().any(|s| *r.fact.session == **s),
             Filter::ServiceAccount => r.class == ActorClass::ServiceAccount,
             Filter::OffHours(tz, start, end) => {
@@ -165,7 +163,7 @@ pub trait Store: Sync {
     /// The first `n` rows (in order of time and id) within `window` passing every filter.
     fn first_rows(&self, filters: &[Filter], window: &Window, n: usize) -> Vec<(usize, Row)> {
         let mut rows: Vec<(usize, Row)> = self.rows(filters, window).into_iter().map(|i| (i, self.row(i))).collect();
-        rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+        sort_in_order(&mut rows);
         rows.truncate(n);
         rows
     }
@@ -253,8 +251,13 @@ const MAX_KEYS: usize = 3;
 /// order.
 pub fn in_order(data: &dyn Store, indexes: impl IntoIterator<Item = usize>) -> Vec<(usize, Row)> {
     let mut rows: Vec<(usize, Row)> = indexes.into_iter().map(|i| (i, data.row(i))).collect();
-    rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
+    sort_in_order(&mut rows);
     rows
+}
+
+/// Sort rows earliest first, ties by event id (the order of [`in_order`]).
+fn sort_in_order(rows: &mut [(usize, Row)]) {
+    rows.sort_by(|a, b| (a.1.time(), &a.1.id).cmp(&(b.1.time(), &b.1.id)));
 }
 
 /// Group rows locally (the in-memory store's [`Store::group`]): keys are borrowed from the rows

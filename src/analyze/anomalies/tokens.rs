@@ -45,7 +45,7 @@ impl Heuristic for TokenOutliers {
                 if (n as f64) <= threshold {
                     continue;
                 }
-                let rows = evidence(Filter::Session(session.clone()));
+                let rows = evidence(Filter::Sessions(vec![session.clone()]));
                 let actor = rows.first().map(|(_, r)| r.principal().to_string()).unwrap_or_default();
                 let rows = rows.into_iter().map(|(i, _)| i).collect();
                 out.push(Draft {
