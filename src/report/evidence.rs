@@ -104,9 +104,9 @@ pub struct Evidence {
     pub stats: Stats,
     /// The oldest event the source holds (retention).
     pub earliest: Option<Timestamp>,
+    /// The heuristics' settings; `provisioned` holds the service accounts with a provisioning
+    /// event in the history read (or, on ClickHouse, in the baseline and the period).
     pub settings: Settings,
-    /// Service-account ids with a provisioning event anywhere in what was read.
-    pub provisioned: BTreeSet<String>,
     /// Whether the package will be signed.
     pub signed: bool,
     /// The head of the hash chain of the period's events as `export --format json` links them.
@@ -304,15 +304,14 @@ impl Evidence {
                     let asked = asked.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                     read.map(|()| asked)
                 })?;
-                reader.provisioned = provisioned;
-                settings.provisioned.extend(reader.provisioned.iter().cloned());
+                settings.provisioned.extend(provisioned);
                 (store, findings)
             }
             // Files are read whole: accounts provisioned before the baseline count as known too.
             None => {
                 let mut data = Dataset::default();
                 reader.read(stream, period, baseline, Some(&mut data))?;
-                settings.provisioned.extend(reader.provisioned.iter().cloned());
+                settings.provisioned.extend(std::mem::take(&mut reader.provisioned));
                 let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
                 (Box::new(data) as Box<dyn Store>, findings)
             }
@@ -336,7 +335,6 @@ impl Evidence {
             stats: reader.stats,
             earliest: reader.earliest,
             settings,
-            provisioned: reader.provisioned,
             signed: false,
             chain: reader.chain.head(),
             lifecycle: std::sync::OnceLock::new(),

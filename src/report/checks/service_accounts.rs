@@ -46,7 +46,8 @@ impl Check for ServiceAccounts {
         for (id, count) in &acted {
             let id = id.as_str();
             let name = ev.store.name_of(id);
-            let provisioned = ev.provisioned.contains(id) || (!name.is_empty() && ev.provisioned.contains(&name));
+            let known_ids = &ev.settings.provisioned;
+            let provisioned = known_ids.contains(id) || (!name.is_empty() && known_ids.contains(&name));
             let listed = known.iter().any(|k| *k == id || *k == name);
             let state = if provisioned {
                 "recorded"
