@@ -20,6 +20,7 @@ pub fn init(args: &DbInitArgs) -> anyhow::Result<ExitCode> {
     let spec = SourceSpec::parse(std::slice::from_ref(&args.source)).map_err(usage)?;
     let demo = if args.with_demo {
         let events: Vec<_> = ndjson::NdjsonSource::new(crate::sources::demo::inputs())
+            .map(|r| r.map(|rec| *rec.event))
             .collect::<Result<_, _>>()
             .context("cannot read the bundled demo data")?;
         let (sessions, resources) = crate::sources::demo::tables().context("cannot read the bundled demo tables")?;

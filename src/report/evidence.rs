@@ -116,19 +116,29 @@ pub struct Evidence {
 }
 
 struct Reader {
+    provisioned: BTreeSet<String>,
+    sessions: Collector,
+    earliest: Option<Timestamp>,
+    period: Period,
+}
+
+/// What is taken from each event of the period: statistics and the chain head. It runs on a
+/// thread of its own beside the reader (encoding and hashing every event is a good part of the
+/// work), which also frees the events.
+struct Period {
     stats: Stats,
     /// UTC day → events of the period (`stats.per_day` once read).
     days: BTreeMap<chrono::NaiveDate, u64>,
     last: BTreeMap<String, Timestamp>,
-    provisioned: BTreeSet<String>,
     /// The hash chain `export --range PERIOD --format json` gives the period's events.
     chain: Chain,
     /// The redaction that export applies before linking.
     redactor: Redactor,
     buf: Vec<u8>,
-    sessions: Collector,
-    earliest: Option<Timestamp>,
 }
+
+/// Events handed to the period's thread at a time.
+const PERIOD_BATCH: usize = 1024;
 
 impl Reader {
     /// Take in `stream`; its baseline and period events go to `data` too, when given.
@@ -139,31 +149,58 @@ impl Reader {
         baseline: Window,
         mut data: Option<&mut Dataset>,
     ) -> Result<(), SourceError> {
-        for rec in stream {
-            let ev = rec?.event;
-            self.earliest = Some(self.earliest.map_or(ev.time, |e| e.min(ev.time)));
-            // Provisioning is looked for in all the history read, not only the baseline (a
-            // store is asked instead: see `collect`).
-            if data.is_some() && ev.time < period.to && is_provisioning(&ev.event_name) {
-                if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
-                    self.provisioned.insert(id);
+        let Reader { provisioned, sessions, earliest, period: stats } = self;
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Box<AuditEvent>>>(4);
+            let worker = std::thread::Builder::new()
+                .name("report-period".into())
+                .spawn_scoped(s, move || {
+                    for batch in rx {
+                        for ev in batch.iter().filter(|ev| period.contains(&ev.time)) {
+                            stats.add(ev);
+                        }
+                    }
+                })
+                .expect("cannot start a thread");
+            let mut batch = Vec::with_capacity(PERIOD_BATCH);
+            let read = || -> Result<(), SourceError> {
+                for rec in stream {
+                    let ev = rec?.event;
+                    *earliest = Some(earliest.map_or(ev.time, |e| e.min(ev.time)));
+                    // Provisioning is looked for in all the history read, not only the baseline
+                    // (a store is asked instead: see `collect`).
+                    if data.is_some() && ev.time < period.to && is_provisioning(&ev.event_name) {
+                        if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
+                            provisioned.insert(id);
+                        }
+                    }
+                    if ev.time < baseline.from || ev.time >= period.to {
+                        continue;
+                    }
+                    if let Some(data) = data.as_deref_mut() {
+                        data.push(&ev);
+                    }
+                    sessions.add(&ev);
+                    batch.push(ev);
+                    if batch.len() == PERIOD_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
+                        break; // the thread failed: joined below
+                    }
                 }
+                Ok(())
+            };
+            let result = read();
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
             }
-            if ev.time < baseline.from || ev.time >= period.to {
-                continue;
-            }
-            if let Some(data) = data.as_deref_mut() {
-                data.push(&ev);
-            }
-            self.sessions.add(&ev);
-            if period.contains(&ev.time) {
-                self.period_event(&ev);
-            }
-        }
-        Ok(())
+            drop(tx);
+            worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            result
+        })
     }
+}
 
-    fn period_event(&mut self, ev: &AuditEvent) {
+impl Period {
+    fn add(&mut self, ev: &AuditEvent) {
         self.buf.clear();
         let redacted = self.redactor.apply(ev, &mut Default::default());
         JsonEncoder.encode_chained(&redacted, &mut self.chain, &mut self.buf);
@@ -271,15 +308,17 @@ impl Evidence {
         store: Option<Box<dyn Store>>,
     ) -> Result<Evidence, SourceError> {
         let mut reader = Reader {
-            stats: Stats::default(),
-            days: BTreeMap::new(),
-            last: BTreeMap::new(),
             provisioned: BTreeSet::new(),
-            chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
-            redactor,
-            buf: Vec::new(),
             sessions: Collector::summaries(),
             earliest: None,
+            period: Period {
+                stats: Stats::default(),
+                days: BTreeMap::new(),
+                last: BTreeMap::new(),
+                chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
+                redactor,
+                buf: Vec::new(),
+            },
         };
         let mut settings = settings;
         let pushed = store.is_some();
@@ -316,7 +355,8 @@ impl Evidence {
                 (Box::new(data) as Box<dyn Store>, findings)
             }
         };
-        reader.stats.per_day = reader.days.iter().map(|(d, n)| (d.format("%Y-%m-%d").to_string(), *n)).collect();
+        let mut stats = reader.period.stats;
+        stats.per_day = reader.period.days.iter().map(|(d, n)| (d.format("%Y-%m-%d").to_string(), *n)).collect();
         // Sessions wholly in the baseline are no evidence of the period.
         let mut sessions = reader.sessions.finish_where(|started, resources| {
             period.contains(&started) || resources.iter().any(|r| period.contains(&r.created_at))
@@ -332,11 +372,11 @@ impl Evidence {
             store,
             sessions,
             findings,
-            stats: reader.stats,
+            stats,
             earliest: reader.earliest,
             settings,
             signed: false,
-            chain: reader.chain.head(),
+            chain: reader.period.chain.head(),
             lifecycle: std::sync::OnceLock::new(),
         })
     }

@@ -164,8 +164,8 @@ impl SourceSpec {
         Ok(match self {
             SourceSpec::Postgres(url) => Box::new(postgres::open(postgres::PgConfig::of(url, read))?),
             SourceSpec::ClickHouse(url) => Box::new(clickhouse::open(clickhouse::ChConfig::of(url, read))?),
-            SourceSpec::Demo => Box::new(ndjson::NdjsonSource::new(demo::inputs()).map(|r| r.map(Record::from))),
-            SourceSpec::Files(paths) => Box::new(ndjson::NdjsonSource::from_paths(paths)?.map(|r| r.map(Record::from))),
+            SourceSpec::Demo => Box::new(ndjson::NdjsonSource::new(demo::inputs())),
+            SourceSpec::Files(paths) => Box::new(ndjson::NdjsonSource::from_paths(paths)?),
         })
     }
 }

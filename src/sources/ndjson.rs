@@ -4,11 +4,14 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 
-use super::{shapes, Location, SourceError};
+use super::{shapes, Location, Record, SourceError};
 use crate::model::AuditEvent;
 
 /// Longest line accepted (bytes); longer lines are reported, not buffered without bound.
@@ -86,17 +89,58 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>, SourceError> {
     Ok(inputs)
 }
 
-/// Streams events from a list of inputs, one after the other.
+/// Streams events from a list of inputs, one after the other, in order.
+///
+/// A reader thread decompresses and splits lines into batches; parser threads turn the batches
+/// into events (parsing JSON is most of the cost); the iterator hands them out in input order.
+/// Batches go to the parsers in turn and come back in the same turn, so no reordering is needed,
+/// and every channel is bounded: memory stays a few batches per thread whatever the input size.
+/// The threads start on the first `next()` and stop when the source is dropped.
 pub struct NdjsonSource {
-    inputs: std::vec::IntoIter<Input>,
-    current: Option<(String, Box<dyn BufRead + Send>)>,
-    line_no: u64,
-    buf: Vec<u8>,
+    inputs: Option<Vec<Input>>,
+    parsers: Vec<Parser>,
+    reader: Option<JoinHandle<()>>,
+    turn: usize,
+    current: std::vec::IntoIter<Result<Record, SourceError>>,
+}
+
+/// Lines of one or more files, in order: `text` holds them back to back.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    items: Vec<Item>,
+}
+
+enum Item {
+    /// The line ending at `end` in the batch's text (it starts where the previous one ended).
+    Line { file: Arc<str>, line: u64, end: usize },
+    /// Reading failed here (a file that cannot be opened, an over-long line, a truncated gzip).
+    Failed(SourceError),
+}
+
+/// Lines per batch, and bytes: large enough that handing a batch over costs nothing next to
+/// parsing it, small enough that a few per thread stay a few MiB.
+const BATCH_LINES: usize = 256;
+const BATCH_BYTES: usize = 256 << 10;
+
+/// Events come back boxed, as [`Record`]s: a parser allocates each once, and the reader's thread
+/// moves only pointers.
+type Parsed = Vec<Result<Record, SourceError>>;
+
+struct Parser {
+    rx: Receiver<Parsed>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl NdjsonSource {
     pub fn new(inputs: Vec<Input>) -> NdjsonSource {
-        NdjsonSource { inputs: inputs.into_iter(), current: None, line_no: 0, buf: Vec::with_capacity(4096) }
+        NdjsonSource {
+            inputs: Some(inputs),
+            parsers: Vec::new(),
+            reader: None,
+            turn: 0,
+            current: Vec::new().into_iter(),
+        }
     }
 
     /// Open the files named on the command line.
@@ -104,93 +148,175 @@ impl NdjsonSource {
         Ok(NdjsonSource::new(expand(paths)?))
     }
 
-    fn parse_line(&self, file: &str) -> Result<Option<AuditEvent>, SourceError> {
-        let location = || Location { file: file.to_string(), line: self.line_no };
-        let mut bytes = trim_ascii(&self.buf);
-        if self.line_no == 1 {
-            // A byte order mark some Windows tools write at the start of a file.
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    fn start(&mut self, inputs: Vec<Input>) {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let mut batches = Vec::new();
+        for i in 0..workers {
+            let (tx, work) = sync_channel::<Batch>(1);
+            let (done, rx) = sync_channel::<Parsed>(1);
+            let thread = std::thread::Builder::new()
+                .name(format!("ndjson-parser-{i}"))
+                .spawn(move || {
+                    for batch in work {
+                        if done.send(parse_batch(batch)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("cannot start a parser thread");
+            batches.push(tx);
+            self.parsers.push(Parser { rx, thread: Some(thread) });
         }
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| SourceError::Malformed {
-            location: location(),
-            reason: format!("not valid UTF-8 (first bad byte at column {})", e.valid_up_to() + 1),
-        })?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| SourceError::Malformed { location: location(), reason: format!("invalid JSON: {e}") })?;
-        let Value::Object(obj) = value else {
-            return Err(SourceError::Malformed { location: location(), reason: "not a JSON object".into() });
-        };
-        // Chain anchors in a read-back export vouch for the chain; they are not events.
-        if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
-            return Ok(None);
-        }
-        shapes::recognize(obj).map(Some).map_err(|reason| SourceError::Malformed { location: location(), reason })
+        let reader = std::thread::Builder::new()
+            .name("ndjson-reader".into())
+            .spawn(move || read_batches(inputs, &batches))
+            .expect("cannot start the reader thread");
+        self.reader = Some(reader);
     }
 }
 
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
-    &b[start..end]
-}
-
-impl Iterator for NdjsonSource {
-    type Item = Result<AuditEvent, SourceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.current.is_none() {
-                let input = self.inputs.next()?;
-                tracing::debug!(input = %input.name(), "reading");
-                match input.open() {
-                    Ok(reader) => self.current = Some((input.name(), reader)),
-                    Err(e) => return Some(Err(e)),
-                }
-                self.line_no = 0;
+/// Read every input's lines into batches, handed to the parsers in turn.
+fn read_batches(inputs: Vec<Input>, parsers: &[SyncSender<Batch>]) {
+    let mut turn = 0;
+    let mut batch = Batch::default();
+    let mut send = |batch: &mut Batch| {
+        let full = std::mem::take(batch);
+        let ok = parsers[turn % parsers.len()].send(full).is_ok();
+        turn += 1;
+        ok
+    };
+    for input in inputs {
+        tracing::debug!(input = %input.name(), "reading");
+        let file: Arc<str> = Arc::from(input.name());
+        let mut reader = match input.open() {
+            Ok(reader) => reader,
+            Err(e) => {
+                batch.items.push(Item::Failed(e));
+                continue;
             }
-            let (name, reader) = self.current.as_mut().expect("set above");
-            self.buf.clear();
-            let read = reader.by_ref().take(MAX_LINE as u64 + 1).read_until(b'\n', &mut self.buf);
+        };
+        let mut line = 0;
+        loop {
+            let start = batch.text.len();
+            let read = reader.by_ref().take(MAX_LINE as u64 + 1).read_until(b'\n', &mut batch.text);
             match read {
-                Ok(0) => {
-                    self.current = None;
-                    continue;
-                }
-                Ok(_) => {
-                    self.line_no += 1;
-                    let name = name.clone();
-                    if self.buf.len() > MAX_LINE {
-                        // Skip the rest of the over-long line so the next read starts on a new line.
-                        let (_, reader) = self.current.as_mut().expect("set above");
-                        let mut sink = Vec::new();
-                        loop {
-                            sink.clear();
-                            match reader.by_ref().take(1 << 20).read_until(b'\n', &mut sink) {
-                                Ok(0) => break,
-                                Ok(_) if sink.ends_with(b"\n") => break,
-                                Ok(_) => continue,
-                                Err(_) => break,
-                            }
-                        }
-                        return Some(Err(SourceError::Malformed {
-                            location: Location { file: name, line: self.line_no },
+                Ok(0) => break,
+                Ok(n) => {
+                    line += 1;
+                    if n > MAX_LINE {
+                        batch.text.truncate(start);
+                        skip_line(&mut reader);
+                        batch.items.push(Item::Failed(SourceError::Malformed {
+                            location: Location { file: file.to_string(), line },
                             reason: format!("line longer than {MAX_LINE} bytes"),
                         }));
-                    }
-                    match self.parse_line(&name) {
-                        Ok(None) => continue,
-                        Ok(Some(ev)) => return Some(Ok(ev)),
-                        Err(e) => return Some(Err(e)),
+                    } else {
+                        batch.items.push(Item::Line { file: file.clone(), line, end: batch.text.len() });
                     }
                 }
                 Err(source) => {
                     // e.g. a truncated .gz: say how far the file was good.
-                    let path = format!("{name} after line {}", self.line_no);
-                    self.current = None;
-                    return Some(Err(SourceError::Io { path, source }));
+                    batch.text.truncate(start);
+                    let path = format!("{file} after line {line}");
+                    batch.items.push(Item::Failed(SourceError::Io { path, source }));
+                    break;
+                }
+            }
+            if (batch.items.len() >= BATCH_LINES || batch.text.len() >= BATCH_BYTES) && !send(&mut batch) {
+                return;
+            }
+        }
+    }
+    if !batch.items.is_empty() {
+        send(&mut batch);
+    }
+}
+
+/// Skip the rest of an over-long line so the next read starts on a new line.
+fn skip_line(reader: &mut Box<dyn BufRead + Send>) {
+    let mut sink = Vec::new();
+    loop {
+        sink.clear();
+        match reader.by_ref().take(1 << 20).read_until(b'\n', &mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if sink.ends_with(b"\n") => break,
+            Ok(_) => continue,
+        }
+    }
+}
+
+fn parse_batch(batch: Batch) -> Parsed {
+    let mut out = Vec::with_capacity(batch.items.len());
+    let mut start = 0;
+    for item in batch.items {
+        match item {
+            Item::Line { file, line, end } => {
+                match parse_line(&batch.text[start..end], &file, line) {
+                    Ok(None) => {}
+                    Ok(Some(ev)) => out.push(Ok(Record::from(ev))),
+                    Err(e) => out.push(Err(e)),
+                }
+                start = end;
+            }
+            Item::Failed(e) => out.push(Err(e)),
+        }
+    }
+    out
+}
+
+fn parse_line(line: &[u8], file: &str, line_no: u64) -> Result<Option<AuditEvent>, SourceError> {
+    let location = || Location { file: file.to_string(), line: line_no };
+    let mut bytes = line.trim_ascii();
+    if line_no == 1 {
+        // A byte order mark some Windows tools write at the start of a file.
+        bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    }
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| SourceError::Malformed {
+        location: location(),
+        reason: format!("not valid UTF-8 (first bad byte at column {})", e.valid_up_to() + 1),
+    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| SourceError::Malformed { location: location(), reason: format!("invalid JSON: {e}") })?;
+    let Value::Object(obj) = value else {
+        return Err(SourceError::Malformed { location: location(), reason: "not a JSON object".into() });
+    };
+    // Chain anchors in a read-back export vouch for the chain; they are not events.
+    if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
+        return Ok(None);
+    }
+    shapes::recognize(obj).map(Some).map_err(|reason| SourceError::Malformed { location: location(), reason })
+}
+
+impl Iterator for NdjsonSource {
+    type Item = Result<Record, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(inputs) = self.inputs.take() {
+            self.start(inputs);
+        }
+        loop {
+            if let Some(item) = self.current.next() {
+                return Some(item);
+            }
+            let n = self.parsers.len();
+            let parser = &mut self.parsers[self.turn % n];
+            match parser.rx.recv() {
+                Ok(parsed) => {
+                    self.turn += 1;
+                    self.current = parsed.into_iter();
+                }
+                Err(_) => {
+                    // The reader is done and this parser has parsed its last batch — unless one
+                    // of them panicked, which must not pass for the end of the input.
+                    for thread in [parser.thread.take(), self.reader.take()].into_iter().flatten() {
+                        if let Err(panic) = thread.join() {
+                            std::panic::resume_unwind(panic);
+                        }
+                    }
+                    return None;
                 }
             }
         }
@@ -230,7 +356,39 @@ mod tests {
             results[2].as_ref().unwrap_err().to_string(),
             format!("{file}:4: not valid UTF-8 (first bad byte at column 51)")
         );
-        assert_eq!(results[3].as_ref().unwrap().actor.id.as_deref(), Some("2"));
+        assert_eq!(results[3].as_ref().unwrap().event.actor.id.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn many_batches_come_back_in_input_order_with_errors_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |n: usize| format!("{{\"time\":\"2026-10-01T00:00:00Z\",\"author_id\":{n}}}\n");
+        // Three files of 5,000 lines: several batches each, spread over the parsers in turn.
+        for f in 0..3 {
+            let mut text = String::new();
+            for i in 0..5000 {
+                text.push_str(&if f == 1 && i == 4320 { "{oops\n".to_string() } else { line(f * 5000 + i) });
+            }
+            std::fs::write(dir.path().join(format!("{f}.log")), text).unwrap();
+        }
+        let results: Vec<_> = NdjsonSource::from_paths(&[dir.path().to_path_buf()]).unwrap().collect();
+        assert_eq!(results.len(), 15000);
+        for (i, r) in results.iter().enumerate() {
+            match r {
+                Ok(r) => assert_eq!(r.event.actor.id.as_deref(), Some(i.to_string().as_str())),
+                Err(e) => {
+                    assert_eq!(i, 9320);
+                    assert!(
+                        e.to_string().ends_with("1.log:4321: invalid JSON: key must be a string at line 1 column 2"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        // Dropping a source part-way stops its threads without waiting for the rest.
+        let mut source = NdjsonSource::from_paths(&[dir.path().to_path_buf()]).unwrap();
+        assert!(source.next().unwrap().is_ok());
+        drop(source);
     }
 
     #[test]
@@ -244,7 +402,7 @@ mod tests {
         std::fs::write(dir.path().join(".hidden"), "garbage").unwrap();
         let ids: Vec<_> = NdjsonSource::from_paths(&[dir.path().to_path_buf()])
             .unwrap()
-            .map(|r| r.unwrap().actor.id.unwrap())
+            .map(|r| r.unwrap().event.actor.id.unwrap())
             .collect();
         assert_eq!(ids, ["1", "2"]);
     }

@@ -18,8 +18,13 @@ pub fn recognize(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
         }
         return serde_json::from_value(Value::Object(obj)).map_err(|e| format!("invalid {SCHEMA} record: {e}"));
     }
-    // The canonical text (sorted keys, compact) identifies records that carry no id of their own.
-    let content = serde_json::to_string(&obj).map_err(|e| e.to_string())?;
+    // The canonical text (sorted keys, compact) identifies records that carry no id of their own
+    // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
+    // parsing it, so only when needed).
+    let content = match obj.get("id").and_then(value_text).filter(|s| !s.is_empty()) {
+        Some(_) => String::new(),
+        None => serde_json::to_string(&obj).map_err(|e| e.to_string())?,
+    };
     let is_str = |k: &str| obj.get(k).is_some_and(Value::is_string);
     let mut ev = if obj.get("event_type").and_then(Value::as_str) == Some("audit") && is_str("action") {
         agent_audit(obj)?

@@ -575,7 +575,8 @@ impl ClickHouseStore {
             let i = match ids.get(id.as_str()) {
                 Some(i) => *i,
                 None => {
-                    let i = data.push_row(row_of(&r));
+                    let cols: Vec<String> = (0..16).map(|i| r.get(i).unwrap_or_default()).collect();
+                    let i = data.push_row(row_of(&cols));
                     ids.insert(id.into(), i);
                     i
                 }
@@ -586,8 +587,9 @@ impl ClickHouseStore {
     }
 }
 
-fn row_of(r: &TsvRow) -> RowParts {
-    let text = |i: usize| r.get(i).unwrap_or_default();
+/// A row from the text of the first 16 columns of [`ROW_SELECT`].
+fn row_of(cols: &[String]) -> RowParts<'_> {
+    let text = |i: usize| cols[i].as_str();
     let int = |i: usize| text(i).parse::<i64>().unwrap_or(0);
     RowParts {
         time: int(0),
@@ -597,7 +599,7 @@ fn row_of(r: &TsvRow) -> RowParts {
         ip: text(4),
         session: text(5),
         flow_type: text(6),
-        outcome: match text(7).as_str() {
+        outcome: match text(7) {
             "success" => Outcome::Success.as_str(),
             "failure" => Outcome::Failure.as_str(),
             _ => Outcome::Unknown.as_str(),
@@ -605,7 +607,7 @@ fn row_of(r: &TsvRow) -> RowParts {
         input_tokens: int(8) as u64,
         output_tokens: int(9) as u64,
         project: text(10),
-        class: match text(11).as_str() {
+        class: match text(11) {
             "user" => ActorClass::User,
             "service_account" => ActorClass::ServiceAccount,
             "unauthenticated" => ActorClass::Unauthenticated,

@@ -2,10 +2,10 @@
 //! explained [`Finding`]s tied to the events behind them. One module per heuristic, all behind
 //! [`Heuristic`]; [`HEURISTICS`] lists them in the order findings are reported.
 //!
-//! The events of the baseline and the range are read once into a [`Dataset`]: one compact row
-//! per event (its aggregation facts, id and a few attributes) plus per-session summaries and
-//! the secrets found in prompts. Counting heuristics ask the dataset's polars frame through
-//! the aggregation interface ([`crate::analyze::aggregate`]).
+//! The heuristics ask a [`Store`]: either the events of the baseline and the range read once
+//! into a [`Dataset`] (one compact row per event — its aggregation facts, id and a few
+//! attributes — plus per-session summaries and the secrets found in prompts), or ClickHouse,
+//! which answers the same questions with SQL ([`clickhouse`]).
 
 pub mod clickhouse;
 pub mod dataset;

@@ -305,21 +305,21 @@ mod tests {
         let t = crate::model::time::parse(time).unwrap().timestamp_micros();
         d.push_row(RowParts {
             time: t,
-            id: format!("id-{time}"),
-            actor: "sa".into(),
-            event_name: "duo_flow_started".into(),
-            ip: String::new(),
-            session: String::new(),
-            flow_type: String::new(),
+            id: &format!("id-{time}"),
+            actor: "sa",
+            event_name: "duo_flow_started",
+            ip: "",
+            session: "",
+            flow_type: "",
             outcome: "success",
             input_tokens: tokens,
             output_tokens: 0,
-            project: String::new(),
+            project: "",
             class: ActorClass::ServiceAccount,
-            on_behalf_of: principal.into(),
-            model: String::new(),
-            target: String::new(),
-            scopes: scopes.replace(',', &super::super::dataset::SCOPE_SEP.to_string()),
+            on_behalf_of: principal,
+            model: "",
+            target: "",
+            scopes: &scopes.replace(',', &super::super::dataset::SCOPE_SEP.to_string()),
         })
     }
 
