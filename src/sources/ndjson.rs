@@ -105,10 +105,15 @@ pub struct NdjsonSource {
 }
 
 /// Lines of one or more files, in order: `text` holds them back to back.
-#[derive(Default)]
 struct Batch {
     text: Vec<u8>,
     items: Vec<Item>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch { text: Vec::with_capacity(BATCH_BYTES + 4096), items: Vec::with_capacity(BATCH_LINES) }
+    }
 }
 
 enum Item {
@@ -119,12 +124,12 @@ enum Item {
 }
 
 /// Lines per batch, and bytes: large enough that handing a batch over costs nothing next to
-/// parsing it, small enough that a few per thread stay a few MiB.
+/// parsing it, small enough that the few in flight per thread stay small.
 const BATCH_LINES: usize = 256;
 const BATCH_BYTES: usize = 256 << 10;
 
-/// Events come back boxed, as [`Record`]s: a parser allocates each once, and the reader's thread
-/// moves only pointers.
+/// Events come back boxed, as [`Record`]s: a parser allocates each once, and the thread taking
+/// them from the source moves only pointers.
 type Parsed = Vec<Result<Record, SourceError>>;
 
 struct Parser {
@@ -148,39 +153,35 @@ impl NdjsonSource {
         Ok(NdjsonSource::new(expand(paths)?))
     }
 
-    fn start(&mut self, inputs: Vec<Input>) {
+    fn start(&mut self, inputs: Vec<Input>) -> std::io::Result<()> {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         let mut batches = Vec::new();
         for i in 0..workers {
             let (tx, work) = sync_channel::<Batch>(1);
             let (done, rx) = sync_channel::<Parsed>(1);
-            let thread = std::thread::Builder::new()
-                .name(format!("ndjson-parser-{i}"))
-                .spawn(move || {
-                    for batch in work {
-                        if done.send(parse_batch(batch)).is_err() {
-                            break;
-                        }
+            let thread = std::thread::Builder::new().name(format!("ndjson-parser-{i}")).spawn(move || {
+                for batch in work {
+                    if done.send(parse_batch(batch)).is_err() {
+                        break;
                     }
-                })
-                .expect("cannot start a parser thread");
+                }
+            })?;
             batches.push(tx);
             self.parsers.push(Parser { rx, thread: Some(thread) });
         }
-        let reader = std::thread::Builder::new()
-            .name("ndjson-reader".into())
-            .spawn(move || read_batches(inputs, &batches))
-            .expect("cannot start the reader thread");
+        let reader =
+            std::thread::Builder::new().name("ndjson-reader".into()).spawn(move || read_batches(inputs, &batches))?;
         self.reader = Some(reader);
+        Ok(())
     }
 }
 
 /// Read every input's lines into batches, handed to the parsers in turn.
 fn read_batches(inputs: Vec<Input>, parsers: &[SyncSender<Batch>]) {
     let mut turn = 0;
-    let mut batch = Batch::default();
+    let mut batch = Batch::new();
     let mut send = |batch: &mut Batch| {
-        let full = std::mem::take(batch);
+        let full = std::mem::replace(batch, Batch::new());
         let ok = parsers[turn % parsers.len()].send(full).is_ok();
         turn += 1;
         ok
@@ -295,7 +296,15 @@ impl Iterator for NdjsonSource {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(inputs) = self.inputs.take() {
-            self.start(inputs);
+            let first = inputs.first().map_or_else(String::new, Input::name);
+            if let Err(source) = self.start(inputs) {
+                // Without threads there is nothing to read with (the system is out of them).
+                self.parsers.clear();
+                return Some(Err(SourceError::Io { path: format!("{first} (starting the reading threads)"), source }));
+            }
+        }
+        if self.parsers.is_empty() {
+            return None;
         }
         loop {
             if let Some(item) = self.current.next() {
