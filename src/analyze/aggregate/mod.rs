@@ -158,17 +158,27 @@ pub struct Fact {
 }
 
 impl Fact {
+    /// The actor as facts name it: its id, else its name ("" when neither).
+    pub fn actor_of(ev: &AuditEvent) -> &str {
+        ev.actor.id.as_deref().or(ev.actor.name.as_deref()).unwrap_or_default()
+    }
+
+    /// The project as facts name it: a project scope's id, else its path ("" for other scopes).
+    pub fn project_of(ev: &AuditEvent) -> std::borrow::Cow<'_, str> {
+        match ev.scope.as_ref().filter(|s| s.kind == "Project") {
+            Some(s) => match s.id {
+                Some(id) => std::borrow::Cow::Owned(id.to_string()),
+                None => std::borrow::Cow::Borrowed(s.path.as_deref().unwrap_or_default()),
+            },
+            None => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
     pub fn of(ev: &AuditEvent) -> Fact {
         let ai = ev.ai.as_ref();
-        let project = ev
-            .scope
-            .as_ref()
-            .filter(|s| s.kind == "Project")
-            .and_then(|s| s.id.map(|i| i.to_string()).or_else(|| s.path.clone()))
-            .unwrap_or_default();
         Fact {
             time: ev.time.timestamp_micros(),
-            actor: ev.actor.id.clone().or_else(|| ev.actor.name.clone()).unwrap_or_default(),
+            actor: Fact::actor_of(ev).to_string(),
             event_name: ev.event_name.clone(),
             ip: ev.ip_address.clone().unwrap_or_default(),
             session: ai.and_then(|a| a.session_id.clone()).unwrap_or_default(),
@@ -176,7 +186,7 @@ impl Fact {
             outcome: ev.outcome.as_str(),
             input_tokens: ai.and_then(|a| a.input_tokens).unwrap_or(0),
             output_tokens: ai.and_then(|a| a.output_tokens).unwrap_or(0),
-            project,
+            project: Fact::project_of(ev).into_owned(),
         }
     }
 }

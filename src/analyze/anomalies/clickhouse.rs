@@ -600,9 +600,9 @@ fn row_of(cols: &[String]) -> RowParts<'_> {
         session: text(5),
         flow_type: text(6),
         outcome: match text(7) {
-            "success" => Outcome::Success.as_str(),
-            "failure" => Outcome::Failure.as_str(),
-            _ => Outcome::Unknown.as_str(),
+            "success" => Outcome::Success,
+            "failure" => Outcome::Failure,
+            _ => Outcome::Unknown,
         },
         input_tokens: int(8) as u64,
         output_tokens: int(9) as u64,

@@ -143,8 +143,7 @@ pub struct RowParts<'a> {
     pub ip: &'a str,
     pub session: &'a str,
     pub flow_type: &'a str,
-    /// An [`Outcome::as_str`].
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub project: &'a str,
@@ -281,24 +280,18 @@ impl Dataset {
         fn text(s: &Option<String>) -> &str {
             s.as_deref().unwrap_or_default()
         }
-        let project = match ev.scope.as_ref().filter(|s| s.kind == "Project") {
-            Some(s) => match s.id {
-                Some(id) => std::borrow::Cow::Owned(id.to_string()),
-                None => std::borrow::Cow::Borrowed(text(&s.path)),
-            },
-            None => std::borrow::Cow::Borrowed(""),
-        };
+        let project = Fact::project_of(ev);
         let on_behalf_of =
             ev.on_behalf_of.as_ref().and_then(|h| h.id.as_deref().or(h.name.as_deref())).unwrap_or_default();
         self.push_row(RowParts {
             time: ev.time.timestamp_micros(),
             id: &ev.id,
-            actor: ev.actor.id.as_deref().or(ev.actor.name.as_deref()).unwrap_or_default(),
+            actor: Fact::actor_of(ev),
             event_name: &ev.event_name,
             ip: text(&ev.ip_address),
             session,
             flow_type: ai.map_or("", |a| text(&a.flow_type)),
-            outcome: ev.outcome.as_str(),
+            outcome: ev.outcome,
             input_tokens: ai.and_then(|a| a.input_tokens).unwrap_or(0),
             output_tokens: ai.and_then(|a| a.output_tokens).unwrap_or(0),
             project: &project,
@@ -319,11 +312,7 @@ impl Dataset {
             ip: self.intern(p.ip),
             session: self.intern(p.session),
             flow_type: self.intern(p.flow_type),
-            outcome: match p.outcome {
-                "success" => Outcome::Success,
-                "failure" => Outcome::Failure,
-                _ => Outcome::Unknown,
-            },
+            outcome: p.outcome,
             input_tokens: p.input_tokens,
             output_tokens: p.output_tokens,
             project: self.intern(p.project),
@@ -497,7 +486,7 @@ mod tests {
                 ip: "",
                 session: "",
                 flow_type: "",
-                outcome: "failure",
+                outcome: Outcome::Failure,
                 input_tokens: 0,
                 output_tokens: 0,
                 project: "",

@@ -311,7 +311,7 @@ mod tests {
             ip: "",
             session: "",
             flow_type: "",
-            outcome: "success",
+            outcome: crate::model::Outcome::Success,
             input_tokens: tokens,
             output_tokens: 0,
             project: "",
