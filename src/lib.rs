@@ -7,6 +7,7 @@ pub mod analyze;
 pub mod chain;
 pub mod checkpoint;
 pub mod cli;
+pub mod collections;
 pub mod commands;
 pub mod config;
 pub mod demo;

@@ -1,8 +1,6 @@
 //! AI-agent flow sessions and the resources they created, and their reconstruction from the
 //! lifecycle events when a source has no session table.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -92,7 +90,7 @@ pub struct FlowSessionResource {
 /// session table. Memory grows with the number of sessions, not of events.
 #[derive(Debug, Default)]
 pub struct SessionBuilder {
-    sessions: HashMap<String, Partial>,
+    sessions: crate::collections::FastMap<String, Partial>,
     /// Keep only who, when, authorization, status and resources: not what the session was
     /// asked and decided (prompt, context, plan, decisions), which are most of a session's
     /// memory and which a traceability matrix does not show.

@@ -50,6 +50,11 @@ pub const ROW_COLUMNS: [&str; 18] = [
 const AUTHORIZED: u8 = 1;
 const HAS_AT: u8 = 2;
 const RECORDED: u8 = 4;
+/// An event's kind for a session's lifecycle, a bit each: a session's kinds are their OR.
+const START: u8 = 1;
+const END: u8 = 2;
+const RESOURCE: u8 = 4;
+const PAUSE: u8 = 8;
 
 /// Sub-expressions named once and reused (`(expr AS _name)`, then `_name`): the projection
 /// reads the same details many times, and ClickHouse limits the query's size.
@@ -507,27 +512,40 @@ impl ClickHouseStore {
     /// A question: `what` of the rows within `window` passing every filter, then `tail`.
     fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
         let time = format!("time >= {} AND time < {}", window.from.timestamp_micros(), window.to.timestamp_micros());
-        let conds: Vec<String> = filters.iter().map(filter_sql).collect();
+        let conds: Vec<Cond> = filters.iter().map(filter_sql).collect();
+        let first = conds.iter().map(|c| c.first.as_str());
+        let then = conds.iter().filter_map(|c| c.then);
         if self.snapshot && !conds.is_empty() {
             // The filters first: the snapshot's other columns are read only for rows passing
-            // them (ClickHouse would otherwise pick the time range, which passes nearly all).
-            format!("SELECT {what} FROM {} PREWHERE {} WHERE {time}{tail}", self.rows, conds.join(" AND "))
+            // them (ClickHouse would otherwise pick the time range, which passes nearly all);
+            // their costly parts only on those rows (ClickHouse 18.16 evaluates every operand of
+            // AND on every row: no short-circuit before 21.x).
+            let rest = std::iter::once(time.as_str()).chain(then).collect::<Vec<_>>().join(" AND ");
+            format!(
+                "SELECT {what} FROM {} PREWHERE {} WHERE {rest}{tail}",
+                self.rows,
+                first.collect::<Vec<_>>().join(" AND ")
+            )
         } else {
-            let all = std::iter::once(time).chain(conds).collect::<Vec<_>>().join(" AND ");
+            let all = std::iter::once(time.as_str()).chain(first).chain(then).collect::<Vec<_>>().join(" AND ");
             format!("SELECT {what} FROM {} WHERE {all}{tail}", self.rows)
         }
     }
 
     /// Actor id → name, from actors and the humans they acted for (`only`: a list of ids).
     fn names_query(&self, only: Option<String>) -> HashMap<String, String> {
-        let (a, o) = match &only {
-            Some(list) => (format!(" AND actor IN ({list})"), format!(" AND obo IN ({list})")),
-            None => (String::new(), String::new()),
+        // The ids first: on the snapshot as PREWHERE, so that the names are read, and the
+        // regular expression run, only for their rows.
+        let only = |col: &str| match (&only, self.snapshot) {
+            (Some(list), true) => (format!(" PREWHERE {col} IN ({list})"), String::new()),
+            (Some(list), false) => (String::new(), format!(" AND {col} IN ({list})")),
+            (None, _) => (String::new(), String::new()),
         };
+        let ((pa, a), (po, o)) = (only("actor"), only("obo"));
         let sql = format!(
-            "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM {rows} \
+            "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM {rows}{pa} \
              WHERE actor != '' AND name != '' AND class != 'unauthenticated'{a} UNION ALL \
-             SELECT obo AS who, obo_name AS n, time FROM {rows} WHERE obo != '' AND obo_name != '' \
+             SELECT obo AS who, obo_name AS n, time FROM {rows}{po} WHERE obo != '' AND obo_name != '' \
              AND match(obo, '^-?[0-9]+$'){o}) GROUP BY who",
             rows = self.rows
         );
@@ -645,37 +663,54 @@ fn attr_column(a: Attr) -> &'static str {
     }
 }
 
-fn filter_sql(f: &Filter) -> String {
+/// A filter in SQL: `first AND then`, where `first` is cheap and selective and `then`, when
+/// there is one, costly (a regular expression) and only needed on the rows passing `first`.
+struct Cond {
+    first: String,
+    then: Option<&'static str>,
+}
+
+impl From<String> for Cond {
+    fn from(first: String) -> Cond {
+        Cond { first, then: None }
+    }
+}
+
+fn filter_sql(f: &Filter) -> Cond {
     let local = |tz: &chrono_tz::Tz| format!("toDateTime(intDiv(time, 1000000)), {}", string(tz.name()));
     match f {
-        Filter::Principal(p) => format!("principal = {}", string(p)),
-        Filter::Actor(a) => format!("actor = {}", string(a)),
+        Filter::Principal(p) => format!("principal = {}", string(p)).into(),
+        Filter::Actor(a) => format!("actor = {}", string(a)).into(),
         Filter::Sessions(list) => {
             let list: Vec<String> = list.iter().map(|s| string(s)).collect();
-            format!("session IN ({})", list.join(", "))
+            format!("session IN ({})", list.join(", ")).into()
         }
-        Filter::ServiceAccount => "class = 'service_account'".into(),
-        Filter::OffHours(tz, start, end) => format!(
-            "(toDayOfWeek({l}) >= 6 OR toHour({l}) < {start} OR toHour({l}) >= {end})",
-            l = local(tz)
-        ),
-        Filter::LocalDay(tz, day) => format!("toString(toDate({})) = {}", local(tz), string(day)),
-        Filter::Attr(a, v) => format!("{} = {}", attr_column(*a), string(v)),
-        Filter::Tokens => "input_tokens + output_tokens > 0".into(),
-        Filter::Failures => "(event_name = 'duo_flow_failed' OR ((position(event_name, 'login') > 0 \
-             OR position(event_name, 'authenticat') > 0 OR position(event_name, 'hmac') > 0 \
-             OR position(event_name, 'signature') > 0) AND (outcome = 'failure' OR position(event_name, 'failed') > 0)))"
-            .into(),
-        Filter::Provisioning => {
-            "(position(event_name, 'service_account') > 0 AND match(event_name, '(_provisioned|_created)$'))".into()
+        Filter::ServiceAccount => "class = 'service_account'".to_string().into(),
+        Filter::OffHours(tz, start, end) => {
+            format!("(toDayOfWeek({l}) >= 6 OR toHour({l}) < {start} OR toHour({l}) >= {end})", l = local(tz)).into()
         }
-        Filter::Starts => "event_name = 'duo_flow_started'".into(),
-        Filter::Acting => "class NOT IN ('webhook_event', 'poll_cycle')".into(),
+        Filter::LocalDay(tz, day) => format!("toString(toDate({})) = {}", local(tz), string(day)).into(),
+        Filter::Attr(a, v) => format!("{} = {}", attr_column(*a), string(v)).into(),
+        Filter::Tokens => "input_tokens + output_tokens > 0".to_string().into(),
+        Filter::Failures => Cond {
+            // The failed flows and the authentication events; of those, the failures.
+            first: "(event_name = 'duo_flow_failed' OR position(event_name, 'login') > 0 \
+                 OR position(event_name, 'authenticat') > 0 OR position(event_name, 'hmac') > 0 \
+                 OR position(event_name, 'signature') > 0)"
+                .into(),
+            then: Some("(event_name = 'duo_flow_failed' OR outcome = 'failure' OR position(event_name, 'failed') > 0)"),
+        },
+        Filter::Provisioning => Cond {
+            first: "position(event_name, 'service_account') > 0".into(),
+            then: Some("match(event_name, '(_provisioned|_created)$')"),
+        },
+        Filter::Starts => "event_name = 'duo_flow_started'".to_string().into(),
+        Filter::Acting => "class NOT IN ('webhook_event', 'poll_cycle')".to_string().into(),
         Filter::AnyScope(set) => {
             let list: Vec<String> = set.iter().map(|s| string(s)).collect();
-            format!("arrayExists(x -> x IN ({}), scopes)", list.join(", "))
+            format!("arrayExists(x -> x IN ({}), scopes)", list.join(", ")).into()
         }
-        Filter::Resources => "position(event_name, 'duo_flow_resource_') = 1".into(),
+        Filter::Resources => "position(event_name, 'duo_flow_resource_') = 1".to_string().into(),
     }
 }
 
@@ -731,22 +766,39 @@ impl Store for ClickHouseStore {
         );
         // … the sessions that can break one (grouped by a 64-bit hash of the id: fixed-size keys
         // group several times faster than strings; a collision among a million sessions has a
-        // probability of about 10^-8) …
-        let candidates = format!(
-            "SELECT cityHash64(session) AS h, {facts} FROM {} WHERE session != '' GROUP BY h \
-             HAVING (starts > 0 AND {} AND recorded > 0 AND (authorized = 0 OR has_at = 0 OR at > started)) \
-             OR (starts = 0 AND resources > 0 AND {}) OR (ends = 0 AND (resources > 0 OR pauses > 0) AND {})",
+        // probability of about 10^-8), asked cheaply: without a start or an end, from the kinds
+        // of their events (a bit each) and their span; started in `window` without a timely
+        // authorization, from the start events alone, with no grouping (a session with one start
+        // breaks the rule exactly when that event does; the few with more are all taken). A
+        // superset: the summaries below are checked again.
+        let kind = format!(
+            "multiIf(event_name = 'duo_flow_started', {START}, {ENDS}, {END}, \
+             position(event_name, 'duo_flow_resource_') = 1, {RESOURCE}, event_name = 'duo_flow_paused', {PAUSE}, 0)"
+        );
+        let unfinished = format!(
+            "SELECT cityHash64(session) AS h, min(time) AS first, max(time) AS last, groupBitOr({kind}) AS kinds, \
+             countIf(event_name = 'duo_flow_started') AS starts FROM {} WHERE session != '' GROUP BY h \
+             HAVING (bitAnd(kinds, {START}) = 0 AND bitAnd(kinds, {RESOURCE}) > 0 AND {}) \
+             OR (bitAnd(kinds, {END}) = 0 AND bitAnd(kinds, {RESOURCE} + {PAUSE}) > 0 AND {}) OR starts > 1",
             self.rows,
-            inside("started"),
             inside("first"),
             inside("last"),
         );
+        let (pre, and) = if self.snapshot { ("PREWHERE", "WHERE") } else { ("WHERE", "AND") };
+        let unauthorized = format!(
+            "SELECT cityHash64(session) AS h FROM {} {pre} event_name = 'duo_flow_started' {and} session != '' \
+             AND {} AND bitAnd(auth_state, {RECORDED}) > 0 AND (bitAnd(auth_state, {AUTHORIZED}) = 0 \
+             OR bitAnd(auth_state, {HAS_AT}) = 0 OR auth_at > time)",
+            self.rows,
+            inside("time"),
+        );
+        let candidates = format!("SELECT h FROM ({unfinished}) UNION ALL {unauthorized}");
         // … and for those only, their ids and start and first resource rows.
         let sql = format!(
             "SELECT any(session) AS sid, {facts}, \
              argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
              argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id \
-             FROM {} WHERE session != '' AND cityHash64(session) IN (SELECT h FROM ({candidates})) \
+             FROM {} {pre} session != '' AND cityHash64(session) IN ({candidates}) \
              GROUP BY cityHash64(session) ORDER BY sid",
             self.rows
         );

@@ -1,13 +1,13 @@
 //! The events of the baseline and range, read once: a compact row per event, per-session
 //! summaries, and the secrets found in prompt text.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::store::{group_rows, Filter, Group, Key, SessionSummary};
 use crate::analyze::aggregate::{AggregateError, Fact};
+use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
 use crate::range::TimeRange;
 use crate::sources::EventStream;
@@ -189,10 +189,10 @@ pub struct SecretHit {
 pub struct Dataset {
     pub rows: Rows,
     /// Sessions by id (looked up for every row: hashed, not ordered).
-    pub sessions: HashMap<Text, Session>,
+    pub sessions: FastMap<Text, Session>,
     pub secrets: Vec<SecretHit>,
-    names: HashMap<String, String>,
-    interned: HashSet<Text>,
+    names: FastMap<String, String>,
+    interned: FastSet<Text>,
 }
 
 impl Dataset {
@@ -456,6 +456,10 @@ impl super::store::Store for Dataset {
 
     fn name_of(&self, actor: &str) -> String {
         Dataset::name_of(self, actor)
+    }
+
+    fn workers(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 

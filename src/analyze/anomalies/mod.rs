@@ -225,10 +225,12 @@ pub const HEURISTICS: &[&dyn Heuristic] = &[
 /// heuristic and id.
 pub fn detect(data: &dyn Store, range: Window, baseline: Window, settings: &Settings, only: &[String]) -> Vec<Finding> {
     let input = Input { data, range, baseline, settings };
-    let drafts: Vec<(&'static str, Draft)> = HEURISTICS
-        .iter()
-        .filter(|h| only.is_empty() || only.iter().any(|o| o == h.name()))
-        .flat_map(|h| h.run(&input).into_iter().map(|d| (h.name(), d)))
+    let chosen: Vec<&dyn Heuristic> =
+        HEURISTICS.iter().copied().filter(|h| only.is_empty() || only.iter().any(|o| o == h.name())).collect();
+    let drafts: Vec<(&'static str, Draft)> = run_all(&chosen, &input, data.workers())
+        .into_iter()
+        .zip(&chosen)
+        .flat_map(|(drafts, h)| drafts.into_iter().map(|d| (h.name(), d)))
         .collect();
     let mut actors: Vec<String> = drafts.iter().map(|(_, d)| d.actor.clone()).filter(|a| !a.is_empty()).collect();
     actors.sort();
@@ -238,6 +240,34 @@ pub fn detect(data: &dyn Store, range: Window, baseline: Window, settings: &Sett
         drafts.into_iter().map(|(name, d)| d.finish(name, data, settings.max_event_ids)).collect();
     out.sort_by(|a, b| (a.window.from, a.heuristic, &a.id).cmp(&(b.window.from, b.heuristic, &b.id)));
     out
+}
+
+/// The drafts of each heuristic, in the order given, computed by up to `workers` threads: each
+/// takes the next heuristic not yet taken (the list starts with the heaviest), the calling thread
+/// too. A thread that cannot start leaves its share to the others.
+fn run_all(heuristics: &[&dyn Heuristic], input: &Input, workers: usize) -> Vec<Vec<Draft>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(h) = heuristics.get(i) else { return done };
+            done.push((i, h.run(input)));
+        }
+    };
+    let mut done: Vec<(usize, Vec<Draft>)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers.min(heuristics.len()))
+            .filter_map(|n| std::thread::Builder::new().name(format!("heuristics-{n}")).spawn_scoped(s, work).ok())
+            .collect();
+        let mut done = work();
+        for h in helpers {
+            // A heuristic that panicked panics here, as it would have on this thread.
+            done.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        done
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, d)| d).collect()
 }
 
 /// Median and median absolute deviation of `values` (0, 0 for none).
@@ -283,5 +313,40 @@ mod tests {
             assert_eq!(w.contains_micros(us), w.contains(&ts), "{us}");
         }
         assert_eq!(w.micros(), (from_us + 1, w.to.timestamp_micros()));
+    }
+
+    /// Sleeps, then reports its name and the thread that ran it.
+    struct Named(&'static str, u64);
+
+    impl Heuristic for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn description(&self) -> &'static str {
+            ""
+        }
+        fn run(&self, _: &Input) -> Vec<Draft> {
+            std::thread::sleep(std::time::Duration::from_millis(self.1));
+            let thread = std::thread::current().name().unwrap_or_default().to_string();
+            vec![Draft { value: self.0.into(), threshold: thread, ..Draft::default() }]
+        }
+    }
+
+    #[test]
+    fn heuristics_on_threads_come_back_in_their_order() {
+        let data = Dataset::default();
+        let settings = Settings::default();
+        let w = Window::from_micros(0, 1);
+        let input = Input { data: &data, range: w, baseline: w, settings: &settings };
+        // The first is slow: the others finish before it, on the other thread.
+        let list: [&dyn Heuristic; 4] = [&Named("a", 300), &Named("b", 0), &Named("c", 0), &Named("d", 0)];
+        for workers in [1, 2, 8] {
+            let out = run_all(&list, &input, workers);
+            let names: Vec<&str> = out.iter().map(|d| d[0].value.as_str()).collect();
+            assert_eq!(names, ["a", "b", "c", "d"], "{workers} workers");
+            let helped = out.iter().filter(|d| d[0].threshold.starts_with("heuristics-")).count();
+            assert_eq!(helped > 0, workers > 1, "{workers} workers");
+        }
+        assert!(run_all(&[], &input, 2).is_empty());
     }
 }

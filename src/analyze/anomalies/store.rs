@@ -198,6 +198,11 @@ pub trait Store: Sync {
     fn secrets(&self, window: &Window) -> Vec<SecretHit>;
     /// The display name of an actor id, when any event gave one.
     fn name_of(&self, actor: &str) -> String;
+    /// How many questions it answers at once to advantage: a store in memory uses every core;
+    /// a database answers one at a time (each of its questions already uses the server's cores).
+    fn workers(&self) -> usize {
+        1
+    }
     /// Say which actors [`Store::name_of`] will be asked about (a store may look them up at once).
     fn names_for(&self, _actors: &[String]) {}
     /// The first question that failed, once (a store that cannot fail has none): the answers
@@ -264,7 +269,7 @@ fn sort_in_order(rows: &mut [(usize, Row)]) {
 /// while counting (no text is copied per row).
 pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
     assert!(keys.len() <= MAX_KEYS, "at most {MAX_KEYS} keys");
-    let mut m: std::collections::HashMap<[Kv<'a>; MAX_KEYS], (u64, u64)> = std::collections::HashMap::new();
+    let mut m: crate::collections::FastMap<[Kv<'a>; MAX_KEYS], (u64, u64)> = Default::default();
     let scope = keys.iter().position(|k| *k == Key::Scope);
     for r in rows {
         let mut key: [Kv<'a>; MAX_KEYS] = [Kv::None, Kv::None, Kv::None];
