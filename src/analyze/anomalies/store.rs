@@ -73,7 +73,7 @@ impl Filter {
             Filter::Principal(p) => r.principal() == p,
             Filter::Actor(a) => *r.fact.actor == **a,
             Filter::Sessions(list) => list.iter().any(|s| *r.fact.session == **s),
-            Filter::ServiceAccount => r.class == ActorClass::ServiceAccount,
+            Filter::ServiceAccount => r.fact.class == ActorClass::ServiceAccount,
             Filter::OffHours(tz, start, end) => {
                 let local = tz.from_utc_datetime(&ts(r.time()).naive_utc());
                 let weekend = matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
@@ -87,7 +87,7 @@ impl Filter {
             Filter::Failures => name == "duo_flow_failed" || is_auth_failure(r),
             Filter::Provisioning => super::service_accounts::is_provisioning(name),
             Filter::Starts => name == "duo_flow_started",
-            Filter::Acting => !matches!(r.class, ActorClass::WebhookEvent | ActorClass::PollCycle),
+            Filter::Acting => !matches!(r.fact.class, ActorClass::WebhookEvent | ActorClass::PollCycle),
             Filter::AnyScope(set) => {
                 r.scopes.split(super::dataset::SCOPE_SEP).any(|s| !s.is_empty() && set.iter().any(|x| x == s))
             }
