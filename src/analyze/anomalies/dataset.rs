@@ -54,24 +54,10 @@ pub enum EventId {
 
 impl EventId {
     pub fn new(id: &str) -> EventId {
-        let b = id.as_bytes();
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        if b.len() == 32 {
-            let mut out = [0u8; 16];
-            let mut all = true;
-            for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-                match (nibble(pair[0]), nibble(pair[1])) {
-                    (Some(h), Some(l)) => *o = h << 4 | l,
-                    _ => all = false,
-                }
-            }
-            if all {
-                return EventId::Hex(out);
-            }
+        // Lowercase only: uppercase digits would not print back as they came.
+        let mut bytes = [0u8; 16];
+        if id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) && hex::decode_to_slice(id, &mut bytes).is_ok() {
+            return EventId::Hex(bytes);
         }
         EventId::Other(Text::from(id))
     }
@@ -80,12 +66,8 @@ impl EventId {
     pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         match self {
             EventId::Hex(bytes) => {
-                const DIGITS: &[u8; 16] = b"0123456789abcdef";
                 let mut text = [0u8; 32];
-                for (pair, b) in text.chunks_exact_mut(2).zip(bytes) {
-                    pair[0] = DIGITS[usize::from(b >> 4)];
-                    pair[1] = DIGITS[usize::from(b & 15)];
-                }
+                hex::encode_to_slice(bytes, &mut text).expect("32 digits for 16 bytes");
                 f(std::str::from_utf8(&text).expect("hex digits are ASCII"))
             }
             EventId::Other(text) => f(text),
