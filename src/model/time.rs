@@ -8,7 +8,31 @@ pub type Timestamp = DateTime<Utc>;
 
 /// The one text form used everywhere the tool writes a time: RFC 3339, six fraction digits, `Z`.
 pub fn format(t: &Timestamp) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        // Outside RFC 3339's years, or a leap second: chrono's own formatting (it is slower:
+        // the pattern is parsed on every call, and every event's time is written).
+        return t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    }
+    let mut out = [0u8; 27];
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, nanos / 1000);
+    for (at, sep) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (26, b'Z')] {
+        out[at] = sep;
+    }
+    String::from_utf8(out.to_vec()).expect("ASCII digits and separators")
 }
 
 /// Truncate (never round) to whole microseconds, the precision of PostgreSQL and of the model.
@@ -113,6 +137,24 @@ mod tests {
         }
         assert_eq!(parse("yesterday"), None);
         assert_eq!(parse("2026-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn formats_as_chrono_writes_the_pattern() {
+        let chrono_text = |t: &Timestamp| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let mut us: i64 = -62_167_219_200_000_000; // 0000-01-01
+        let step = 7_919_999_999_937; // about 92 days and an odd number of microseconds
+        while us < 253_402_300_800_000_000 {
+            let t = DateTime::from_timestamp_micros(us).unwrap();
+            assert_eq!(format(&t), chrono_text(&t));
+            us += step;
+        }
+        let leap = NaiveDateTime::parse_from_str("2016-12-31 23:59:59", "%Y-%m-%d %H:%M:%S").unwrap();
+        let leap = chrono::Timelike::with_nanosecond(&leap.and_utc(), 1_500_000_000).unwrap();
+        for t in [leap, DateTime::from_timestamp(-62_167_219_201, 0).unwrap(), DateTime::<Utc>::MAX_UTC] {
+            assert_eq!(format(&t), chrono_text(&t));
+        }
+        assert_eq!(format(&leap), "2016-12-31T23:59:60.500000Z");
     }
 
     #[test]

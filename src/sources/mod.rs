@@ -8,6 +8,7 @@ pub mod lookup;
 pub mod merge;
 pub mod ndjson;
 pub mod normalize;
+pub mod object;
 pub mod postgres;
 pub mod shapes;
 pub mod tables;

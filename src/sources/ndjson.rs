@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 
+use super::object::Line;
 use super::{shapes, Location, Record, SourceError};
 use crate::model::AuditEvent;
 
@@ -279,9 +280,9 @@ fn parse_line(line: &[u8], file: &str, line_no: u64) -> Result<Option<AuditEvent
         location: location(),
         reason: format!("not valid UTF-8 (first bad byte at column {})", e.valid_up_to() + 1),
     })?;
-    let value: Value = serde_json::from_str(text)
+    let line: Line = serde_json::from_str(text)
         .map_err(|e| SourceError::Malformed { location: location(), reason: format!("invalid JSON: {e}") })?;
-    let Value::Object(obj) = value else {
+    let Line::Object(obj) = line else {
         return Err(SourceError::Malformed { location: location(), reason: "not a JSON object".into() });
     };
     // Chain anchors in a read-back export vouch for the chain; they are not events.

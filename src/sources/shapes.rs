@@ -5,18 +5,20 @@
 use serde_json::{Map, Value};
 
 use super::normalize::{enrich, GitlabEnvelope};
+use super::object::Object;
 use crate::model::{
     time, value_i64, value_text, Actor, ActorClass, AuditEvent, Origin, Outcome, Scope, Target, SCHEMA,
 };
 
 /// Turn one parsed JSON object into an event, or say why it cannot be one.
-pub fn recognize(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+pub fn recognize(mut obj: Object) -> Result<AuditEvent, String> {
     if obj.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
         // The hash chain belongs to the export, not to the event (a re-export links anew).
         for k in ["chain_id", "chain_seq", "chain_hash"] {
             obj.remove(k);
         }
-        return serde_json::from_value(Value::Object(obj)).map_err(|e| format!("invalid {SCHEMA} record: {e}"));
+        return serde_json::from_value(Value::Object(obj.into_map()))
+            .map_err(|e| format!("invalid {SCHEMA} record: {e}"));
     }
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own
     // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
@@ -41,21 +43,25 @@ pub fn recognize(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
     Ok(ev)
 }
 
-fn take_text(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
-    obj.remove(key).as_ref().and_then(value_text).filter(|s| !s.is_empty())
+fn take_text(obj: &mut Object, key: &str) -> Option<String> {
+    match obj.remove(key)? {
+        Value::String(s) => Some(s),
+        other => value_text(&other),
+    }
+    .filter(|s| !s.is_empty())
 }
 
-fn take_i64(obj: &mut Map<String, Value>, key: &str) -> Result<Option<i64>, String> {
+fn take_i64(obj: &mut Object, key: &str) -> Result<Option<i64>, String> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => value_i64(&v).map(Some).ok_or_else(|| format!("field {key:?} is not an integer: {v}")),
     }
 }
 
-fn take_time(obj: &mut Map<String, Value>, keys: &[&str]) -> Result<Option<time::Timestamp>, String> {
+fn take_time(obj: &mut Object, keys: &[&str]) -> Result<Option<time::Timestamp>, String> {
     for key in keys {
         // A null is no value: the next key may hold the time.
-        if let Some(v) = obj.remove(*key).filter(|v| !v.is_null()) {
+        if let Some(v) = obj.remove(key).filter(|v| !v.is_null()) {
             let text = v.as_str().ok_or_else(|| format!("field {key:?} is not a timestamp string: {v}"))?;
             return time::parse(text)
                 .map(Some)
@@ -66,7 +72,7 @@ fn take_time(obj: &mut Map<String, Value>, keys: &[&str]) -> Result<Option<time:
 }
 
 /// Take the GitLab envelope columns out of `obj`, leaving the rest.
-fn take_envelope(obj: &mut Map<String, Value>, name_keys: &[&str]) -> Result<GitlabEnvelope, String> {
+fn take_envelope(obj: &mut Object, name_keys: &[&str]) -> Result<GitlabEnvelope, String> {
     Ok(GitlabEnvelope {
         time: take_time(obj, &["created_at", "time"])?,
         event_name: name_keys.iter().find_map(|k| take_text(obj, k)),
@@ -83,7 +89,7 @@ fn take_envelope(obj: &mut Map<String, Value>, name_keys: &[&str]) -> Result<Git
 }
 
 /// A line of GitLab's `log/audit_json.log`: a flat object whose non-envelope keys are the details.
-fn gitlab_audit_log(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
     let envelope = take_envelope(&mut obj, &["event_name"])?;
     let native_id = take_text(&mut obj, "id");
     let mut details = match obj.remove("details") {
@@ -91,14 +97,14 @@ fn gitlab_audit_log(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
         Some(Value::Null) | None => Map::new(),
         Some(other) => Map::from_iter([("details".to_string(), other)]),
     };
-    for (k, v) in obj {
+    for (k, v) in obj.into_map() {
         details.entry(k).or_insert(v);
     }
     envelope.into_event(Origin { format: "gitlab_audit_log".into(), native_id }, details)
 }
 
 /// A GitLab streaming audit event payload (`id` is a string, `details` nested, `event_type`).
-fn gitlab_streaming(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+fn gitlab_streaming(mut obj: Object) -> Result<AuditEvent, String> {
     let envelope = take_envelope(&mut obj, &["event_type", "event_name"])?;
     let native_id = take_text(&mut obj, "id");
     let mut details = match obj.remove("details") {
@@ -107,7 +113,7 @@ fn gitlab_streaming(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
         Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
     };
     // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
-    for (k, v) in obj {
+    for (k, v) in obj.into_map() {
         match details.get(&k) {
             Some(existing) if *existing != v => {
                 details.insert(format!("payload_{k}"), v);
@@ -122,7 +128,7 @@ fn gitlab_streaming(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
 
 /// An agent service's audit log entry:
 /// `{"timestamp","event_type":"audit","action","actor":{"type","id"},"target":{…},"outcome",…}`.
-fn agent_audit(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
+fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
     let time = take_time(&mut obj, &["timestamp"])?.ok_or("no \"timestamp\"")?;
     obj.remove("event_type");
     let action = take_text(&mut obj, "action").ok_or("empty \"action\"")?;
@@ -166,7 +172,7 @@ fn agent_audit(mut obj: Map<String, Value>) -> Result<AuditEvent, String> {
     }
     ev.ip_address = obj.get("source_ip").and_then(value_text);
     ev.message = obj.get("error").and_then(value_text).or_else(|| obj.get("rejection_reason").and_then(value_text));
-    ev.details = obj;
+    ev.details = obj.into_map();
     enrich(&mut ev);
     Ok(ev)
 }

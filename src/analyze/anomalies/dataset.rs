@@ -254,6 +254,8 @@ pub struct Dataset {
     pub secrets: Vec<SecretHit>,
     names: FastMap<String, String>,
     interned: FastSet<Text>,
+    /// The empty text, which most rows hold in several fields (no session, no model, …).
+    empty: Text,
 }
 
 impl Dataset {
@@ -270,6 +272,9 @@ impl Dataset {
     }
 
     fn intern(&mut self, s: &str) -> Text {
+        if s.is_empty() {
+            return self.empty.clone();
+        }
         if let Some(t) = self.interned.get(s) {
             return t.clone();
         }

@@ -7,6 +7,8 @@
 //! one by one); and two summaries — agent sessions ([`Store::sessions`]) and secrets in prompts
 //! ([`Store::secrets`]). Rows are addressed by index; [`Store::row`] gives one.
 
+use std::cmp::Ordering::Equal;
+
 use chrono::{Datelike, TimeZone, Timelike, Weekday};
 
 use super::dataset::{ts, Row, SecretHit};
@@ -212,22 +214,49 @@ pub trait Store: Sync {
     }
 }
 
-/// A key value borrowed from a row while grouping.
+/// A key value borrowed from a row while grouping (24 bytes).
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Kv<'a> {
     None,
     Str(&'a str),
     Int(i64),
-    Owned(String),
+    /// A calendar day, which becomes its text (`YYYY-MM-DD`).
+    Date(chrono::NaiveDate),
 }
 
 impl Kv<'_> {
+    /// The order of the cells they become ([`Cell`]: numbers before texts); `None` first.
+    fn cmp_as_cell(&self, other: &Kv) -> std::cmp::Ordering {
+        let rank = |k: &Kv| match k {
+            Kv::None => 0,
+            Kv::Int(_) => 1,
+            Kv::Str(_) | Kv::Date(_) => 2,
+        };
+        let four_digits = |d: &chrono::NaiveDate| (0..=9999).contains(&d.year());
+        match (self, other) {
+            (Kv::Int(a), Kv::Int(b)) => a.cmp(b),
+            (Kv::Str(a), Kv::Str(b)) => a.cmp(b),
+            // Their texts sort as the days do while years have four digits.
+            (Kv::Date(a), Kv::Date(b)) if four_digits(a) && four_digits(b) => a.cmp(b),
+            (Kv::Str(_) | Kv::Date(_), Kv::Str(_) | Kv::Date(_)) => self.text().cmp(&other.text()),
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Kv::Str(s) => std::borrow::Cow::Borrowed(s),
+            Kv::Date(d) => std::borrow::Cow::Owned(d.to_string()),
+            Kv::None | Kv::Int(_) => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
     fn cell(self) -> Option<Cell> {
         match self {
             Kv::None => None,
             Kv::Str(s) => Some(Cell::Text(s.to_string())),
             Kv::Int(n) => Some(Cell::Int(n)),
-            Kv::Owned(s) => Some(Cell::Text(s)),
+            Kv::Date(d) => Some(Cell::Text(d.to_string())),
         }
     }
 }
@@ -241,7 +270,7 @@ impl Key {
             Key::Actor => Kv::Str(&r.fact.actor),
             Key::Day => Kv::Int(Bucket::Day.start(r.time())),
             Key::Hour => Kv::Int(Bucket::Hour.start(r.time())),
-            Key::LocalDay(tz) => Kv::Owned(tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive().to_string()),
+            Key::LocalDay(tz) => Kv::Date(tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive()),
             Key::Session => Kv::Str(&r.fact.session),
             Key::Attr(a) => Kv::Str(a.of(r)),
             Key::Scope => Kv::None,
@@ -268,16 +297,26 @@ fn sort_in_order(rows: &mut [(usize, Row)]) {
 /// Group rows locally (the in-memory store's [`Store::group`]): keys are borrowed from the rows
 /// while counting (no text is copied per row).
 pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
-    assert!(keys.len() <= MAX_KEYS, "at most {MAX_KEYS} keys");
-    let mut m: crate::collections::FastMap<[Kv<'a>; MAX_KEYS], (u64, u64)> = Default::default();
+    // One map entry per group (hundreds of thousands for principal × day): an entry's key is as
+    // wide as the grouping, not as the widest grouping.
+    match keys.len() {
+        0 | 1 => group_by::<1>(rows, keys),
+        2 => group_by::<2>(rows, keys),
+        3 => group_by::<3>(rows, keys),
+        n => panic!("at most {MAX_KEYS} keys, not {n}"),
+    }
+}
+
+fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
+    let mut m: crate::collections::FastMap<[Kv<'a>; N], (u64, u64)> = Default::default();
     let scope = keys.iter().position(|k| *k == Key::Scope);
     for r in rows {
-        let mut key: [Kv<'a>; MAX_KEYS] = [Kv::None, Kv::None, Kv::None];
+        let mut key: [Kv<'a>; N] = std::array::from_fn(|_| Kv::None);
         for (i, k) in keys.iter().enumerate() {
             key[i] = k.value(r);
         }
         let tokens = r.fact.input_tokens + r.fact.output_tokens;
-        let mut add = |key: [Kv<'a>; MAX_KEYS]| {
+        let mut add = |key: [Kv<'a>; N]| {
             let e = m.entry(key).or_default();
             e.0 += 1;
             e.1 += tokens;
@@ -293,12 +332,16 @@ pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<
             }
         }
     }
-    let mut out: Vec<Group> = m
+    // Sorted while the keys are still borrowed (comparing them reads the texts once, not through
+    // each group's cells), with the map already freed: the owned groups are made in order.
+    let mut counted: Vec<([Kv<'a>; N], (u64, u64))> = m.into_iter().collect();
+    counted.sort_unstable_by(|a, b| {
+        a.0.iter().zip(&b.0).map(|(x, y)| x.cmp_as_cell(y)).find(|o| o.is_ne()).unwrap_or(Equal)
+    });
+    counted
         .into_iter()
         .map(|(key, (count, tokens))| Group { keys: key.into_iter().filter_map(Kv::cell).collect(), count, tokens })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 #[cfg(test)]
@@ -326,6 +369,43 @@ mod tests {
             target: "",
             scopes: &scopes.replace(',', &super::super::dataset::SCOPE_SEP.to_string()),
         })
+    }
+
+    #[test]
+    fn a_key_value_stays_small() {
+        assert_eq!(std::mem::size_of::<Kv>(), 24);
+    }
+
+    #[test]
+    fn days_sort_as_their_texts() {
+        let day = |y, m, d| Kv::Date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let days =
+            [day(-1, 12, 31), day(0, 1, 1), day(999, 5, 5), day(2026, 10, 4), day(9999, 12, 31), day(10000, 1, 1)];
+        for a in &days {
+            for b in &days {
+                assert_eq!(a.cmp_as_cell(b), a.text().cmp(&b.text()), "{} {}", a.text(), b.text());
+            }
+        }
+    }
+
+    #[test]
+    fn groups_come_out_in_the_order_of_their_cells() {
+        let mut d = Dataset::default();
+        let mut expected: std::collections::BTreeMap<Vec<Cell>, (u64, u64)> = Default::default();
+        // Principals whose text order differs from their numeric order, days across months.
+        for (i, (principal, day)) in
+            [("9", 3), ("10", 1), ("9", 1), ("B", 2), ("10", 1), ("abc", 30), ("9", 3), ("10", 12)].iter().enumerate()
+        {
+            let time = format!("2026-10-{day:02}T0{}:00:00Z", i % 10);
+            row(&mut d, &time, principal, "", i as u64);
+            let start = crate::model::time::parse(&format!("2026-10-{day:02}T00:00:00Z")).unwrap().timestamp_micros();
+            let e = expected.entry(vec![Cell::Text(principal.to_string()), Cell::Int(start)]).or_default();
+            e.0 += 1;
+            e.1 += i as u64;
+        }
+        let expected: Vec<Group> =
+            expected.into_iter().map(|(keys, (count, tokens))| Group { keys, count, tokens }).collect();
+        assert_eq!(group_rows(d.rows.iter(), &[Key::Principal, Key::Day]), expected);
     }
 
     #[test]
