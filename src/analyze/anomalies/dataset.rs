@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::store::{group_rows, Filter, Group, Key, SessionSummary};
+use super::store::{group_rows, group_rows_each, Filter, Group, Key, SessionSummary};
 use crate::analyze::aggregate::{AggregateError, Fact};
 use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
@@ -218,7 +218,6 @@ pub struct RowParts<'a> {
 /// What the events say about one agent session.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
-    pub id: String,
     /// The start event's row.
     pub start: Option<usize>,
     /// When its authorization was verified, if recorded; whether any authorization was.
@@ -232,8 +231,8 @@ pub struct Session {
     pub end: Option<usize>,
     pub resources: Vec<usize>,
     pub paused: Option<usize>,
-    /// Every row of the session.
-    pub rows: Vec<usize>,
+    /// Every row of the session (as `u32`: half the room of an index, for millions of rows).
+    pub rows: Vec<u32>,
 }
 
 /// Secrets or personal data found in an event's prompt text.
@@ -307,10 +306,10 @@ impl Dataset {
         if !session.is_empty() {
             if !self.sessions.contains_key(session) {
                 let id = self.intern(session);
-                self.sessions.insert(id, Session { id: session.to_string(), ..Session::default() });
+                self.sessions.insert(id, Session::default());
             }
             let s = self.sessions.get_mut(session).expect("inserted above");
-            s.rows.push(i);
+            s.rows.push(u32::try_from(i).expect("fewer than 2^32 rows in memory"));
             match ev.event_name.as_str() {
                 "duo_flow_started" => {
                     s.start.get_or_insert(i);
@@ -396,6 +395,12 @@ impl Dataset {
         self.rows.len() - 1
     }
 
+    /// The rows within `window` passing every filter.
+    fn passing<'a>(&'a self, filters: &'a [Filter], window: &super::Window) -> impl Iterator<Item = &'a Row> + 'a {
+        let (from, to) = window.micros();
+        self.rows.iter().filter(move |r| (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r)))
+    }
+
     /// The display name of an actor id, when any event gave one.
     pub fn name_of(&self, actor: &str) -> String {
         self.names.get(actor).cloned().unwrap_or_default()
@@ -470,7 +475,7 @@ impl super::store::Store for Dataset {
             let mut out: Vec<usize> = ids
                 .iter()
                 .filter_map(|id| self.sessions.get(id.as_str()))
-                .flat_map(|s| s.rows.iter().copied())
+                .flat_map(|s| s.rows.iter().map(|i| *i as usize))
                 .collect();
             out.sort_unstable();
             out.dedup();
@@ -482,15 +487,17 @@ impl super::store::Store for Dataset {
     }
 
     fn group(&self, keys: &[Key], filters: &[Filter], window: &super::Window) -> Vec<Group> {
-        let (from, to) = window.micros();
-        let rows = self.rows.iter().filter(|r| (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r)));
-        group_rows(rows, keys)
+        group_rows(self.passing(filters, window), keys)
+    }
+
+    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &super::Window, each: &mut dyn FnMut(Group)) {
+        group_rows_each(self.passing(filters, window), keys, each)
     }
 
     fn sessions(&self, window: &super::Window) -> Vec<SessionSummary> {
         let mut out = Vec::new();
-        for s in self.sessions.values() {
-            let times = s.rows.iter().map(|i| self.rows[*i].time());
+        for (id, s) in &self.sessions {
+            let times = s.rows.iter().map(|i| self.rows[*i as usize].time());
             let (first, last) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
             if !window.contains_micros(first)
                 && !window.contains_micros(last)
@@ -499,7 +506,7 @@ impl super::store::Store for Dataset {
                 continue;
             }
             out.push(SessionSummary {
-                id: s.id.clone(),
+                id: id.to_string(),
                 start: s.start,
                 authorization_recorded: s.authorization_recorded,
                 authorized: s.authorized,

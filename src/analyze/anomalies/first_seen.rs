@@ -67,20 +67,17 @@ impl Heuristic for FirstSeen {
 
     fn run(&self, input: &Input) -> Vec<Draft> {
         let mut out = Vec::new();
-        let events: BTreeMap<String, u64> = input
-            .data
-            .group(&[Key::Principal], &[], &input.baseline)
-            .into_iter()
-            .map(|g| (g.text(0).to_string(), g.count))
-            .collect();
+        let mut events: BTreeMap<String, u64> = BTreeMap::new();
+        input.data.group_each(&[Key::Principal], &[], &input.baseline, &mut |mut g| {
+            events.insert(g.take_text(0), g.count);
+        });
         for attr in &input.settings.first_seen {
             let keys = [Key::Principal, Key::Attr(*attr)];
-            let known: BTreeSet<(String, String)> = input
-                .data
-                .group(&keys, &[], &input.baseline)
-                .into_iter()
-                .map(|g| (g.text(0).to_string(), g.text(1).to_string()))
-                .collect();
+            // The baseline's pairs, their texts moved out of each group as it comes.
+            let mut known: BTreeSet<(String, String)> = BTreeSet::new();
+            input.data.group_each(&keys, &[], &input.baseline, &mut |mut g| {
+                known.insert((g.take_text(0), g.take_text(1)));
+            });
             for g in input.data.group(&keys, &[], &input.range) {
                 let (actor, value) = (g.text(0), g.text(1));
                 let baseline_events = events.get(actor).copied().unwrap_or(0);

@@ -122,6 +122,14 @@ impl Group {
         }
     }
 
+    /// Key `i` as text, taken out of the group ("" when it is a number).
+    pub fn take_text(&mut self, i: usize) -> String {
+        match &mut self.keys[i] {
+            Cell::Text(s) => std::mem::take(s),
+            Cell::Int(_) => String::new(),
+        }
+    }
+
     /// Key `i` as a number (0 when it is text).
     pub fn int(&self, i: usize) -> i64 {
         match &self.keys[i] {
@@ -171,6 +179,12 @@ pub trait Store: Sync {
     }
     /// Counts of the rows within `window` passing every filter, grouped by `keys`, sorted.
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group>;
+    /// The groups of [`Store::group`], in its order, handed to `each` one at a time: a caller
+    /// that keeps only part of each group never holds them all (principal × day is hundreds of
+    /// thousands of groups).
+    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &Window, each: &mut dyn FnMut(Group)) {
+        self.group(keys, filters, window).into_iter().for_each(each);
+    }
     /// The groups of [`Store::group`] with more than `min_tokens` tokens.
     fn group_above(&self, keys: &[Key], filters: &[Filter], window: &Window, min_tokens: u64) -> Vec<Group> {
         let mut groups = self.group(keys, filters, window);
@@ -297,17 +311,24 @@ fn sort_in_order(rows: &mut [(usize, Row)]) {
 /// Group rows locally (the in-memory store's [`Store::group`]): keys are borrowed from the rows
 /// while counting (no text is copied per row).
 pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
+    let mut out = Vec::new();
+    group_rows_each(rows, keys, &mut |g| out.push(g));
+    out
+}
+
+/// [`group_rows`], each group handed to `each` in order (the in-memory [`Store::group_each`]).
+pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(Group)) {
     // One map entry per group (hundreds of thousands for principal × day): an entry's key is as
     // wide as the grouping, not as the widest grouping.
     match keys.len() {
-        0 | 1 => group_by::<1>(rows, keys),
-        2 => group_by::<2>(rows, keys),
-        3 => group_by::<3>(rows, keys),
+        0 | 1 => group_by::<1>(rows, keys, each),
+        2 => group_by::<2>(rows, keys, each),
+        3 => group_by::<3>(rows, keys, each),
         n => panic!("at most {MAX_KEYS} keys, not {n}"),
     }
 }
 
-fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
+fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(Group)) {
     let mut m: crate::collections::FastMap<[Kv<'a>; N], (u64, u64)> = Default::default();
     let scope = keys.iter().position(|k| *k == Key::Scope);
     for r in rows {
@@ -338,10 +359,9 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
     counted.sort_unstable_by(|a, b| {
         a.0.iter().zip(&b.0).map(|(x, y)| x.cmp_as_cell(y)).find(|o| o.is_ne()).unwrap_or(Equal)
     });
-    counted
-        .into_iter()
-        .map(|(key, (count, tokens))| Group { keys: key.into_iter().filter_map(Kv::cell).collect(), count, tokens })
-        .collect()
+    for (key, (count, tokens)) in counted {
+        each(Group { keys: key.into_iter().filter_map(Kv::cell).collect(), count, tokens });
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::store::{Filter, Group, Key};
-use super::{median_mad, Draft, Heuristic, Input};
+use super::store::{Filter, Group, Key, Store};
+use super::{median_mad, Draft, Heuristic, Input, Window};
 use crate::analyze::aggregate::Bucket;
 
 pub struct VolumeSpike;
@@ -15,11 +15,18 @@ pub struct VolumeSpike;
 const MIN_COUNT: f64 = 40.0;
 const MIN_BASELINE_DAYS: usize = 5;
 
-fn per_actor_day(groups: Vec<Group>) -> BTreeMap<String, Vec<(i64, i64)>> {
+/// Each principal's days and their counts (from groups by principal and day, one at a time).
+fn per_actor_day(data: &dyn Store, window: &Window) -> BTreeMap<String, Vec<(i64, i64)>> {
     let mut m: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-    for g in groups {
-        m.entry(g.text(0).to_string()).or_default().push((g.int(1), g.count as i64));
-    }
+    data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |mut g: Group| {
+        let day = (g.int(1), g.count as i64);
+        match m.get_mut(g.text(0)) {
+            Some(days) => days.push(day),
+            None => {
+                m.insert(g.take_text(0), vec![day]);
+            }
+        }
+    });
     m
 }
 
@@ -33,9 +40,8 @@ impl Heuristic for VolumeSpike {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let keys = [Key::Principal, Key::Day];
-        let base = per_actor_day(input.data.group(&keys, &[], &input.baseline));
-        let now = per_actor_day(input.data.group(&keys, &[], &input.range));
+        let base = per_actor_day(input.data, &input.baseline);
+        let now = per_actor_day(input.data, &input.range);
         let day = Bucket::Day.micros();
         let mut out = Vec::new();
         for (actor, days) in now {
