@@ -94,13 +94,6 @@ impl Object {
         }
     }
 
-    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
-        match slot(&key) {
-            Some(i) => self.slots[i].replace(value),
-            None => self.rest.insert(key, value),
-        }
-    }
-
     /// Every key left, as a map.
     pub fn into_map(self) -> Map<String, Value> {
         let mut map = self.rest;
@@ -264,11 +257,9 @@ mod tests {
         assert_eq!(obj.remove("zeta"), Some(Value::from(1)));
         assert_eq!(obj.remove("id"), Some(Value::from("7")));
         assert_eq!(obj.remove("id"), None);
-        assert_eq!(obj.insert("target".into(), Value::from(3)), None);
-        let mut left = map.clone();
+        let mut left = map;
         left.remove("zeta");
         left.remove("id");
-        left.insert("target".into(), Value::from(3));
         assert_eq!(obj.into_map(), left);
     }
 
