@@ -69,7 +69,7 @@ const PLACES: [u8; 64] = {
 };
 
 /// A JSON object: the same keys and values as the `Map` it replaces.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Object {
     slots: [Option<Value>; KNOWN.len()],
     rest: Map<String, Value>,
@@ -138,15 +138,6 @@ pub enum Line {
 impl<'de> de::Deserialize<'de> for Line {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Line, D::Error> {
         deserializer.deserialize_any(LineVisitor)
-    }
-}
-
-impl<'de> de::Deserialize<'de> for Object {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Object, D::Error> {
-        match deserializer.deserialize_any(LineVisitor)? {
-            Line::Object(o) => Ok(o),
-            Line::NotAnObject => Err(de::Error::custom("not a JSON object")),
-        }
     }
 }
 

@@ -182,7 +182,10 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> Result<AuditEvent, String> {
-        recognize(serde_json::from_str(line).unwrap())
+        let super::super::object::Line::Object(obj) = serde_json::from_str(line).unwrap() else {
+            panic!("not an object: {line}")
+        };
+        recognize(obj)
     }
 
     #[test]

@@ -19,13 +19,9 @@ const MIN_BASELINE_DAYS: usize = 5;
 fn per_actor_day(data: &dyn Store, window: &Window) -> BTreeMap<String, Vec<(i64, i64)>> {
     let mut m: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |mut g: Group| {
+        // The group's own text becomes the key (moved, not copied).
         let day = (g.int(1), g.count as i64);
-        match m.get_mut(g.text(0)) {
-            Some(days) => days.push(day),
-            None => {
-                m.insert(g.take_text(0), vec![day]);
-            }
-        }
+        m.entry(g.take_text(0)).or_default().push(day);
     });
     m
 }
