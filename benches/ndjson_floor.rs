@@ -1,0 +1,108 @@
+//! The floor under any run that reads gzip NDJSON: the CPU time to decompress and split every
+//! line, to check each line's JSON syntax, and to build each line's JSON tree, on one thread,
+//! with nothing else done. Divided by the cores, it bounds from below the wall time of any
+//! reader of that data on that machine (`bash bench/floor.sh` runs it).
+//!
+//! Usage: cargo bench --bench ndjson_floor -- DIR_OR_FILE...
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Clone, Copy)]
+enum Stage {
+    Lines,
+    Syntax,
+    Tree,
+}
+
+impl Stage {
+    fn label(self) -> &'static str {
+        match self {
+            Stage::Lines => "decompress and split lines",
+            Stage::Syntax => "+ check JSON syntax (serde IgnoredAny)",
+            Stage::Tree => "+ build the JSON tree (serde_json::Value)",
+        }
+    }
+}
+
+fn inputs(args: &[String]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for a in args.iter().filter(|a| !a.starts_with("--")) {
+        let p = PathBuf::from(a);
+        if p.is_dir() {
+            let mut dir: Vec<PathBuf> = std::fs::read_dir(&p)
+                .unwrap_or_else(|e| panic!("cannot list {}: {e}", p.display()))
+                .map(|e| e.expect("directory entry").path())
+                .filter(|p| p.is_file())
+                .collect();
+            dir.sort();
+            files.extend(dir);
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
+fn open(path: &PathBuf) -> Box<dyn Read> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
+    } else {
+        Box::new(f)
+    }
+}
+
+/// (lines, bytes, CPU seconds of this thread).
+fn run(files: &[PathBuf], stage: Stage) -> (u64, u64, f64) {
+    let cpu = cpu_seconds();
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut line = Vec::new();
+    for path in files {
+        let mut r = BufReader::with_capacity(256 << 10, open(path));
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line).expect("read") == 0 {
+                break;
+            }
+            lines += 1;
+            bytes += line.len() as u64;
+            match stage {
+                Stage::Lines => {}
+                Stage::Syntax => {
+                    serde_json::from_slice::<serde::de::IgnoredAny>(&line).expect("a JSON line");
+                }
+                Stage::Tree => {
+                    std::hint::black_box(serde_json::from_slice::<serde_json::Value>(&line).expect("a JSON line"));
+                }
+            }
+        }
+    }
+    (lines, bytes, cpu_seconds() - cpu)
+}
+
+/// CPU time of the calling thread.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    f.get(11).zip(f.get(12)).map_or(0.0, |(u, s)| (u + s) / ticks)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let files = inputs(&args);
+    assert!(!files.is_empty(), "usage: cargo bench --bench ndjson_floor -- DIR_OR_FILE...");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("| stage (one thread) | lines | bytes | CPU seconds | bound on {cores} cores (s) |");
+    println!("|---|---:|---:|---:|---:|");
+    for stage in [Stage::Lines, Stage::Syntax, Stage::Tree] {
+        let (lines, bytes, cpu) = run(&files, stage);
+        println!("| {} | {lines} | {bytes} | {cpu:.2} | {:.2} |", stage.label(), cpu / cores as f64);
+    }
+}
