@@ -13,9 +13,7 @@ work=${2:-${TMPDIR:-/tmp}/compliance-report-bench}/chain-x$scale
 cargo build --release --quiet
 bin=target/release/compliance-report
 mkdir -p "$work"
-if [ ! -f "$work/data/truth.json" ]; then
-  "$bin" -q demo generate --out "$work/data" --scale "$scale" --seed 7 --gzip
-fi
+demo_data "$bin" "$work/data" "$scale"
 row() { printf '| %s | %s | %.1f | %s |\n' "$1" "$2" "$(secs "$3")" "$(rss "$3")"; }
 echo "| step | records | seconds | peak RSS (MiB) |"
 echo "|---|---:|---:|---:|"

@@ -8,15 +8,13 @@
 #   DATA_DIR: a directory written by `demo generate` (e.g. bench/report.sh's report-x43).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 arg=${1:-150}
 if [ -d "$arg" ]; then
   work=$arg
 else
   work=${TMPDIR:-/tmp}/compliance-report-bench/anomalies-x$arg
-  if [ ! -f "$work/truth.json" ]; then
-    cargo build --release --quiet
-    mkdir -p "$(dirname "$work")"
-    target/release/compliance-report -q demo generate --out "$work" --scale "$arg" --seed 7 --gzip
-  fi
+  cargo build --release --quiet
+  demo_data target/release/compliance-report "$work" "$arg"
 fi
 cargo bench --quiet --bench ndjson_floor -- "$work/events"

@@ -40,3 +40,11 @@ fill_sessions() {
         '\"entity_path\":\"acme/payments/api\",\"author_name\":\"duo-developer-sa\"}') AS details
     FROM system.numbers LIMIT $3"
 }
+
+# demo_data BIN DIR SCALE: generated demo data (gzip NDJSON, seed 7) in DIR, unless already there.
+demo_data() {
+  if [ ! -f "$2/truth.json" ]; then
+    mkdir -p "$2"
+    "$1" -q demo generate --out "$2" --scale "$3" --seed 7 --gzip
+  fi
+}

@@ -11,9 +11,7 @@ work=${2:-${TMPDIR:-/tmp}/compliance-report-bench}/redact-x$scale
 cargo build --release --quiet
 bin=target/release/compliance-report
 mkdir -p "$work"
-if [ ! -f "$work/truth.json" ]; then
-  "$bin" -q demo generate --out "$work" --scale "$scale" --seed 7 --gzip
-fi
+demo_data "$bin" "$work" "$scale"
 events=$(awk -F'"events": ' '/"events"/ {gsub(/[^0-9].*/, "", $2); print $2}' "$work/truth.json")
 head -c 32 /dev/urandom > "$work/redact.key"
 echo "| redaction | events | seconds | events/s | peak RSS (MiB) | replaced |"

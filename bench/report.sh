@@ -29,10 +29,7 @@ case $mode in
 files)
   scale=${2:-43}
   work=$base/report-x$scale
-  mkdir -p "$base"
-  if [ ! -f "$work/truth.json" ]; then
-    "$bin" -q demo generate --out "$work" --scale "$scale" --seed 7 --gzip
-  fi
+  demo_data "$bin" "$work" "$scale"
   rm -rf "$work.out"
   /usr/bin/time -v "$bin" -q "${args[@]}" --source "$work/events" --out "$work.out" > /dev/null 2> "$work.log" \
     || { cat "$work.log" >&2; exit 1; }

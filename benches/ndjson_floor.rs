@@ -5,8 +5,10 @@
 //!
 //! Usage: cargo bench --bench ndjson_floor -- DIR_OR_FILE...
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::PathBuf;
+
+use compliance_report::sources::ndjson::{expand, Input};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,41 +30,14 @@ impl Stage {
     }
 }
 
-fn inputs(args: &[String]) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for a in args.iter().filter(|a| !a.starts_with("--")) {
-        let p = PathBuf::from(a);
-        if p.is_dir() {
-            let mut dir: Vec<PathBuf> = std::fs::read_dir(&p)
-                .unwrap_or_else(|e| panic!("cannot list {}: {e}", p.display()))
-                .map(|e| e.expect("directory entry").path())
-                .filter(|p| p.is_file())
-                .collect();
-            dir.sort();
-            files.extend(dir);
-        } else {
-            files.push(p);
-        }
-    }
-    files
-}
-
-fn open(path: &PathBuf) -> Box<dyn Read> {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
-    } else {
-        Box::new(f)
-    }
-}
-
 /// (lines, bytes, CPU seconds of this thread).
-fn run(files: &[PathBuf], stage: Stage) -> (u64, u64, f64) {
+fn run(files: &[Input], stage: Stage) -> (u64, u64, f64) {
     let cpu = cpu_seconds();
     let (mut lines, mut bytes) = (0u64, 0u64);
     let mut line = Vec::new();
-    for path in files {
-        let mut r = BufReader::with_capacity(256 << 10, open(path));
+    for input in files {
+        // The reader the tool reads with (gzip by extension, 256 KiB buffer).
+        let mut r = input.open().unwrap_or_else(|e| panic!("{e}"));
         loop {
             line.clear();
             if r.read_until(b'\n', &mut line).expect("read") == 0 {
@@ -95,8 +70,9 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let files = inputs(&args);
+    // `cargo bench` passes `--bench` along: not a path.
+    let paths: Vec<PathBuf> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
+    let files = expand(&paths).unwrap_or_else(|e| panic!("{e}"));
     assert!(!files.is_empty(), "usage: cargo bench --bench ndjson_floor -- DIR_OR_FILE...");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("| stage (one thread) | lines | bytes | CPU seconds | bound on {cores} cores (s) |");

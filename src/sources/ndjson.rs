@@ -38,7 +38,8 @@ impl Input {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn BufRead + Send>, SourceError> {
+    /// The input's lines as bytes (decompressed when gzip), buffered.
+    pub fn open(&self) -> Result<Box<dyn BufRead + Send>, SourceError> {
         let io_err = |source| SourceError::Io { path: self.name(), source };
         Ok(match self {
             Input::File(p) => {
