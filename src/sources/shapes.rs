@@ -92,14 +92,20 @@ fn take_envelope(obj: &mut Object, name_keys: &[&str]) -> Result<GitlabEnvelope,
 fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
     let envelope = take_envelope(&mut obj, &["event_name"])?;
     let native_id = take_text(&mut obj, "id");
-    let mut details = match obj.remove("details") {
-        Some(Value::Object(d)) => d,
-        Some(Value::Null) | None => Map::new(),
-        Some(other) => Map::from_iter([("details".to_string(), other)]),
+    let details = match obj.remove("details") {
+        // The usual line: flat, its remaining keys are the details as they stand.
+        Some(Value::Null) | None => obj.into_map(),
+        Some(nested) => {
+            let mut details = match nested {
+                Value::Object(d) => d,
+                other => Map::from_iter([("details".to_string(), other)]),
+            };
+            for (k, v) in obj.into_map() {
+                details.entry(k).or_insert(v);
+            }
+            details
+        }
     };
-    for (k, v) in obj.into_map() {
-        details.entry(k).or_insert(v);
-    }
     envelope.into_event(Origin { format: "gitlab_audit_log".into(), native_id }, details)
 }
 

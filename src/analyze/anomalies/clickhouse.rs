@@ -879,7 +879,7 @@ impl Store for ClickHouseStore {
             let texts = crate::secrets::PROMPT_KEYS
                 .iter()
                 .enumerate()
-                .map(|(j, key)| (*key, r.get(16 + j).unwrap_or_default()));
+                .map(|(j, key)| (*key, std::borrow::Cow::<str>::Owned(r.get(16 + j).unwrap_or_default())));
             prompt_secrets(texts.filter(|(_, t)| !t.is_empty()))
         };
         // Streamed: prompts are the one text read in bulk.

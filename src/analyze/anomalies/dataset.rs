@@ -1,6 +1,7 @@
 //! The events of the baseline and range, read once: a compact row per event, per-session
 //! summaries, and the secrets found in prompt text.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -299,8 +300,8 @@ impl Dataset {
         let ai = ev.ai.as_ref();
         let engine = ai.and_then(|a| a.model_engine.as_deref());
         let model = match (ai.and_then(|a| a.model_provider.as_deref()), engine) {
-            (Some(p), Some(e)) => std::borrow::Cow::Owned(format!("{p}/{e}")),
-            _ => std::borrow::Cow::Borrowed(engine.unwrap_or_default()),
+            (Some(p), Some(e)) => Cow::Owned(format!("{p}/{e}")),
+            _ => Cow::Borrowed(engine.unwrap_or_default()),
         };
         let session = ai.and_then(|a| a.session_id.as_deref()).unwrap_or_default();
         if !session.is_empty() {
@@ -330,17 +331,17 @@ impl Dataset {
             }
         }
         let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| match ev.details.get(*key) {
-            Some(Value::String(s)) => Some((*key, s.clone())),
+            Some(Value::String(s)) => Some((*key, Cow::Borrowed(s.as_str()))),
             Some(Value::Null) | None => None,
-            Some(other) => Some((*key, other.to_string())),
+            Some(other) => Some((*key, Cow::Owned(other.to_string()))),
         });
         if let Some((kinds, fields)) = prompt_secrets(prompts) {
             self.secrets.push(SecretHit { row: i, kinds, fields });
         }
         let scopes = match ai.and_then(|a| a.authorization.as_ref()) {
-            Some(a) if a.scopes.len() > 1 => std::borrow::Cow::Owned(a.scopes.join(&SCOPE_SEP.to_string())),
-            Some(a) => std::borrow::Cow::Borrowed(a.scopes.first().map_or("", String::as_str)),
-            None => std::borrow::Cow::Borrowed(""),
+            Some(a) if a.scopes.len() > 1 => Cow::Owned(a.scopes.join(&SCOPE_SEP.to_string())),
+            Some(a) => Cow::Borrowed(a.scopes.first().map_or("", String::as_str)),
+            None => Cow::Borrowed(""),
         };
         fn text(s: &Option<String>) -> &str {
             s.as_deref().unwrap_or_default()
@@ -415,7 +416,9 @@ impl Dataset {
 /// The kinds of secret or personal data in an event's prompt texts (`(detail key, text)`), sorted
 /// and without repeats, and the keys they were found in; `None` when there are none. Secrets as
 /// written count, and so do an export's redaction marks (they keep the kind).
-pub fn prompt_secrets(texts: impl Iterator<Item = (&'static str, String)>) -> Option<(Vec<&'static str>, Vec<String>)> {
+pub fn prompt_secrets<'a>(
+    texts: impl Iterator<Item = (&'static str, Cow<'a, str>)>,
+) -> Option<(Vec<&'static str>, Vec<String>)> {
     let mut kinds = Vec::new();
     let mut fields = Vec::new();
     for (key, text) in texts {
