@@ -61,12 +61,11 @@ fn run(files: &[Input], stage: Stage) -> (u64, u64, f64) {
 
 /// CPU time of the calling thread.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces.
-    let rest = stat.rsplit(')').next().unwrap_or_default();
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    f.get(11).zip(f.get(12)).map_or(0.0, |(u, s)| (u + s) / ticks)
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    assert!(ok, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 fn main() {
