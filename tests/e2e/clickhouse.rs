@@ -328,31 +328,105 @@ fn anomalies_pushed_down_equal_anomalies_computed_here() {
     run(&["db", "init", "--source", &ch.url, "--with-demo"]).ok();
     // Every key and filter the heuristics use: all first-seen attributes, local days in a
     // time zone with a half-hour offset, a short range.
-    for extra in [
+    let runs: Vec<Vec<&str>> = [
         &["--range", "2026-10-01..2026-10-31", "--first-seen", "ip,model,flow_type,event_name,project"][..],
         &["--range", "2026-10-10..2026-10-24", "--tz", "Asia/Kolkata", "--business-hours", "9-17", "--baseline", "30d"],
-    ] {
-        let args = [&["anomalies", "--format", "json", "--source", ch.url.as_str()][..], extra].concat();
-        let pushed = run(&args).ok();
+    ]
+    .iter()
+    .map(|extra| [&["anomalies", "--format", "json", "--source", ch.url.as_str()][..], extra].concat())
+    .collect();
+    let mut pushed = Vec::new();
+    for args in &runs {
+        let found = run(args).ok();
         let here = run(&[&args[..], &["--local"]].concat()).ok();
-        assert!(pushed.lines().len() > 5, "{:?}", pushed.lines());
-        assert!(pushed.stdout == here.stdout, "findings differ between push-down and --local for {extra:?}");
+        assert!(found.lines().len() > 5, "{:?}", found.lines());
+        assert!(found.stdout == here.stdout, "findings differ between push-down and --local for {args:?}");
+        pushed.push(found.stdout);
     }
     // From the fact snapshot: the same findings; stale once a table changes (then the tables
     // are read again, with a warning), fresh again after `db facts`.
-    let args = ["anomalies", "--format", "json", "--range", "2026-10-01..2026-10-31", "--source", ch.url.as_str()];
-    let before = run(&args).ok();
     let facts = run(&["db", "facts", "--source", &ch.url]).ok();
     assert!(facts.stderr.contains("wrote compliance_report_facts rows="), "{}", facts.stderr);
-    let snap = run(&args).ok();
-    assert!(snap.stderr.contains("reading the fact snapshot"), "{}", snap.stderr);
-    assert!(snap.stdout == before.stdout, "findings differ between the snapshot and the tables");
+    for (args, before) in runs.iter().zip(&pushed) {
+        let snap = run(args).ok();
+        assert!(snap.stderr.contains("reading the fact snapshot"), "{}", snap.stderr);
+        assert!(&snap.stdout == before, "findings differ between the snapshot and the tables for {args:?}");
+    }
+    let args = &runs[0];
     let db = ch.url.rsplit('/').next().unwrap();
     ch.sql(&format!(
         "INSERT INTO {db}.ai_audit_events (id, created_at, author_id, event_name, details) \
          SELECT 99999999, created_at, author_id, event_name, details FROM {db}.ai_audit_events LIMIT 1"
     ));
-    let stale = run(&args).ok();
+    let stale = run(args).ok();
     assert!(stale.stderr.contains("older than the tables"), "{}", stale.stderr);
     assert!(!stale.stderr.contains("reading the fact snapshot"));
+}
+
+#[test]
+fn session_tokens_across_the_baseline_edges_agree_from_the_tables_the_snapshot_and_here() {
+    let Some(ch) = TestCh::new("tok_edges") else { return };
+    run(&["db", "init", "--source", &ch.url]).ok();
+    let db = ch.url.rsplit('/').next().unwrap();
+    // Baseline 2026-09-29..10-01 (the day before the range, two days): 24 sessions wholly inside
+    // with 100 tokens each; three crossing its edges, of which only the rows inside count: 5,000
+    // of `edge-from` (100,000 before), 6,000 of `edge-to` (100,000 in the range: the outlier), 7
+    // of `edge-both` (1,000 before and 1,000 after).
+    let us = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_micros();
+    let mut rows = vec![
+        ("edge-from", "2026-09-28T23:50:00Z", 100_000),
+        ("edge-from", "2026-09-29T00:10:00Z", 5_000),
+        ("edge-to", "2026-09-30T23:50:00Z", 6_000),
+        ("edge-to", "2026-10-01T00:10:00Z", 100_000),
+        ("edge-both", "2026-09-28T22:00:00Z", 1_000),
+        ("edge-both", "2026-09-30T12:00:00Z", 7),
+        ("edge-both", "2026-10-01T01:00:00Z", 1_000),
+    ]
+    .into_iter()
+    .map(|(s, t, n)| (s.to_string(), us(t), n))
+    .collect::<Vec<_>>();
+    for i in 0..24 {
+        let t = us("2026-09-29T01:00:00Z") + i * 7_200_000_000;
+        rows.extend([(format!("inside-{i}"), t, 60), (format!("inside-{i}"), t + 60_000_000, 40)]);
+    }
+    let values: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (session, t, n))| {
+            format!(
+                "({i}, {t}, 'ev-{i}', 5000, 7, NULL, 'duo_flow_token_usage', '10.0.0.1', NULL, \
+                 '{{\"session_id\":\"{session}\",\"input_tokens\":{n},\"output_tokens\":0,\"user\":{{\"id\":1000,\"username\":\"u\"}}}}')"
+            )
+        })
+        .collect();
+    ch.sql(&format!(
+        "INSERT INTO {db}.ai_audit_events (id, created_at, cloud_event_id, author_id, project_id, namespace_id, \
+         event_name, ip_address, workflow_id, details) VALUES {}",
+        values.join(", ")
+    ));
+    let args = [
+        "anomalies",
+        "--format",
+        "json",
+        "--heuristic",
+        "token_outlier",
+        "--range",
+        "2026-10-01..2026-10-02",
+        "--baseline",
+        "2d",
+        "--source",
+        ch.url.as_str(),
+    ];
+    let tables = run(&args).ok();
+    let findings: Vec<Value> = tables.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // 27 baseline sessions: 7, 24 × 100, 5,000, 6,000 — median 100, p99 6,000.
+    assert_eq!(findings.len(), 1, "{:?}", tables.lines());
+    assert_eq!(findings[0]["value"], "100000 tokens in one session");
+    assert_eq!(findings[0]["threshold"], "baseline sessions: median 100, p99 6000; threshold 18000");
+    run(&["db", "facts", "--source", &ch.url]).ok();
+    let snap = run(&args).ok();
+    assert!(snap.stderr.contains("reading the fact snapshot"), "{}", snap.stderr);
+    assert!(snap.stdout == tables.stdout, "findings differ between the snapshot and the tables");
+    let here = run(&[&args[..], &["--local"]].concat()).ok();
+    assert!(here.stdout == tables.stdout, "findings differ between push-down and --local");
 }

@@ -1,7 +1,9 @@
 //! The heuristics' [`Store`] inside ClickHouse: counts run as `GROUP BY`, rows are selected
 //! with `WHERE`, session summaries are a `GROUP BY … HAVING` that keeps the candidates of a
 //! lifecycle rule, and only prompts are scanned here (for secrets). `db facts` writes the
-//! projection once ([`build_facts`]); questions read that snapshot while it is fresh. Each table's rows are
+//! projection once ([`build_facts`]), with a summary of each session in it; questions read that
+//! snapshot while it is fresh (lifecycle candidates and the baseline's tokens per session from
+//! the summaries, reading rows only for the sessions that cross the window's edges). Each table's rows are
 //! projected to what [`Dataset::push`](super::Dataset::push) keeps of an event — id, principal,
 //! actor class, model, target, authorization, prompt text — with the same rules as the sources
 //! ([`crate::sources::tables`], [`crate::sources::normalize`]), so the heuristics find the same.
@@ -386,6 +388,9 @@ pub struct ClickHouseStore {
     rows: String,
     /// Whether `rows` is the snapshot table.
     snapshot: bool,
+    /// The snapshot's session summaries (with the snapshot): the lifecycle question reads them
+    /// instead of grouping every row by session.
+    sessions: Option<String>,
     runtime: tokio::runtime::Runtime,
     arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
     names: Mutex<Names>,
@@ -394,9 +399,10 @@ pub struct ClickHouseStore {
     failed: Mutex<Option<SourceError>>,
 }
 
-/// The snapshot of the projected rows that `db facts` writes, and its state (the source
-/// tables' row counts when it was written).
+/// The snapshot of the projected rows that `db facts` writes, a summary of each session in it,
+/// and its state (the source tables' row counts when it was written).
 pub const FACTS_TABLE: &str = "compliance_report_facts";
+const SESSIONS_TABLE: &str = "compliance_report_facts_sessions";
 const FACTS_STATE: &str = "compliance_report_facts_state";
 
 /// The source tables' row counts: any insert (a new version of a replacing table's row too)
@@ -427,11 +433,23 @@ pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
     let sig = signature(&conn, &tables).await?;
     let db = ident(&conn.database);
     let (facts, new, state) = (ident(FACTS_TABLE), ident(&format!("{FACTS_TABLE}_new")), ident(FACTS_STATE));
+    let (sessions, new_sessions) = (ident(SESSIONS_TABLE), ident(&format!("{SESSIONS_TABLE}_new")));
     conn.execute(&format!("DROP TABLE IF EXISTS {db}.{new}")).await?;
+    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{new_sessions}")).await?;
     conn.execute(&format!("CREATE TABLE {db}.{new} ENGINE = MergeTree ORDER BY time AS SELECT * FROM ({rows})"))
         .await?;
-    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{facts}")).await?;
-    conn.execute(&format!("RENAME TABLE {db}.{new} TO {db}.{facts}")).await?;
+    conn.execute(&format!(
+        "CREATE TABLE {db}.{new_sessions} ENGINE = MergeTree ORDER BY h AS SELECT cityHash64(session) AS h, \
+         any(session) AS sid, {}, groupBitOr({}) AS kinds, sum(input_tokens + output_tokens) AS tokens \
+         FROM {db}.{new} WHERE session != '' GROUP BY h",
+        summary_columns(),
+        kind_sql()
+    ))
+    .await?;
+    for (old, new) in [(&facts, &new), (&sessions, &new_sessions)] {
+        conn.execute(&format!("DROP TABLE IF EXISTS {db}.{old}")).await?;
+        conn.execute(&format!("RENAME TABLE {db}.{new} TO {db}.{old}")).await?;
+    }
     conn.execute(&format!("DROP TABLE IF EXISTS {db}.{state}")).await?;
     conn.execute(&format!("CREATE TABLE {db}.{state} ENGINE = TinyLog AS SELECT {} AS signature", string(&sig)))
         .await?;
@@ -439,18 +457,19 @@ pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
     Ok(n.first().and_then(|r| r.get(0)).and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-/// The snapshot's `SELECT` when it exists, has the columns of this version and the tables did
-/// not change since it was written.
+/// The snapshot's tables (rows, sessions) when they exist, have the columns of this version and
+/// the tables did not change since they were written.
 async fn fresh_facts(
     conn: &Connection,
     tables: &[String],
     cols: &HashMap<String, HashMap<String, String>>,
-) -> Result<Option<String>, SourceError> {
+) -> Result<Option<(String, String)>, SourceError> {
     let (Some(have), Some(_)) = (cols.get(FACTS_TABLE), cols.get(FACTS_STATE)) else { return Ok(None) };
     let expected = crate::analyze::aggregate::clickhouse::FACT_COLUMNS.iter().chain(ROW_COLUMNS.iter());
     let db = ident(&conn.database);
     let hint = "run `compliance-report db facts` to refresh it";
-    if have.len() != 28 || expected.clone().any(|c| !have.contains_key(*c)) {
+    let sessions_ok = cols.get(SESSIONS_TABLE).is_some_and(|c| SUMMARY.iter().all(|k| c.contains_key(*k)));
+    if have.len() != 28 || expected.clone().any(|c| !have.contains_key(*c)) || !sessions_ok {
         tracing::warn!("the fact snapshot {FACTS_TABLE} was written by another version; reading the tables ({hint})");
         return Ok(None);
     }
@@ -460,7 +479,7 @@ async fn fresh_facts(
         tracing::warn!("the fact snapshot {FACTS_TABLE} is older than the tables; reading the tables, slower ({hint})");
         return Ok(None);
     }
-    Ok(Some(format!("{db}.{}", ident(FACTS_TABLE))))
+    Ok(Some((format!("{db}.{}", ident(FACTS_TABLE)), format!("{db}.{}", ident(SESSIONS_TABLE)))))
 }
 
 impl ClickHouseStore {
@@ -474,16 +493,17 @@ impl ClickHouseStore {
         // What questions read `FROM`: the snapshot table (so ClickHouse can move conditions to
         // PREWHERE), else the projection as a subquery.
         let mut rows = format!("({projection})");
-        let mut snapshot = false;
-        if let Some(facts) = runtime.block_on(fresh_facts(&conn, &tables, &columns))? {
+        let mut sessions = None;
+        if let Some((facts, summaries)) = runtime.block_on(fresh_facts(&conn, &tables, &columns))? {
             tracing::info!("reading the fact snapshot {FACTS_TABLE}");
             rows = facts;
-            snapshot = true;
+            sessions = Some(summaries);
         }
         Ok(ClickHouseStore {
             conn,
             rows,
-            snapshot,
+            snapshot: sessions.is_some(),
+            sessions,
             runtime,
             arena: Default::default(),
             names: Mutex::default(),
@@ -562,6 +582,28 @@ impl ClickHouseStore {
         });
         out.retain(|g| g.count > 0);
         out.sort();
+        out
+    }
+
+    /// The tokens of each session within `window` that has some, from the snapshot: a session
+    /// wholly inside has its summary's; only the rows of those that cross an edge of the window
+    /// are summed, and only around that edge (the snapshot is ordered by time).
+    fn session_tokens(&self, summaries: &str, window: &Window) -> Vec<u64> {
+        let (from, to) = (window.from.timestamp_micros(), window.to.timestamp_micros());
+        let inside = format!("first >= {from} AND last < {to}");
+        let sql = format!(
+            "SELECT tokens FROM {summaries} WHERE {inside} AND tokens > 0 UNION ALL \
+             SELECT sum(input_tokens + output_tokens) FROM {rows} \
+             PREWHERE time >= {from} AND time < {to} \
+             AND (time <= (SELECT if(count() = 0, toInt64({from} - 1), max(last)) FROM {summaries} WHERE first < {from} AND last >= {from}) \
+             OR time >= (SELECT if(count() = 0, toInt64({to}), min(first)) FROM {summaries} WHERE first < {to} AND last >= {to})) \
+             WHERE input_tokens + output_tokens > 0 AND session != '' AND cityHash64(session) IN \
+             (SELECT h FROM {summaries} WHERE first < {to} AND last >= {from} AND NOT ({inside})) \
+             GROUP BY cityHash64(session)",
+            rows = self.rows
+        );
+        let mut out = Vec::new();
+        self.stream(&sql, |r| out.push(r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0)));
         out
     }
 
@@ -717,6 +759,60 @@ fn filter_sql(f: &Filter) -> Cond {
 
 const ENDS: &str = "event_name IN ('duo_flow_completed', 'duo_flow_failed', 'duo_flow_stopped', 'duo_flow_dropped')";
 
+/// The columns of the snapshot's session summaries, in order: the session's hash, its id, what
+/// the lifecycle rules need of it ([`summary_columns`]; [`LIFECYCLE`] of these), the kinds of
+/// its events and its tokens.
+const SUMMARY: [&str; 19] = [
+    "h",
+    "sid",
+    "first",
+    "last",
+    "starts",
+    "started",
+    "recorded",
+    "authorized",
+    "at",
+    "has_at",
+    "ends",
+    "resources",
+    "paused",
+    "pauses",
+    "start_id",
+    "resource_id",
+    "resource_at",
+    "kinds",
+    "tokens",
+];
+
+/// The columns of [`SUMMARY`] the lifecycle question asks for (`sid` … `resource_at`).
+const LIFECYCLE: std::ops::Range<usize> = 1..17;
+
+/// What the lifecycle rules need of a session, as aggregates over its rows (`first` …
+/// `resource_at` of [`SUMMARY`]).
+fn summary_columns() -> String {
+    format!(
+        "min(time) AS first, max(time) AS last, countIf(event_name = 'duo_flow_started') AS starts, \
+         minIf(time, event_name = 'duo_flow_started') AS started, max(bitAnd(auth_state, {RECORDED}) * (event_name = 'duo_flow_started')) AS recorded, \
+         max(bitAnd(auth_state, {AUTHORIZED}) * (event_name = 'duo_flow_started')) AS authorized, \
+         argMaxIf(auth_at, time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS at, \
+         argMaxIf(bitAnd(auth_state, {HAS_AT}), time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS has_at, \
+         countIf({ENDS}) AS ends, countIf(position(event_name, 'duo_flow_resource_') = 1) AS resources, \
+         maxIf(time, event_name = 'duo_flow_paused') > maxIf(time, event_name = 'duo_flow_resumed') AS paused, \
+         countIf(event_name = 'duo_flow_paused') AS pauses, \
+         argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
+         argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id, \
+         minIf(time, position(event_name, 'duo_flow_resource_') = 1) AS resource_at"
+    )
+}
+
+/// An event's kind for a session's lifecycle (a bit: [`START`], [`END`], [`RESOURCE`], [`PAUSE`]).
+fn kind_sql() -> String {
+    format!(
+        "multiIf(event_name = 'duo_flow_started', {START}, {ENDS}, {END}, \
+         position(event_name, 'duo_flow_resource_') = 1, {RESOURCE}, event_name = 'duo_flow_paused', {PAUSE}, 0)"
+    )
+}
+
 impl Store for ClickHouseStore {
     fn row(&self, i: usize) -> Row {
         self.arena.lock().expect("not poisoned").0.rows[i].clone()
@@ -742,6 +838,9 @@ impl Store for ClickHouseStore {
     }
 
     fn tokens(&self, key: Key, filters: &[Filter], window: &Window) -> Vec<u64> {
+        if let (Key::Session, [Filter::Tokens], Some(summaries)) = (&key, filters, &self.sessions) {
+            return self.session_tokens(summaries, window);
+        }
         let k = key_sql(&key);
         // Only the sums cross: grouping by a hash of the key is enough, and faster.
         let tail = format!(" AND {k} != '' GROUP BY cityHash64({k})");
@@ -754,55 +853,52 @@ impl Store for ClickHouseStore {
     fn sessions(&self, window: &Window) -> Vec<SessionSummary> {
         let (from, to) = (window.from.timestamp_micros(), window.to.timestamp_micros());
         let inside = |e: &str| format!("({e} >= {from} AND {e} < {to})");
-        // What the rules need of each session…
-        let facts = format!(
-            "min(time) AS first, max(time) AS last, countIf(event_name = 'duo_flow_started') AS starts, \
-             minIf(time, event_name = 'duo_flow_started') AS started, max(bitAnd(auth_state, {RECORDED}) * (event_name = 'duo_flow_started')) AS recorded, \
-             max(bitAnd(auth_state, {AUTHORIZED}) * (event_name = 'duo_flow_started')) AS authorized, \
-             argMaxIf(auth_at, time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS at, \
-             argMaxIf(bitAnd(auth_state, {HAS_AT}), time, event_name = 'duo_flow_started' AND bitAnd(auth_state, {AUTHORIZED}) > 0) AS has_at, \
-             countIf({ENDS}) AS ends, countIf(position(event_name, 'duo_flow_resource_') = 1) AS resources, \
-             maxIf(time, event_name = 'duo_flow_paused') > maxIf(time, event_name = 'duo_flow_resumed') AS paused, \
-             countIf(event_name = 'duo_flow_paused') AS pauses"
-        );
-        // … the sessions that can break one (grouped by a 64-bit hash of the id: fixed-size keys
-        // group several times faster than strings; a collision among a million sessions has a
-        // probability of about 10^-8), asked cheaply: without a start or an end, from the kinds
-        // of their events (a bit each) and their span; started in `window` without a timely
-        // authorization, from the start events alone, with no grouping (a session with one start
-        // breaks the rule exactly when that event does; the few with more are all taken). A
-        // superset: the summaries below are checked again.
-        let kind = format!(
-            "multiIf(event_name = 'duo_flow_started', {START}, {ENDS}, {END}, \
-             position(event_name, 'duo_flow_resource_') = 1, {RESOURCE}, event_name = 'duo_flow_paused', {PAUSE}, 0)"
-        );
+        // The sessions that can break a rule: without a start or an end, from the kinds of
+        // their events (a bit each) and their span; started in `window` without a timely
+        // authorization. A superset: the summaries below are checked again.
         let unfinished = format!(
-            "SELECT cityHash64(session) AS h, min(time) AS first, max(time) AS last, groupBitOr({kind}) AS kinds, \
-             countIf(event_name = 'duo_flow_started') AS starts FROM {} WHERE session != '' GROUP BY h \
-             HAVING (bitAnd(kinds, {START}) = 0 AND bitAnd(kinds, {RESOURCE}) > 0 AND {}) \
+            "(bitAnd(kinds, {START}) = 0 AND bitAnd(kinds, {RESOURCE}) > 0 AND {}) \
              OR (bitAnd(kinds, {END}) = 0 AND bitAnd(kinds, {RESOURCE} + {PAUSE}) > 0 AND {}) OR starts > 1",
-            self.rows,
             inside("first"),
             inside("last"),
         );
-        let (pre, and) = if self.snapshot { ("PREWHERE", "WHERE") } else { ("WHERE", "AND") };
-        let unauthorized = format!(
-            "SELECT cityHash64(session) AS h FROM {} {pre} event_name = 'duo_flow_started' {and} session != '' \
-             AND {} AND bitAnd(auth_state, {RECORDED}) > 0 AND (bitAnd(auth_state, {AUTHORIZED}) = 0 \
-             OR bitAnd(auth_state, {HAS_AT}) = 0 OR auth_at > time)",
-            self.rows,
-            inside("time"),
-        );
-        let candidates = format!("SELECT h FROM ({unfinished}) UNION ALL {unauthorized}");
-        // … and for those only, their ids and start and first resource rows.
-        let sql = format!(
-            "SELECT any(session) AS sid, {facts}, \
-             argMinIf(id, (time, id), event_name = 'duo_flow_started') AS start_id, \
-             argMinIf(id, (time, id), position(event_name, 'duo_flow_resource_') = 1) AS resource_id \
-             FROM {} {pre} session != '' AND cityHash64(session) IN ({candidates}) \
-             GROUP BY cityHash64(session) ORDER BY sid",
-            self.rows
-        );
+        let sql = if let Some(summaries) = &self.sessions {
+            // The snapshot's summaries: a session with one start breaks the authorization rule
+            // exactly when its start does.
+            format!(
+                "SELECT {} FROM {summaries} WHERE {unfinished} OR (starts = 1 AND {} AND recorded > 0 \
+                 AND (authorized = 0 OR has_at = 0 OR at > started)) ORDER BY sid",
+                SUMMARY[LIFECYCLE].join(", "),
+                inside("started"),
+            )
+        } else {
+            // Grouped by a 64-bit hash of the id (fixed-size keys group several times faster
+            // than strings; a collision among a million sessions has a probability of about
+            // 10^-8), the candidates asked cheaply first: the unfinished from the kinds and
+            // spans; the unauthorized from the start events alone, with no grouping (the few
+            // sessions with more starts are all taken).
+            let candidates = format!(
+                "SELECT cityHash64(session) AS h, min(time) AS first, max(time) AS last, groupBitOr({}) AS kinds, \
+                 countIf(event_name = 'duo_flow_started') AS starts FROM {} WHERE session != '' GROUP BY h \
+                 HAVING {unfinished}",
+                kind_sql(),
+                self.rows,
+            );
+            let unauthorized = format!(
+                "SELECT cityHash64(session) AS h FROM {} WHERE event_name = 'duo_flow_started' AND session != '' \
+                 AND {} AND bitAnd(auth_state, {RECORDED}) > 0 AND (bitAnd(auth_state, {AUTHORIZED}) = 0 \
+                 OR bitAnd(auth_state, {HAS_AT}) = 0 OR auth_at > time)",
+                self.rows,
+                inside("time"),
+            );
+            // … and for those only, their summaries.
+            format!(
+                "SELECT any(session) AS sid, {} FROM {} WHERE session != '' AND cityHash64(session) IN \
+                 (SELECT h FROM ({candidates}) UNION ALL {unauthorized}) GROUP BY cityHash64(session) ORDER BY sid",
+                summary_columns(),
+                self.rows
+            )
+        };
         let found = self.query(&sql);
         if found.is_empty() {
             return Vec::new();
@@ -818,7 +914,19 @@ impl Store for ClickHouseStore {
             .map(|id| string(&id))
             .collect();
         let wanted = if ids.len() <= 4_000 {
-            format!("id IN ({})", if ids.is_empty() { "''".to_string() } else { ids.join(", ") })
+            // Their times too, on the snapshot: ordered by time, it reads only their parts.
+            let times: Vec<String> = found
+                .iter()
+                .flat_map(|r| [(r.get(13), r.get(4)), (r.get(14), r.get(15))])
+                .filter(|(id, _)| id.as_ref().is_some_and(|id| !id.is_empty()))
+                .filter_map(|(_, t)| t.filter(|t| t.parse::<i64>().is_ok()))
+                .collect();
+            let list = if ids.is_empty() { "''".to_string() } else { ids.join(", ") };
+            if self.snapshot && !ids.is_empty() && times.len() == ids.len() {
+                format!("time IN ({}) AND id IN ({list})", times.join(", "))
+            } else {
+                format!("id IN ({list})")
+            }
         } else {
             format!("id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))")
         };
