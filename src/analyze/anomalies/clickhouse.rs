@@ -388,21 +388,31 @@ pub struct ClickHouseStore {
     rows: String,
     /// Whether `rows` is the snapshot table.
     snapshot: bool,
-    /// The snapshot's session summaries (with the snapshot): the lifecycle question reads them
-    /// instead of grouping every row by session.
-    sessions: Option<String>,
+    /// The snapshot's session summaries and actor names, with the snapshot.
+    summaries: Option<Summaries>,
     runtime: tokio::runtime::Runtime,
     arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
     names: Mutex<Names>,
     /// The first failed query: later questions get empty answers, and [`ClickHouseStore::failure`]
     /// turns the run into an error.
     failed: Mutex<Option<SourceError>>,
+    /// The last answer of [`Store::secrets`] (the report's check asks what the heuristic asked).
+    secrets: Mutex<Option<(Window, Vec<SecretHit>)>>,
+}
+
+/// Tables `db facts` writes beside the snapshot's rows, read instead of grouping every row.
+struct Summaries {
+    /// A summary of each session ([`SUMMARY`]): lifecycle candidates, tokens per session.
+    sessions: String,
+    /// Each actor's name ([`names_sql`]).
+    names: String,
 }
 
 /// The snapshot of the projected rows that `db facts` writes, a summary of each session in it,
-/// and its state (the source tables' row counts when it was written).
+/// the actors' names, and its state (the source tables' row counts when it was written).
 pub const FACTS_TABLE: &str = "compliance_report_facts";
 const SESSIONS_TABLE: &str = "compliance_report_facts_sessions";
+const NAMES_TABLE: &str = "compliance_report_facts_names";
 const FACTS_STATE: &str = "compliance_report_facts_state";
 
 /// The source tables' row counts: any insert (a new version of a replacing table's row too)
@@ -434,10 +444,17 @@ pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
     let db = ident(&conn.database);
     let (facts, new, state) = (ident(FACTS_TABLE), ident(&format!("{FACTS_TABLE}_new")), ident(FACTS_STATE));
     let (sessions, new_sessions) = (ident(SESSIONS_TABLE), ident(&format!("{SESSIONS_TABLE}_new")));
-    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{new}")).await?;
-    conn.execute(&format!("DROP TABLE IF EXISTS {db}.{new_sessions}")).await?;
+    let (names, new_names) = (ident(NAMES_TABLE), ident(&format!("{NAMES_TABLE}_new")));
+    for t in [&new, &new_sessions, &new_names] {
+        conn.execute(&format!("DROP TABLE IF EXISTS {db}.{t}")).await?;
+    }
     conn.execute(&format!("CREATE TABLE {db}.{new} ENGINE = MergeTree ORDER BY time AS SELECT * FROM ({rows})"))
         .await?;
+    conn.execute(&format!(
+        "CREATE TABLE {db}.{new_names} ENGINE = MergeTree ORDER BY who AS {}",
+        names_sql(&format!("{db}.{new}"), None)
+    ))
+    .await?;
     conn.execute(&format!(
         "CREATE TABLE {db}.{new_sessions} ENGINE = MergeTree ORDER BY h AS SELECT cityHash64(session) AS h, \
          any(session) AS sid, {}, groupBitOr({}) AS kinds, sum(input_tokens + output_tokens) AS tokens \
@@ -446,7 +463,7 @@ pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
         kind_sql()
     ))
     .await?;
-    for (old, new) in [(&facts, &new), (&sessions, &new_sessions)] {
+    for (old, new) in [(&facts, &new), (&sessions, &new_sessions), (&names, &new_names)] {
         conn.execute(&format!("DROP TABLE IF EXISTS {db}.{old}")).await?;
         conn.execute(&format!("RENAME TABLE {db}.{new} TO {db}.{old}")).await?;
     }
@@ -457,19 +474,20 @@ pub async fn build_facts(cfg: &ChConfig) -> Result<u64, SourceError> {
     Ok(n.first().and_then(|r| r.get(0)).and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-/// The snapshot's tables (rows, sessions) when they exist, have the columns of this version and
-/// the tables did not change since they were written.
+/// The snapshot's rows and summaries when they exist, have the columns of this version and the
+/// tables did not change since they were written.
 async fn fresh_facts(
     conn: &Connection,
     tables: &[String],
     cols: &HashMap<String, HashMap<String, String>>,
-) -> Result<Option<(String, String)>, SourceError> {
+) -> Result<Option<(String, Summaries)>, SourceError> {
     let (Some(have), Some(_)) = (cols.get(FACTS_TABLE), cols.get(FACTS_STATE)) else { return Ok(None) };
     let expected = crate::analyze::aggregate::clickhouse::FACT_COLUMNS.iter().chain(ROW_COLUMNS.iter());
     let db = ident(&conn.database);
     let hint = "run `compliance-report db facts` to refresh it";
-    let sessions_ok = cols.get(SESSIONS_TABLE).is_some_and(|c| SUMMARY.iter().all(|k| c.contains_key(*k)));
-    if have.len() != 28 || expected.clone().any(|c| !have.contains_key(*c)) || !sessions_ok {
+    let has = |table: &str, names: &[&str]| cols.get(table).is_some_and(|c| names.iter().all(|k| c.contains_key(*k)));
+    let summaries = has(SESSIONS_TABLE, &SUMMARY) && has(NAMES_TABLE, &["who", "name"]);
+    if have.len() != 28 || expected.clone().any(|c| !have.contains_key(*c)) || !summaries {
         tracing::warn!("the fact snapshot {FACTS_TABLE} was written by another version; reading the tables ({hint})");
         return Ok(None);
     }
@@ -479,7 +497,8 @@ async fn fresh_facts(
         tracing::warn!("the fact snapshot {FACTS_TABLE} is older than the tables; reading the tables, slower ({hint})");
         return Ok(None);
     }
-    Ok(Some((format!("{db}.{}", ident(FACTS_TABLE)), format!("{db}.{}", ident(SESSIONS_TABLE)))))
+    let table = |t: &str| format!("{db}.{}", ident(t));
+    Ok(Some((table(FACTS_TABLE), Summaries { sessions: table(SESSIONS_TABLE), names: table(NAMES_TABLE) })))
 }
 
 impl ClickHouseStore {
@@ -493,21 +512,22 @@ impl ClickHouseStore {
         // What questions read `FROM`: the snapshot table (so ClickHouse can move conditions to
         // PREWHERE), else the projection as a subquery.
         let mut rows = format!("({projection})");
-        let mut sessions = None;
-        if let Some((facts, summaries)) = runtime.block_on(fresh_facts(&conn, &tables, &columns))? {
+        let mut summaries = None;
+        if let Some((facts, tables)) = runtime.block_on(fresh_facts(&conn, &tables, &columns))? {
             tracing::info!("reading the fact snapshot {FACTS_TABLE}");
             rows = facts;
-            sessions = Some(summaries);
+            summaries = Some(tables);
         }
         Ok(ClickHouseStore {
             conn,
             rows,
-            snapshot: sessions.is_some(),
-            sessions,
+            snapshot: summaries.is_some(),
+            summaries,
             runtime,
             arena: Default::default(),
             names: Mutex::default(),
             failed: Mutex::new(None),
+            secrets: Mutex::new(None),
         })
     }
 
@@ -536,21 +556,14 @@ impl ClickHouseStore {
 
     /// Actor id → name, from actors and the humans they acted for (`only`: a list of ids).
     fn names_query(&self, only: Option<String>) -> HashMap<String, String> {
-        // The ids first: on the snapshot as PREWHERE, so that the names are read, and the
-        // regular expression run, only for their rows.
-        let by_ids = |col: &str| match (&only, self.snapshot) {
-            (Some(list), true) => (format!(" PREWHERE {col} IN ({list})"), String::new()),
-            (Some(list), false) => (String::new(), format!(" AND {col} IN ({list})")),
-            (None, _) => (String::new(), String::new()),
+        let sql = match &self.summaries {
+            Some(Summaries { names, .. }) => {
+                let only = only.map(|list| format!(" WHERE who IN ({list})")).unwrap_or_default();
+                format!("SELECT who, name FROM {names}{only}")
+            }
+            // The projection.
+            None => names_sql(&self.rows, only.as_deref()),
         };
-        let ((pa, a), (po, o)) = (by_ids("actor"), by_ids("obo"));
-        let sql = format!(
-            "SELECT who, argMin(n, time) FROM (SELECT actor AS who, name AS n, time FROM {rows}{pa} \
-             WHERE actor != '' AND name != '' AND class != 'unauthenticated'{a} UNION ALL \
-             SELECT obo AS who, obo_name AS n, time FROM {rows}{po} WHERE obo != '' AND obo_name != '' \
-             AND match(obo, '^-?[0-9]+$'){o}) GROUP BY who",
-            rows = self.rows
-        );
         self.query(&sql).into_iter().map(|r| (r.get(0).unwrap_or_default(), r.get(1).unwrap_or_default())).collect()
     }
 
@@ -605,6 +618,35 @@ impl ClickHouseStore {
         let mut out = Vec::new();
         self.stream(&sql, |r| out.push(r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0)));
         out
+    }
+
+    /// [`Store::secrets`], asked.
+    fn secrets_query(&self, window: &Window) -> Vec<SecretHit> {
+        let prompts: Vec<String> = crate::secrets::PROMPT_KEYS.iter().map(|k| format!("p_{k}")).collect();
+        let any: Vec<String> = prompts.iter().map(|p| format!("{p} != ''")).collect();
+        let what = format!("{ROW_SELECT}, {}", prompts.join(", "));
+        let sql = self.select(&what, &[], window, &format!(" AND ({})", any.join(" OR ")));
+        let mut hits = Vec::new();
+        let mut candidates = Vec::new();
+        let scan = |r: &TsvRow| {
+            let texts = crate::secrets::PROMPT_KEYS
+                .iter()
+                .enumerate()
+                .map(|(j, key)| (*key, std::borrow::Cow::<str>::Owned(r.get(16 + j).unwrap_or_default())));
+            prompt_secrets(texts.filter(|(_, t)| !t.is_empty()))
+        };
+        // Streamed: prompts are the one text read in bulk.
+        self.stream(&sql, |r| {
+            if let Some(found) = scan(&r) {
+                candidates.push((r, found));
+            }
+        });
+        let (rows, found): (Vec<TsvRow>, Vec<_>) = candidates.into_iter().unzip();
+        let kept = self.keep(rows);
+        for (row, (kinds, fields)) in kept.into_iter().zip(found) {
+            hits.push(SecretHit { row, kinds, fields });
+        }
+        hits
     }
 
     /// Keep rows read with [`ROW_SELECT`] (plus `extra` columns), returning their indexes.
@@ -757,6 +799,19 @@ fn filter_sql(f: &Filter) -> Cond {
     }
 }
 
+/// Actor id → name (`who`, `name`) over `rows`, from actors and the humans they acted for (the
+/// name of the earliest row giving one); `only` a list of ids.
+fn names_sql(rows: &str, only: Option<&str>) -> String {
+    let by_ids = |col: &str| only.map(|list| format!(" AND {col} IN ({list})")).unwrap_or_default();
+    let (a, o) = (by_ids("actor"), by_ids("obo"));
+    format!(
+        "SELECT who, argMin(n, time) AS name FROM (SELECT actor AS who, name AS n, time FROM {rows} \
+         WHERE actor != '' AND name != '' AND class != 'unauthenticated'{a} UNION ALL \
+         SELECT obo AS who, obo_name AS n, time FROM {rows} WHERE obo != '' AND obo_name != '' \
+         AND match(obo, '^-?[0-9]+$'){o}) GROUP BY who"
+    )
+}
+
 const ENDS: &str = "event_name IN ('duo_flow_completed', 'duo_flow_failed', 'duo_flow_stopped', 'duo_flow_dropped')";
 
 /// The columns of the snapshot's session summaries, in order: the session's hash, its id, what
@@ -838,8 +893,8 @@ impl Store for ClickHouseStore {
     }
 
     fn tokens(&self, key: Key, filters: &[Filter], window: &Window) -> Vec<u64> {
-        if let (Key::Session, [Filter::Tokens], Some(summaries)) = (&key, filters, &self.sessions) {
-            return self.session_tokens(summaries, window);
+        if let (Key::Session, [Filter::Tokens], Some(summaries)) = (&key, filters, &self.summaries) {
+            return self.session_tokens(&summaries.sessions, window);
         }
         let k = key_sql(&key);
         // Only the sums cross: grouping by a hash of the key is enough, and faster.
@@ -862,7 +917,7 @@ impl Store for ClickHouseStore {
             inside("first"),
             inside("last"),
         );
-        let sql = if let Some(summaries) = &self.sessions {
+        let sql = if let Some(Summaries { sessions: summaries, .. }) = &self.summaries {
             // The snapshot's summaries: a session with one start breaks the authorization rule
             // exactly when its start does.
             format!(
@@ -977,30 +1032,13 @@ impl Store for ClickHouseStore {
     }
 
     fn secrets(&self, window: &Window) -> Vec<SecretHit> {
-        let prompts: Vec<String> = crate::secrets::PROMPT_KEYS.iter().map(|k| format!("p_{k}")).collect();
-        let any: Vec<String> = prompts.iter().map(|p| format!("{p} != ''")).collect();
-        let what = format!("{ROW_SELECT}, {}", prompts.join(", "));
-        let sql = self.select(&what, &[], window, &format!(" AND ({})", any.join(" OR ")));
-        let mut hits = Vec::new();
-        let mut candidates = Vec::new();
-        let scan = |r: &TsvRow| {
-            let texts = crate::secrets::PROMPT_KEYS
-                .iter()
-                .enumerate()
-                .map(|(j, key)| (*key, std::borrow::Cow::<str>::Owned(r.get(16 + j).unwrap_or_default())));
-            prompt_secrets(texts.filter(|(_, t)| !t.is_empty()))
-        };
-        // Streamed: prompts are the one text read in bulk.
-        self.stream(&sql, |r| {
-            if let Some(found) = scan(&r) {
-                candidates.push((r, found));
-            }
-        });
-        let (rows, found): (Vec<TsvRow>, Vec<_>) = candidates.into_iter().unzip();
-        let kept = self.keep(rows);
-        for (row, (kinds, fields)) in kept.into_iter().zip(found) {
-            hits.push(SecretHit { row, kinds, fields });
+        let mut last = self.secrets.lock().expect("not poisoned");
+        if let Some((w, hits)) = last.as_ref().filter(|(w, _)| w == window) {
+            tracing::debug!(from = %w.from, "secrets in prompts: answered before");
+            return hits.clone();
         }
+        let hits = self.secrets_query(window);
+        *last = Some((*window, hits.clone()));
         hits
     }
 
@@ -1016,9 +1054,10 @@ impl Store for ClickHouseStore {
     }
 
     fn names_for(&self, actors: &[String]) {
+        // An empty id has no name.
         let missing: Vec<&String> = {
             let names = self.names.lock().expect("not poisoned");
-            actors.iter().filter(|a| !names.knows(a)).collect()
+            actors.iter().filter(|a| !a.is_empty() && !names.knows(a)).collect()
         };
         if missing.is_empty() {
             return;
@@ -1053,5 +1092,17 @@ mod tests {
              position(event_name, 'service_account') > 0 AND match(event_name, '(_provisioned|_created)$')"
         );
         assert_eq!(select_sql("t", true, "x", &[], &w, ""), "SELECT x FROM t WHERE time >= 10 AND time < 20");
+    }
+
+    #[test]
+    fn names_are_asked_of_actors_and_of_the_humans_they_acted_for() {
+        assert_eq!(
+            names_sql("db.f", Some("'7', '8'")),
+            "SELECT who, argMin(n, time) AS name FROM (SELECT actor AS who, name AS n, time FROM db.f \
+             WHERE actor != '' AND name != '' AND class != 'unauthenticated' AND actor IN ('7', '8') UNION ALL \
+             SELECT obo AS who, obo_name AS n, time FROM db.f WHERE obo != '' AND obo_name != '' \
+             AND match(obo, '^-?[0-9]+$') AND obo IN ('7', '8')) GROUP BY who"
+        );
+        assert!(!names_sql("db.f", None).contains(" IN ("));
     }
 }
