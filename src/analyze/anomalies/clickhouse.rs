@@ -386,9 +386,7 @@ pub struct ClickHouseStore {
     conn: Connection,
     /// What questions read `FROM`: `(projection)` or the snapshot table.
     rows: String,
-    /// Whether `rows` is the snapshot table.
-    snapshot: bool,
-    /// The snapshot's session summaries and actor names, with the snapshot.
+    /// The snapshot's session summaries and actor names, when `rows` is the snapshot table.
     summaries: Option<Summaries>,
     runtime: tokio::runtime::Runtime,
     arena: Mutex<(Dataset, HashMap<Box<str>, usize>)>,
@@ -521,7 +519,6 @@ impl ClickHouseStore {
         Ok(ClickHouseStore {
             conn,
             rows,
-            snapshot: summaries.is_some(),
             summaries,
             runtime,
             arena: Default::default(),
@@ -529,6 +526,11 @@ impl ClickHouseStore {
             failed: Mutex::new(None),
             secrets: Mutex::new(None),
         })
+    }
+
+    /// Whether questions read the snapshot table.
+    fn snapshot(&self) -> bool {
+        self.summaries.is_some()
     }
 
     fn query(&self, sql: &str) -> Vec<TsvRow> {
@@ -551,7 +553,7 @@ impl ClickHouseStore {
 
     /// A question: `what` of the rows within `window` passing every filter, then `tail`.
     fn select(&self, what: &str, filters: &[Filter], window: &Window, tail: &str) -> String {
-        select_sql(&self.rows, self.snapshot, what, filters, window, tail)
+        select_sql(&self.rows, self.snapshot(), what, filters, window, tail)
     }
 
     /// Actor id → name, from actors and the humans they acted for (`only`: a list of ids).
@@ -977,7 +979,7 @@ impl Store for ClickHouseStore {
                 .filter_map(|(_, t)| t.filter(|t| t.parse::<i64>().is_ok()))
                 .collect();
             let list = if ids.is_empty() { "''".to_string() } else { ids.join(", ") };
-            if self.snapshot && !ids.is_empty() && times.len() == ids.len() {
+            if self.snapshot() && !ids.is_empty() && times.len() == ids.len() {
                 format!("time IN ({}) AND id IN ({list})", times.join(", "))
             } else {
                 format!("id IN ({list})")
@@ -985,7 +987,7 @@ impl Store for ClickHouseStore {
         } else {
             format!("id IN (SELECT arrayJoin([start_id, resource_id]) FROM ({sql}))")
         };
-        let filter = if self.snapshot { "PREWHERE" } else { "WHERE" };
+        let filter = if self.snapshot() { "PREWHERE" } else { "WHERE" };
         let rows = self.query(&format!("SELECT {ROW_SELECT} FROM {} {filter} {wanted}", self.rows));
         let kept: HashMap<String, usize> =
             self.keep(rows).into_iter().map(|i| (self.row(i).id.to_string(), i)).collect();
