@@ -328,8 +328,8 @@ impl ClickHouseAggregator {
             };
             let mut cells = Vec::with_capacity(rows.len());
             for r in rows {
-                let mut row = Vec::with_capacity(r.0.len());
-                for (i, _) in r.0.iter().enumerate() {
+                let mut row = Vec::with_capacity(r.fields());
+                for i in 0..r.fields() {
                     let v = r.get(i).unwrap_or_default();
                     row.push(if i < text_cols {
                         Cell::Text(v)
