@@ -389,9 +389,7 @@ impl TsvRow {
         match self.field(i) {
             Some("\\N") => Ok(None),
             Some(f) => Ok(Some(f)),
-            None => {
-                Err(ColumnError::Type { index: i, message: format!("the row has only {} columns", self.ends.len()) })
-            }
+            None => Err(ColumnError::Type { index: i, message: format!("the row has only {} columns", self.fields()) }),
         }
     }
 }
