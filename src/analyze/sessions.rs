@@ -24,10 +24,9 @@ pub struct ResourceRef {
 impl ResourceRef {
     fn matches(&self, ev: &AuditEvent) -> bool {
         let target = ev.target.as_ref();
-        let kind =
-            target.and_then(|t| t.kind.as_deref()).or_else(|| ev.details.get("resource_type").and_then(|v| v.as_str()));
-        let id =
-            target.and_then(|t| t.id.as_deref()).or_else(|| ev.details.get("resource_id").and_then(|v| v.as_str()));
+        let (kind_detail, id_detail) = (ev.details.str("resource_type"), ev.details.str("resource_id"));
+        let kind = target.and_then(|t| t.kind.as_deref()).or(kind_detail.as_deref());
+        let id = target.and_then(|t| t.id.as_deref()).or(id_detail.as_deref());
         let same_id = match (self.kind, id) {
             // Abbreviated commit SHAs (7 or more characters) match the full one.
             ("Commit", Some(id)) => self.id.len() >= 7 && id.starts_with(&self.id.to_ascii_lowercase()),

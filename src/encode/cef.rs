@@ -6,6 +6,7 @@
 //! the spec's length for its key, in bytes, never inside a UTF-8 character. Keys are written in
 //! a fixed order, so the same event always gives the same bytes. README has the key table.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::Encoder;
@@ -265,7 +266,7 @@ impl Encoder for CefEncoder {
             _ => {}
         }
         x.opt("msg", STRING_MAX, ev.message.as_deref());
-        x.opt("reason", STRING_MAX, failure_reason(ev));
+        x.opt("reason", STRING_MAX, failure_reason(ev).as_deref());
         if let Some(t) = &ev.target {
             if t.kind.as_deref() == Some("User") {
                 x.opt("duser", STRING_MAX, t.details.as_deref());
@@ -293,11 +294,11 @@ impl Encoder for CefEncoder {
 }
 
 /// Why a failed event failed, from the details agent platforms record.
-fn failure_reason(ev: &AuditEvent) -> Option<&str> {
+fn failure_reason(ev: &AuditEvent) -> Option<Cow<'_, str>> {
     ["error_message", "rejection_reason", "error"]
         .iter()
-        .find_map(|k| ev.details.get(*k).and_then(|v| v.as_str()))
-        .filter(|s| Some(*s) != ev.message.as_deref())
+        .find_map(|k| ev.details.str(k))
+        .filter(|s| Some(&**s) != ev.message.as_deref())
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! `unmapped`. Everything the class has no attribute for goes to `unmapped`, so documents
 //! validate against the official schema (`tests/ocsf/validate.py`) and lose nothing.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use super::Encoder;
@@ -174,7 +176,7 @@ pub fn classify(ev: &AuditEvent) -> (Class, u8, &'static str) {
         Activity::Fixed(id, caption) => (*id, *caption),
         Activity::GitOperation => {
             let pushed = ev.message.as_deref().is_some_and(|m| m.contains("receive-pack"))
-                || ev.details.get("custom_message").is_some_and(|m| m.to_string().contains("receive-pack"));
+                || ev.details.raw("custom_message").is_some_and(|m| m.contains("receive-pack"));
             if pushed {
                 (3, "Update")
             } else {
@@ -227,13 +229,13 @@ fn user(a: &Actor) -> Value {
 /// The product that logged the event: the agent service for agent logs, else GitLab.
 fn product(ev: &AuditEvent) -> Value {
     match ev.origin.format.as_str() {
-        "agent_audit" => json!({"name": service_name(ev).unwrap_or("agent service")}),
+        "agent_audit" => json!({"name": service_name(ev).as_deref().unwrap_or("agent service")}),
         _ => json!({"name": "GitLab", "vendor_name": "GitLab"}),
     }
 }
 
-fn service_name(ev: &AuditEvent) -> Option<&str> {
-    ev.details.get("service").and_then(Value::as_str)
+fn service_name(ev: &AuditEvent) -> Option<Cow<'_, str>> {
+    ev.details.str("service")
 }
 
 /// `{type, uid, name}` for the event's target, as a resource or managed entity.
@@ -353,7 +355,7 @@ impl OcsfEncoder {
         if let Some(s) = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()) {
             actor.insert("session".into(), json!({"uid": s}));
         }
-        if let Some(d) = ev.details.get("decision").and_then(Value::as_str) {
+        if let Some(d) = ev.details.str("decision") {
             actor.insert("authorizations".into(), json!([{"decision": d}]));
         }
         doc["actor"] = Value::Object(actor);
@@ -362,7 +364,8 @@ impl OcsfEncoder {
         match ip {
             Some(ip) => doc["src_endpoint"] = json!({"ip": ip}),
             None if class == Class::ApiActivity => {
-                let name = service_name(ev).unwrap_or(if ev.origin.format == "agent_audit" {
+                let service = service_name(ev);
+                let name = service.as_deref().unwrap_or(if ev.origin.format == "agent_audit" {
                     "agent service"
                 } else {
                     "GitLab"
@@ -420,7 +423,7 @@ impl OcsfEncoder {
             if name == "webhook.hmac_validation" {
                 doc["auth_protocol_id"] = json!(99);
                 doc["auth_protocol"] = json!("HMAC");
-                doc["service"] = json!({"name": service_name(ev).unwrap_or("webhook receiver")});
+                doc["service"] = json!({"name": service_name(ev).as_deref().unwrap_or("webhook receiver")});
             } else {
                 doc["service"] = json!({"name": "GitLab"});
                 if let Some(method) = name.strip_prefix("authenticated_with_") {
@@ -499,7 +502,7 @@ impl OcsfEncoder {
             unmapped.insert("actor_class".into(), json!(ev.actor.class.as_str()));
         }
         if !ev.details.is_empty() {
-            unmapped.insert("details".into(), Value::Object(ev.details.clone()));
+            unmapped.insert("details".into(), Value::Object(ev.details.to_map()));
         }
         doc["metadata"] = metadata;
         if !unmapped.is_empty() {

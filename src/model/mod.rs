@@ -5,13 +5,15 @@
 //! nothing is lost (see README, "JSON field reference").
 
 pub mod catalog;
+pub mod details;
 pub mod session;
 pub mod time;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use details::Details;
 pub use session::{FlowSession, FlowSessionResource, SessionStatus};
 pub use time::Timestamp;
 
@@ -63,8 +65,8 @@ pub struct AuditEvent {
     /// Where the record came from.
     pub origin: Origin,
     /// Everything else the source carried, verbatim (keys sorted).
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub details: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Details::is_empty")]
+    pub details: Details,
 }
 
 /// Success, failure, or not recorded.
@@ -279,7 +281,7 @@ impl AuditEvent {
             correlation_id: None,
             ai: None,
             origin,
-            details: Map::new(),
+            details: Details::new(),
         }
     }
 

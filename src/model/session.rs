@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::time::{self, Timestamp};
-use super::{value_i64, value_text, AuditEvent};
+use super::{value_text, AuditEvent};
 
 /// Lifecycle state of a flow session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -132,12 +132,12 @@ struct Content {
     correlation_id: Option<String>,
 }
 
-fn detail<'a>(ev: &'a AuditEvent, key: &str) -> Option<&'a Value> {
+fn detail(ev: &AuditEvent, key: &str) -> Option<Value> {
     ev.details.get(key).filter(|v| !v.is_null())
 }
 
 fn detail_text(ev: &AuditEvent, key: &str) -> Option<String> {
-    detail(ev, key).and_then(value_text)
+    ev.details.text(key)
 }
 
 impl SessionBuilder {
@@ -200,7 +200,7 @@ impl SessionBuilder {
             _ => {}
         }
         if p.user_id.is_none() {
-            p.user_id = detail(ev, "user_id").and_then(value_i64);
+            p.user_id = ev.details.i64("user_id");
         }
         if self.summaries {
             return;
@@ -212,13 +212,13 @@ impl SessionBuilder {
         match ev.event_name.as_str() {
             "duo_flow_started" => {
                 c.input_prompt = detail_text(ev, "input_summary").or_else(|| detail_text(ev, "input_prompt"));
-                c.input_context = detail(ev, "input_context").cloned();
+                c.input_context = detail(ev, "input_context");
             }
             "duo_flow_plan_generated" => {
                 c.plan_summary = detail_text(ev, "plan_summary").or_else(|| {
                     detail(ev, "plan_steps").map(|steps| match steps {
                         Value::Array(items) => items.iter().filter_map(value_text).collect::<Vec<_>>().join("; "),
-                        other => value_text(other).unwrap_or_default(),
+                        other => value_text(&other).unwrap_or_default(),
                     })
                 });
             }
@@ -300,7 +300,7 @@ impl SessionBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Actor, AiContext, AuditEvent, Origin};
+    use crate::model::{Actor, AiContext, AuditEvent, Details, Origin};
 
     fn event(at: &str, name: &str, details: Value) -> AuditEvent {
         let mut ev = AuditEvent::new(
@@ -311,7 +311,7 @@ mod tests {
         );
         ev.ai =
             Some(AiContext { session_id: Some("s-1".into()), flow_type: Some("fix".into()), ..AiContext::default() });
-        ev.details = details.as_object().unwrap().clone();
+        ev.details = Details::from_map(details.as_object().unwrap());
         ev
     }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{scan, Kind, PROMPT_KEYS};
-use crate::model::AuditEvent;
+use crate::model::{AuditEvent, Details};
 
 /// Which fields are redacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,14 +184,23 @@ impl Redactor {
             Mode::Off => {}
             Mode::Prompts => {
                 for key in PROMPT_KEYS {
-                    if let Some(v) = ev.details.get_mut(*key) {
-                        self.value(v, counts);
+                    if let Some(mut v) = ev.details.get(key) {
+                        let mut found = Counts::new();
+                        self.value(&mut v, &mut found);
+                        if !found.is_empty() {
+                            ev.details.insert(key, v);
+                            merge(counts, found);
+                        }
                     }
                 }
             }
             Mode::All => {
-                for v in ev.details.values_mut() {
-                    self.value(v, counts);
+                let mut details = ev.details.to_map();
+                let mut found = Counts::new();
+                details.values_mut().for_each(|v| self.value(v, &mut found));
+                if !found.is_empty() {
+                    ev.details = Details::from_map(&details);
+                    merge(counts, found);
                 }
                 let names = [Some(&mut ev.actor.name), ev.on_behalf_of.as_mut().map(|a| &mut a.name)];
                 let target = ev.target.as_mut().map(|t| &mut t.details);
@@ -212,7 +221,7 @@ impl Redactor {
             // Redacting a copy is the only way to know; copies are made only for events with
             // something to replace in their prompt fields (or, with `all`, anywhere).
             let needs = match self.mode {
-                Mode::Prompts => PROMPT_KEYS.iter().filter_map(|k| ev.details.get(*k)).any(|v| self.finds(v)),
+                Mode::Prompts => PROMPT_KEYS.iter().filter_map(|k| ev.details.raw(k)).any(|raw| self.finds_raw(raw)),
                 _ => true,
             };
             if needs {
@@ -224,13 +233,20 @@ impl Redactor {
         if probe.is_empty() {
             return std::borrow::Cow::Borrowed(ev);
         }
-        for (k, n) in probe {
-            *counts.entry(k).or_default() += n;
-        }
+        merge(counts, probe);
         std::borrow::Cow::Owned(copy.expect("redacted"))
     }
 
     /// Whether any string within a JSON value holds a finding.
+    /// Whether the JSON text `raw` holds a text with something to replace.
+    fn finds_raw(&self, raw: &str) -> bool {
+        match raw.as_bytes()[0] {
+            b'"' => !scan(&serde_json::from_str::<std::borrow::Cow<str>>(raw).expect("details hold JSON")).is_empty(),
+            b'[' | b'{' => self.finds(&serde_json::from_str(raw).expect("details hold JSON")),
+            _ => false,
+        }
+    }
+
     fn finds(&self, v: &Value) -> bool {
         match v {
             Value::String(s) => !scan(s).is_empty(),
@@ -252,6 +268,13 @@ impl Redactor {
             Value::Object(map) => map.values_mut().for_each(|i| self.value(i, counts)),
             _ => {}
         }
+    }
+}
+
+/// Add the counts of `found` to `counts`.
+fn merge(counts: &mut Counts, found: Counts) {
+    for (k, n) in found {
+        *counts.entry(k).or_default() += n;
     }
 }
 
@@ -296,7 +319,7 @@ mod tests {
             "message": "mail bob@example.com",
         }))
         .unwrap();
-        ev.details = details.as_object().unwrap().clone();
+        ev.details = Details::from_map(details.as_object().unwrap());
         ev
     }
 
@@ -324,20 +347,20 @@ mod tests {
         let mut counts = Counts::new();
         let mut ev = event(details.clone());
         Redactor::with_key(Mode::Prompts, b"0123456789abcdef").event(&mut ev, &mut counts);
-        assert_eq!(ev.details["input_prompt"], "deploy with [REDACTED:aws_access_key:073d]");
-        assert!(ev.details["input_context"]["note"].as_str().unwrap().starts_with("ask [REDACTED:email:"));
-        assert_eq!(ev.details["custom_message"], "call +44 20 7946 0958", "not a prompt field");
+        assert_eq!(ev.details.get("input_prompt").unwrap(), "deploy with [REDACTED:aws_access_key:073d]");
+        assert!(ev.details.get("input_context").unwrap()["note"].as_str().unwrap().starts_with("ask [REDACTED:email:"));
+        assert_eq!(ev.details.get("custom_message").unwrap(), "call +44 20 7946 0958", "not a prompt field");
         assert_eq!(ev.actor.name.as_deref(), Some("jane@example.com"));
 
         let mut ev = event(details.clone());
         Redactor::with_key(Mode::All, b"0123456789abcdef").event(&mut ev, &mut counts);
-        assert!(ev.details["custom_message"].as_str().unwrap().starts_with("call [REDACTED:phone_number:"));
+        assert!(ev.details.str("custom_message").unwrap().starts_with("call [REDACTED:phone_number:"));
         assert!(ev.actor.name.as_deref().unwrap().starts_with("[REDACTED:email:"));
         assert!(ev.message.as_deref().unwrap().starts_with("mail [REDACTED:email:"));
 
         let mut ev = event(details.clone());
         Redactor::off().event(&mut ev, &mut counts);
-        assert_eq!(Value::Object(ev.details), details);
+        assert_eq!(Value::Object(ev.details.to_map()), details);
     }
 
     #[test]

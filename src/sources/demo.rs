@@ -65,7 +65,7 @@ impl AiAuditRow {
         let ai = ev.ai.clone().unwrap_or_default();
         let scope = ev.scope.clone().unwrap_or_default();
         let is_project = scope.kind == "Project";
-        let mut d = ev.details.clone();
+        let mut d = ev.details.to_map();
         if let Some(name) = &ev.actor.name {
             d.entry("author_name").or_insert(serde_json::Value::String(name.clone()));
         }

@@ -6,6 +6,8 @@
 //! (`&a`/`*a`) cannot expand without bound (a "YAML bomb" costs at most [`MAX_NODES`]).
 
 use serde_json::{Map, Number, Value};
+
+use crate::model::Details;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 use yaml_rust2::Yaml;
@@ -38,15 +40,15 @@ fn flow_depth(text: &str) -> usize {
 /// The key under which unparseable details text is kept verbatim.
 pub const RAW_KEY: &str = "raw_details";
 
-/// Parse a details text into a map.
-pub fn parse(text: &str) -> Result<Map<String, Value>, String> {
+/// Parse a details text.
+pub fn parse(text: &str) -> Result<Details, String> {
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
-        return Ok(Map::new());
+        return Ok(Details::new());
     }
     if trimmed.starts_with('{') {
-        if let Ok(Value::Object(map)) = serde_json::from_str(trimmed) {
-            return Ok(map);
+        if let Ok(details) = Details::from_json(trimmed) {
+            return Ok(details);
         }
     }
     // The YAML parser's work grows exponentially with nested flow collections (fuzzing found a
@@ -62,17 +64,17 @@ pub fn parse(text: &str) -> Result<Map<String, Value>, String> {
         return Err(err);
     }
     match builder.root {
-        Some(Value::Object(map)) => Ok(map),
-        Some(Value::Null) | None => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(Details::from_map(&map)),
+        Some(Value::Null) | None => Ok(Details::new()),
         Some(other) => Err(format!("details are not a hash but {}", kind(&other))),
     }
 }
 
 /// Parse, or keep the text verbatim under [`RAW_KEY`] with the reason.
-pub fn parse_or_raw(text: &str) -> (Map<String, Value>, Option<String>) {
+pub fn parse_or_raw(text: &str) -> (Details, Option<String>) {
     match parse(text) {
-        Ok(map) => (map, None),
-        Err(reason) => (Map::from_iter([(RAW_KEY.to_string(), Value::String(text.to_string()))]), Some(reason)),
+        Ok(details) => (details, None),
+        Err(reason) => (Details::from_map(&Map::from_iter([(RAW_KEY.to_string(), Value::from(text))])), Some(reason)),
     }
 }
 
@@ -221,7 +223,7 @@ mod tests {
         let text = "---\n:event_name: user_created\n:author_name: Administrator\n:custom_message: 'Added user \"x: y\"'\n:target_id: 42\n:ip_address: \n:from: :developer\n:quoted: \":not_a_symbol\"\n:nested:\n  :protocol: ssh\n  :list:\n  - 1\n  - two\n:amount: !ruby/object:BigDecimal 18:0.1E1\n:ratio: 0.5\n:enabled: true\n";
         let map = parse(text).unwrap();
         assert_eq!(
-            serde_json::to_string(&map).unwrap(),
+            map.as_json(),
             r#"{"amount":"18:0.1E1","author_name":"Administrator","custom_message":"Added user \"x: y\"","enabled":true,"event_name":"user_created","from":"developer","ip_address":null,"nested":{"list":[1,"two"],"protocol":"ssh"},"quoted":":not_a_symbol","ratio":0.5,"target_id":42}"#
         );
     }
@@ -229,8 +231,8 @@ mod tests {
     #[test]
     fn hash_with_indifferent_access_tag_and_json() {
         let text = "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nevent_name: x\n";
-        assert_eq!(parse(text).unwrap()["event_name"], "x");
-        assert_eq!(parse(r#"{"a": {"b": [1]}}"#).unwrap()["a"]["b"][0], 1);
+        assert_eq!(parse(text).unwrap().text("event_name").as_deref(), Some("x"));
+        assert_eq!(parse(r#"{"a": {"b": [1]}}"#).unwrap().get("a").unwrap()["b"][0], 1);
         assert_eq!(parse("").unwrap().len(), 0);
     }
 
@@ -238,7 +240,7 @@ mod tests {
     fn non_hashes_and_garbage_are_kept_raw() {
         assert_eq!(parse("- a\n- b\n").unwrap_err(), "details are not a hash but a list");
         let (map, why) = parse_or_raw("{unclosed: [");
-        assert_eq!(map[RAW_KEY], "{unclosed: [");
+        assert_eq!(map.text(RAW_KEY).as_deref(), Some("{unclosed: ["));
         assert!(why.unwrap().starts_with("not YAML or JSON"));
     }
 
@@ -252,7 +254,7 @@ mod tests {
         }
         let err = parse(&text).unwrap_err();
         assert!(err.contains("more than 100000 nodes"), "{err}");
-        assert_eq!(parse("a: &x 1\nb: *x\n").unwrap()["b"], 1);
+        assert_eq!(parse("a: &x 1\nb: *x\n").unwrap().i64("b"), Some(1));
     }
 
     #[test]

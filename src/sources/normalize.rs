@@ -3,10 +3,12 @@
 //! Every source (NDJSON shapes, PostgreSQL, ClickHouse) goes through here, so the same row gives
 //! the same event whichever source it was read from.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use crate::model::{
-    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Origin, Outcome, Scope, Target,
+    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Details, Origin, Outcome, Scope, Target,
 };
 
 /// The envelope columns GitLab stores for every audit event, whichever table or log carried it.
@@ -28,19 +30,18 @@ pub struct GitlabEnvelope {
 impl GitlabEnvelope {
     /// Build the event. `details` is the source's details hash (already parsed);
     /// `origin` says where it came from. The caller assigns the id.
-    pub fn into_event(self, origin: Origin, details: Map<String, Value>) -> Result<AuditEvent, String> {
+    pub fn into_event(self, origin: Origin, details: Details) -> Result<AuditEvent, String> {
         let time = self.time.ok_or("no timestamp (expected created_at or time)")?;
         let event_name = self
             .event_name
-            .or_else(|| details.get("event_name").and_then(value_text))
+            .or_else(|| details.text("event_name"))
             .filter(|n| !n.is_empty())
             // GitLab's name for audit events recorded without a specific type.
             .unwrap_or_else(|| "audit_operation".to_string());
-        let author_name = self.author_name.or_else(|| details.get("author_name").and_then(value_text));
+        let author_name = self.author_name.or_else(|| details.text("author_name"));
         let class = details
-            .get("author_class")
-            .and_then(Value::as_str)
-            .map(ActorClass::from_source)
+            .str("author_class")
+            .map(|c| ActorClass::from_source(&c))
             .filter(|c| *c != ActorClass::Unknown)
             .or_else(|| self.author_id.and_then(ActorClass::from_gitlab_author_id))
             .unwrap_or(if self.author_id.is_some() { ActorClass::User } else { ActorClass::Unknown });
@@ -49,29 +50,28 @@ impl GitlabEnvelope {
         ev.scope = self.entity_type.map(|kind| Scope {
             kind,
             id: self.entity_id,
-            path: self.entity_path.or_else(|| details.get("entity_path").and_then(value_text)),
+            path: self.entity_path.or_else(|| details.text("entity_path")),
         });
         let target = Target {
-            kind: self.target_type.or_else(|| details.get("target_type").and_then(value_text)),
-            id: self.target_id.or_else(|| details.get("target_id").and_then(value_text)),
-            details: self.target_details.or_else(|| details.get("target_details").and_then(value_text)),
+            kind: self.target_type.or_else(|| details.text("target_type")),
+            id: self.target_id.or_else(|| details.text("target_id")),
+            details: self.target_details.or_else(|| details.text("target_details")),
         };
         if target != Target::default() {
             ev.target = Some(target);
         }
-        ev.ip_address =
-            self.ip_address.or_else(|| details.get("ip_address").and_then(value_text)).filter(|s| !s.is_empty());
+        ev.ip_address = self.ip_address.or_else(|| details.text("ip_address")).filter(|s| !s.is_empty());
         ev.details = details;
         enrich(&mut ev);
         Ok(ev)
     }
 }
 
-fn text(details: &Map<String, Value>, key: &str) -> Option<String> {
-    details.get(key).and_then(value_text).filter(|s| !s.is_empty())
+fn text(details: &Details, key: &str) -> Option<String> {
+    details.text(key).filter(|s| !s.is_empty())
 }
 
-fn first_text(details: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+fn first_text(details: &Details, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| text(details, k))
 }
 
@@ -80,14 +80,16 @@ fn first_text(details: &Map<String, Value>, keys: &[&str]) -> Option<String> {
 pub fn enrich(ev: &mut AuditEvent) {
     let d = &ev.details;
     if ev.message.is_none() {
-        ev.message = match d.get("custom_message") {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(v @ Value::Object(_)) => Some(v.to_string()),
-            _ => change_message(d),
+        ev.message = match d.raw("custom_message") {
+            Some(object) if object.starts_with('{') => Some(object.to_string()),
+            Some(_) => {
+                d.str("custom_message").filter(|s| !s.is_empty()).map(Cow::into_owned).or_else(|| change_message(d))
+            }
+            None => change_message(d),
         };
     }
     if ev.outcome == Outcome::Unknown {
-        ev.outcome = match d.get("outcome").and_then(Value::as_str) {
+        ev.outcome = match d.str("outcome").as_deref() {
             Some("success") => Outcome::Success,
             Some("failure") => Outcome::Failure,
             _ if ev.event_name.contains("fail") => Outcome::Failure,
@@ -103,7 +105,7 @@ pub fn enrich(ev: &mut AuditEvent) {
     }
     if matches!(ev.actor.class, ActorClass::User | ActorClass::Unknown)
         && (text(d, "author_user_type").as_deref() == Some("service_account")
-            || d.get("composite_identity").and_then(Value::as_bool) == Some(true) && ev.on_behalf_of.is_some())
+            || d.bool("composite_identity") == Some(true) && ev.on_behalf_of.is_some())
     {
         ev.actor.class = ActorClass::ServiceAccount;
     }
@@ -135,7 +137,7 @@ fn merge(primary: crate::model::AiContext, extra: crate::model::AiContext) -> cr
 }
 
 /// GitLab's legacy change records (`change`/`from`/`to`, `add`, `remove`) as its UI words them.
-fn change_message(d: &Map<String, Value>) -> Option<String> {
+fn change_message(d: &Details) -> Option<String> {
     if let Some(change) = text(d, "change") {
         let from = text(d, "from").unwrap_or_default();
         let to = text(d, "to").unwrap_or_default();
@@ -149,7 +151,7 @@ fn change_message(d: &Map<String, Value>) -> Option<String> {
 
 /// The human a service account acted for: `user` (object, id or name), `on_behalf_of`, or
 /// `user_id`/`scoped_user_id` in the details.
-fn on_behalf_of(d: &Map<String, Value>) -> Option<Actor> {
+fn on_behalf_of(d: &Details) -> Option<Actor> {
     let from_value = |v: &Value| -> Option<Actor> {
         match v {
             Value::Object(o) => {
@@ -167,16 +169,16 @@ fn on_behalf_of(d: &Map<String, Value>) -> Option<Actor> {
         }
     };
     for key in ["on_behalf_of", "user"] {
-        if let Some(actor) = d.get(key).and_then(from_value) {
+        if let Some(actor) = d.get(key).as_ref().and_then(from_value) {
             return Some(actor);
         }
     }
-    let id = ["scoped_user_id", "user_id"].iter().find_map(|k| d.get(*k).and_then(value_i64))?;
+    let id = ["scoped_user_id", "user_id"].iter().find_map(|k| d.i64(k))?;
     Some(Actor { id: Some(id.to_string()), name: text(d, "username"), class: ActorClass::User })
 }
 
-fn u64_of(d: &Map<String, Value>, key: &str) -> Option<u64> {
-    d.get(key).and_then(value_i64).and_then(|i| u64::try_from(i).ok())
+fn u64_of(d: &Details, key: &str) -> Option<u64> {
+    d.i64(key).and_then(|i| u64::try_from(i).ok())
 }
 
 /// The scopes an agent was authorized for: a JSON array, or a comma/space separated string.
@@ -191,10 +193,10 @@ fn scopes(v: &Value) -> Vec<String> {
 }
 
 /// AI-agent fields from a details hash (documented in README, "Recognized detail keys").
-pub fn ai_context(d: &Map<String, Value>) -> crate::model::AiContext {
+pub fn ai_context(d: &Details) -> crate::model::AiContext {
     let verified_at = text(d, "authorization_verified_at").and_then(|t| time::parse(&t));
     let method = text(d, "authorization_method");
-    let scope_list = d.get("authorized_scopes").map(scopes).unwrap_or_default();
+    let scope_list = d.get("authorized_scopes").as_ref().map(scopes).unwrap_or_default();
     let authorization = (verified_at.is_some() || method.is_some() || !scope_list.is_empty())
         .then_some(Authorization { verified_at, method, scopes: scope_list });
     // `duration` is in seconds (fractions allowed); `duration_ms` wins when both are present.
@@ -208,7 +210,7 @@ pub fn ai_context(d: &Map<String, Value>) -> crate::model::AiContext {
         session_id: first_text(d, &["session_id", "flow_session_id"]),
         flow_type: first_text(d, &["flow_type", "workflow_definition"]),
         agent_name: text(d, "agent_name"),
-        workflow_id: d.get("workflow_id").and_then(value_i64),
+        workflow_id: d.i64("workflow_id"),
         cloud_event_id: text(d, "cloud_event_id"),
         model_provider: text(d, "model_provider"),
         model_engine: first_text(d, &["model_engine", "model_name"]),
@@ -224,8 +226,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn details(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn details(v: Value) -> Details {
+        Details::from_map(v.as_object().unwrap())
     }
 
     #[test]

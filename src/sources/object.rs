@@ -1,14 +1,20 @@
 //! A log line's top-level JSON object as the shapes read it: the keys they look for in fixed
-//! slots, every other key in a map.
+//! slots, every other key (and `details`) as the text the line wrote.
 //!
-//! Parsing a line into a `Map<String, Value>` allocated every key, and the shapes then removed
-//! most of them again (the envelope: time, author, entity, target, …) and copied their texts.
-//! Here a known key costs no allocation and taking its value moves it; what is left becomes the
-//! event's details exactly as before ([`Object::into_map`]).
+//! Parsing a line into a `Map<String, Value>` allocated every key and every text, and the shapes
+//! then removed most of them again (the envelope: time, author, entity, target, …) and copied
+//! their texts. Here a known key costs no allocation and taking its value moves it; what is left
+//! becomes the event's details as one canonical text ([`Object::into_details`]), the same
+//! entries the map held.
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::borrow::Cow;
+
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::model::details::{KeyText, Part};
+use crate::model::Details;
 
 /// The keys with a slot: those some shape reads at the top level of a record.
 const KNOWN: [&str; 25] = [
@@ -68,61 +74,85 @@ const PLACES: [u8; 64] = {
     table
 };
 
-/// A JSON object: the same keys and values as the `Map` it replaces.
+/// The slot of `details`, whose value is kept as written (see [`Object`]).
+const DETAILS: usize = 6;
+const _: () = assert!(matches!(KNOWN[DETAILS].as_bytes(), b"details"));
+
+/// A JSON object: the known keys' values parsed in their slots; `details` and every other key
+/// kept as the text the line wrote (validated, not parsed into values): they become the event's
+/// [`Details`] without a tree in between.
 #[derive(Debug, Default)]
-pub struct Object {
+pub struct Object<'a> {
     slots: [Option<Value>; KNOWN.len()],
-    rest: Map<String, Value>,
+    details: Option<&'a RawValue>,
+    rest: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
-impl Object {
+impl<'a> Object<'a> {
+    /// A known key's value (`details` and other keys are not parsed: see [`Object::details_is_object`]).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        match slot(key) {
-            Some(i) => self.slots[i].as_ref(),
-            None => self.rest.get(key),
-        }
+        slot(key).and_then(|i| self.slots[i].as_ref())
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
+        match slot(key) {
+            Some(DETAILS) => self.details.is_some(),
+            Some(i) => self.slots[i].is_some(),
+            None => self.rest.iter().any(|(k, _)| k == key),
+        }
     }
 
+    /// Take a known key's value; any other key is dropped (its value is not read).
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         match slot(key) {
+            Some(DETAILS) => {
+                self.details = None;
+                None
+            }
             Some(i) => self.slots[i].take(),
-            None => self.rest.remove(key),
+            None => {
+                self.rest.retain(|(k, _)| k != key);
+                None
+            }
         }
+    }
+
+    pub fn details_is_object(&self) -> bool {
+        self.details.is_some_and(|d| d.get().starts_with('{'))
+    }
+
+    /// Take the text of `details`.
+    pub fn take_details(&mut self) -> Option<&'a str> {
+        self.details.take().map(RawValue::get)
+    }
+
+    /// Whether no key is left.
+    pub fn is_empty(&self) -> bool {
+        self.details.is_none() && self.rest.is_empty() && self.slots.iter().all(Option::is_none)
+    }
+
+    fn parts(&self) -> Vec<(Cow<'_, str>, Part<'_>)> {
+        let slots =
+            KNOWN.iter().zip(&self.slots).filter_map(|(k, v)| Some((Cow::Borrowed(*k), Part::Value(v.as_ref()?))));
+        let details = self.details.map(|d| (Cow::Borrowed("details"), Part::Json(d.get())));
+        let rest = self.rest.iter().map(|(k, v)| (Cow::Borrowed(&**k), Part::Json(v.get())));
+        slots.chain(details).chain(rest).collect()
+    }
+
+    /// Every key left, as details (an error for values nested deeper than JSON is read).
+    pub fn into_details(self) -> Result<Details, serde_json::Error> {
+        Details::from_parts(self.parts())
     }
 
     /// Every key left, as a map.
-    pub fn into_map(self) -> Map<String, Value> {
-        let mut map = self.rest;
-        for (key, value) in KNOWN.iter().zip(self.slots) {
-            if let Some(value) = value {
-                map.insert(key.to_string(), value);
-            }
-        }
-        map
+    pub fn into_map(self) -> Result<Map<String, Value>, serde_json::Error> {
+        Ok(self.into_details()?.to_map())
     }
 
-    /// The entries in key order (the order a `Map` keeps and serializes them in).
-    fn entries(&self) -> Vec<(&str, &Value)> {
-        let slots = KNOWN.iter().zip(&self.slots).filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)));
-        let mut all: Vec<(&str, &Value)> = slots.chain(self.rest.iter().map(|(k, v)| (k.as_str(), v))).collect();
-        all.sort_unstable_by_key(|(k, _)| *k);
-        all
-    }
-}
-
-/// Serializes exactly as the `Map` of the same entries (keys sorted, the canonical text).
-impl Serialize for Object {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let entries = self.entries();
-        let mut map = serializer.serialize_map(Some(entries.len()))?;
-        for (k, v) in entries {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
+    /// The canonical text of the object (keys sorted, compact: what `serde_json` writes for the
+    /// `Map` of the same entries).
+    pub fn canonical(&self) -> Result<String, serde_json::Error> {
+        Ok(Details::from_parts(self.parts())?.as_json().to_string())
     }
 }
 
@@ -130,13 +160,13 @@ impl Serialize for Object {
 // Lives on the parser's stack for one line: boxing the object would cost an allocation a line.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub enum Line {
-    Object(Object),
+pub enum Line<'a> {
+    Object(Object<'a>),
     NotAnObject,
 }
 
-impl<'de> de::Deserialize<'de> for Line {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Line, D::Error> {
+impl<'de> de::Deserialize<'de> for Line<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Line<'de>, D::Error> {
         deserializer.deserialize_any(LineVisitor)
     }
 }
@@ -147,14 +177,14 @@ struct LineVisitor;
 /// becomes [`Line::NotAnObject`].
 macro_rules! not_an_object {
     ($($method:ident($ty:ty)),*) => {$(
-        fn $method<E: de::Error>(self, _: $ty) -> Result<Line, E> {
+        fn $method<E: de::Error>(self, _: $ty) -> Result<Line<'de>, E> {
             Ok(Line::NotAnObject)
         }
     )*};
 }
 
 impl<'de> Visitor<'de> for LineVisitor {
-    type Value = Line;
+    type Value = Line<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
@@ -162,60 +192,26 @@ impl<'de> Visitor<'de> for LineVisitor {
 
     not_an_object!(visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str));
 
-    fn visit_unit<E: de::Error>(self) -> Result<Line, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Line<'de>, E> {
         Ok(Line::NotAnObject)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Line, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Line<'de>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Line::NotAnObject)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line<'de>, A::Error> {
         let mut obj = Object::default();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value: Value = map.next_value()?;
-            // A repeated key keeps its last value, as a `Map` does.
-            match key {
-                Key::Slot(i) => obj.slots[i] = Some(value),
-                Key::Other(k) => {
-                    obj.rest.insert(k, value);
-                }
+        while let Some(key) = map.next_key_seed(KeyText)? {
+            // A repeated key keeps its last value, as a `Map` does (details keep the last too).
+            match slot(&key) {
+                Some(DETAILS) => obj.details = Some(map.next_value()?),
+                Some(i) => obj.slots[i] = Some(map.next_value()?),
+                None => obj.rest.push((key, map.next_value()?)),
             }
         }
         Ok(Line::Object(obj))
-    }
-}
-
-enum Key {
-    Slot(usize),
-    Other(String),
-}
-
-/// Reads a key without allocating when it has a slot.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-        Ok(slot(key).map_or_else(|| Key::Other(key.to_string()), Key::Slot))
-    }
-
-    fn visit_string<E: de::Error>(self, key: String) -> Result<Key, E> {
-        Ok(slot(&key).map_or(Key::Other(key), Key::Slot))
     }
 }
 
@@ -235,23 +231,26 @@ mod tests {
 
     #[test]
     fn holds_and_writes_what_a_map_would() {
-        let text = r#"{"zeta":1,"time":"t","id":"7","details":{"b":2,"a":[1,"x"]},"a\u0063tion":"a","actor":null,"time":"last","":0,"émoji":"é"}"#;
+        let text = r#"{"zeta":1,"time":"t","id":"7","details":{"b":2,"a":[1,"x"]},"a\u0063tion":"a","actor":null,"time":"last","":0,"émoji":"é","zeta":[2]}"#;
         let Line::Object(mut obj) = serde_json::from_str::<Line>(text).unwrap() else { panic!("an object") };
         let map: Map<String, Value> = serde_json::from_str(text).unwrap();
-        assert_eq!(serde_json::to_string(&obj).unwrap(), serde_json::to_string(&map).unwrap());
+        assert_eq!(obj.canonical().unwrap(), serde_json::to_string(&map).unwrap());
         assert_eq!(
-            serde_json::to_string(&obj).unwrap(),
-            r#"{"":0,"action":"a","actor":null,"details":{"a":[1,"x"],"b":2},"id":"7","time":"last","zeta":1,"émoji":"é"}"#
+            obj.canonical().unwrap(),
+            r#"{"":0,"action":"a","actor":null,"details":{"a":[1,"x"],"b":2},"id":"7","time":"last","zeta":[2],"émoji":"é"}"#
         );
         assert_eq!(obj.get("time"), Some(&Value::from("last")));
         assert!(obj.contains_key("actor"), "a null is a value");
-        assert_eq!(obj.remove("zeta"), Some(Value::from(1)));
+        assert!(obj.contains_key("zeta") && obj.contains_key("details") && !obj.contains_key("zet"));
+        assert!(obj.details_is_object());
         assert_eq!(obj.remove("id"), Some(Value::from("7")));
         assert_eq!(obj.remove("id"), None);
+        assert_eq!(obj.remove("zeta"), None, "dropped, not read");
+        assert!(!obj.contains_key("zeta"));
         let mut left = map;
-        left.remove("zeta");
         left.remove("id");
-        assert_eq!(obj.into_map(), left);
+        left.remove("zeta");
+        assert_eq!(obj.into_map().unwrap(), left);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::normalize::{enrich, GitlabEnvelope};
 use super::object::Object;
 use crate::model::{
-    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Origin, Outcome, Scope, Target, SCHEMA,
+    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Origin, Outcome, Scope, Target, SCHEMA,
 };
 
 /// Turn one parsed JSON object into an event, or say why it cannot be one.
@@ -17,7 +17,7 @@ pub fn recognize(mut obj: Object) -> Result<AuditEvent, String> {
         for k in ["chain_id", "chain_seq", "chain_hash"] {
             obj.remove(k);
         }
-        return serde_json::from_value(Value::Object(obj.into_map()))
+        return serde_json::from_value(Value::Object(obj.into_map().map_err(invalid)?))
             .map_err(|e| format!("invalid {SCHEMA} record: {e}"));
     }
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own
@@ -25,12 +25,12 @@ pub fn recognize(mut obj: Object) -> Result<AuditEvent, String> {
     // parsing it, so only when needed).
     let content = match obj.get("id").and_then(value_text).filter(|s| !s.is_empty()) {
         Some(_) => String::new(),
-        None => serde_json::to_string(&obj).map_err(|e| e.to_string())?,
+        None => obj.canonical().map_err(invalid)?,
     };
     let is_str = |k: &str| obj.get(k).is_some_and(Value::is_string);
     let mut ev = if obj.get("event_type").and_then(Value::as_str) == Some("audit") && is_str("action") {
         agent_audit(obj)?
-    } else if is_str("event_type") && (obj.get("details").is_some_and(Value::is_object) || is_str("id")) {
+    } else if is_str("event_type") && (obj.details_is_object() || is_str("id")) {
         gitlab_streaming(obj)?
     } else if obj.contains_key("author_id") && (obj.contains_key("time") || obj.contains_key("created_at")) {
         gitlab_audit_log(obj)?
@@ -92,18 +92,18 @@ fn take_envelope(obj: &mut Object, name_keys: &[&str]) -> Result<GitlabEnvelope,
 fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
     let envelope = take_envelope(&mut obj, &["event_name"])?;
     let native_id = take_text(&mut obj, "id");
-    let details = match obj.remove("details") {
+    let details = match obj.take_details() {
         // The usual line: flat, its remaining keys are the details as they stand.
-        Some(Value::Null) | None => obj.into_map(),
+        Some("null") | None => obj.into_details().map_err(invalid)?,
         Some(nested) => {
-            let mut details = match nested {
+            let mut details = match parse_value(nested)? {
                 Value::Object(d) => d,
                 other => Map::from_iter([("details".to_string(), other)]),
             };
-            for (k, v) in obj.into_map() {
+            for (k, v) in obj.into_map().map_err(invalid)? {
                 details.entry(k).or_insert(v);
             }
-            details
+            Details::from_map(&details)
         }
     };
     envelope.into_event(Origin { format: "gitlab_audit_log".into(), native_id }, details)
@@ -113,23 +113,41 @@ fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
 fn gitlab_streaming(mut obj: Object) -> Result<AuditEvent, String> {
     let envelope = take_envelope(&mut obj, &["event_type", "event_name"])?;
     let native_id = take_text(&mut obj, "id");
-    let mut details = match obj.remove("details") {
-        Some(Value::Object(d)) => d,
-        Some(Value::Null) | None => Map::new(),
-        Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
-    };
-    // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
-    for (k, v) in obj.into_map() {
-        match details.get(&k) {
-            Some(existing) if *existing != v => {
-                details.insert(format!("payload_{k}"), v);
+    let nested = obj.take_details();
+    let details = match nested {
+        // The usual payload: the envelope was all there was beside the details.
+        Some(d) if d.starts_with('{') && obj.is_empty() => Details::from_json(d).map_err(invalid)?,
+        _ => {
+            let mut details = match nested.map(parse_value).transpose()? {
+                Some(Value::Object(d)) => d,
+                Some(Value::Null) | None => Map::new(),
+                Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
+            };
+            // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
+            for (k, v) in obj.into_map().map_err(invalid)? {
+                match details.get(&k) {
+                    Some(existing) if *existing != v => {
+                        details.insert(format!("payload_{k}"), v);
+                    }
+                    _ => {
+                        details.insert(k, v);
+                    }
+                }
             }
-            _ => {
-                details.insert(k, v);
-            }
+            Details::from_map(&details)
         }
-    }
+    };
     envelope.into_event(Origin { format: "gitlab_streaming".into(), native_id }, details)
+}
+
+/// A value the line's parser delimited (valid JSON, but maybe nested deeper than is read).
+fn parse_value(raw: &str) -> Result<Value, String> {
+    serde_json::from_str(raw).map_err(invalid)
+}
+
+/// JSON the line's parser delimited but no value can be read from (nested too deep).
+fn invalid(e: serde_json::Error) -> String {
+    format!("invalid JSON: {e}")
 }
 
 /// An agent service's audit log entry:
@@ -178,7 +196,7 @@ fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
     }
     ev.ip_address = obj.get("source_ip").and_then(value_text);
     ev.message = obj.get("error").and_then(value_text).or_else(|| obj.get("rejection_reason").and_then(value_text));
-    ev.details = obj.into_map();
+    ev.details = obj.into_details().map_err(invalid)?;
     enrich(&mut ev);
     Ok(ev)
 }
@@ -203,10 +221,7 @@ mod tests {
         assert_eq!(ev.scope, Some(Scope { kind: "Project".into(), id: Some(2), path: None }));
         assert_eq!(ev.target.as_ref().unwrap().details.as_deref(), Some("namespace2/project2"));
         assert_eq!(ev.message.as_deref(), Some("Changed visibility from Private to Public"));
-        assert_eq!(
-            serde_json::to_string(&ev.details).unwrap(),
-            r#"{"change":"visibility","from":"Private","severity":"INFO","to":"Public"}"#
-        );
+        assert_eq!(ev.details.as_json(), r#"{"change":"visibility","from":"Private","severity":"INFO","to":"Public"}"#);
         assert_eq!(ev.origin.format, "gitlab_audit_log");
     }
 

@@ -6,7 +6,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::checkpoint::Position;
-use crate::model::{time, Actor, ActorClass, AiContext, AuditEvent, Authorization, Origin, Outcome, Scope, Target};
+use crate::model::{
+    time, Actor, ActorClass, AiContext, AuditEvent, Authorization, Details, Origin, Outcome, Scope, Target,
+};
 use crate::sources::details;
 use crate::sources::normalize::{enrich, GitlabEnvelope};
 
@@ -368,7 +370,7 @@ impl TableSpec {
 
     /// Turn a row into an event. `warn` receives details that could not be parsed.
     pub fn event<R: Columns + ?Sized>(&self, row: &R, warn: &mut dyn FnMut(String)) -> Result<AuditEvent, ColumnError> {
-        let mut details_of = |text: Option<String>, id: &dyn std::fmt::Display| -> Map<String, Value> {
+        let mut details_of = |text: Option<String>, id: &dyn std::fmt::Display| -> Details {
             let (map, why) = details::parse_or_raw(text.as_deref().unwrap_or(""));
             if let Some(why) = why {
                 warn(format!("{} row {id}: details kept verbatim in {}: {why}", self.table, details::RAW_KEY));
@@ -441,12 +443,12 @@ impl TableSpec {
                     flow_type: row.text(7)?,
                     ..AiContext::default()
                 });
-                ev.details = Map::from_iter([
+                ev.details = Details::from_map(&Map::from_iter([
                     ("session_id".to_string(), json!(session)),
                     ("resource_type".to_string(), json!(kind)),
                     ("resource_id".to_string(), json!(rid)),
                     ("action".to_string(), json!(action)),
-                ]);
+                ]));
                 ev.assign_id("");
                 ev
             }
@@ -488,7 +490,7 @@ impl TableSpec {
                         d.insert(key.into(), json!(v));
                     }
                 }
-                ev.details = d;
+                ev.details = Details::from_map(&d);
                 ev.assign_id("");
                 ev
             }
@@ -510,12 +512,12 @@ impl TableSpec {
                     workflow_id: Some(workflow),
                     ..AiContext::default()
                 });
-                ev.details = Map::from_iter([
+                ev.details = Details::from_map(&Map::from_iter([
                     ("workflow_id".to_string(), json!(workflow)),
                     ("resource_type".to_string(), json!(resource_type)),
                     ("resource_id".to_string(), json!(rid.to_string())),
                     ("action".to_string(), json!("created")),
-                ]);
+                ]));
                 ev.assign_id("");
                 ev
             }
@@ -554,7 +556,7 @@ impl TableSpec {
                 if let Some(e) = row.text(5)?.filter(|e| !e.is_empty()) {
                     d.insert("environment".into(), json!(e));
                 }
-                ev.details = d;
+                ev.details = Details::from_map(&d);
                 ev.assign_id("");
                 ev
             }
@@ -670,7 +672,7 @@ fn flow_event<R: Columns + ?Sized>(spec: &TableSpec, row: &R) -> Result<AuditEve
         ai.duration_ms = completed.and_then(|c| u64::try_from((c - started).num_milliseconds()).ok());
     }
     ev.ai = Some(ai);
-    ev.details = d;
+    ev.details = Details::from_map(&d);
     enrich(&mut ev);
     ev.assign_id("");
     Ok(ev)

@@ -4,8 +4,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::store::{group_rows, group_rows_each, Filter, Group, Key, SessionSummary};
 use crate::analyze::aggregate::{AggregateError, Fact};
 use crate::collections::{FastMap, FastSet};
@@ -330,10 +328,9 @@ impl Dataset {
                 _ => {}
             }
         }
-        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| match ev.details.get(*key) {
-            Some(Value::String(s)) => Some((*key, Cow::Borrowed(s.as_str()))),
-            Some(Value::Null) | None => None,
-            Some(other) => Some((*key, Cow::Owned(other.to_string()))),
+        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| match ev.details.raw(key)? {
+            "null" => None,
+            raw => Some((*key, ev.details.str(key).unwrap_or(Cow::Borrowed(raw)))),
         });
         if let Some((kinds, fields)) = prompt_secrets(prompts) {
             self.secrets.push(SecretHit { row: i, kinds, fields });

@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection, Row};
 
 use super::sql::ident;
-use crate::model::{AuditEvent, FlowSession, FlowSessionResource};
+use crate::model::{AuditEvent, Details, FlowSession, FlowSessionResource};
 use crate::sources::demo::{numbered, AiAuditRow};
 use crate::sources::SourceError;
 
@@ -129,18 +129,15 @@ pub use crate::sources::demo::DemoData;
 
 /// A details map as GitLab stores it: a YAML-serialized Ruby hash with symbol keys.
 /// Scalars are written as YAML double-quoted strings (JSON-compatible), nested values in flow style.
-pub fn ruby_yaml(details: &Map<String, Value>) -> String {
+pub fn ruby_yaml(details: &Details) -> String {
     let mut out = String::from("---\n");
-    for (k, v) in details {
+    for (k, raw) in details.iter_raw() {
         out.push(':');
-        out.push_str(k);
+        out.push_str(&k);
         out.push(':');
-        match v {
-            Value::Null => {}
-            other => {
-                out.push(' ');
-                out.push_str(&other.to_string());
-            }
+        if raw != "null" {
+            out.push(' ');
+            out.push_str(raw);
         }
         out.push('\n');
     }
@@ -286,7 +283,7 @@ async fn load(conn: &mut PgConnection, demo: &DemoData) -> Result<Vec<(String, u
         {
             // The legacy table has no event_name column: GitLab keeps it in the details.
             let mut d = ev.details.clone();
-            d.insert("event_name".into(), Value::String(ev.event_name.clone()));
+            d.insert("event_name", Value::String(ev.event_name.clone()));
             legacy.push(next_id, ev, ruby_yaml(&d));
             continue;
         }
@@ -504,8 +501,7 @@ mod tests {
 
     #[test]
     fn ruby_yaml_round_trips_through_the_details_parser() {
-        let d: Map<String, Value> =
-            serde_json::from_str(r#"{"a":"x: \"y\"\n","b":null,"c":{"k":[1,"two"]},"d":1.5,"e":":sym"}"#).unwrap();
+        let d = Details::from_json(r#"{"a":"x: \"y\"\n","b":null,"c":{"k":[1,"two"]},"d":1.5,"e":":sym"}"#).unwrap();
         let text = ruby_yaml(&d);
         assert_eq!(text, "---\n:a: \"x: \\\"y\\\"\\n\"\n:b:\n:c: {\"k\":[1,\"two\"]}\n:d: 1.5\n:e: \":sym\"\n");
         assert_eq!(crate::sources::details::parse(&text).unwrap(), d);
