@@ -5,9 +5,10 @@
 //! A tree cost an allocation per key and per text value, on every event, to be walked again when
 //! written out and freed once; most events are read for a few of their keys. Here an event's
 //! details are one text and one index; a value is parsed when it is asked for. Values the source
-//! wrote canonically (texts without escapes, integers, `true`, `false`, `null`) are copied as they
-//! stand; any other is parsed and written again, so the text is the canonical one whatever the
-//! source's spacing, escapes or number spelling.
+//! wrote canonically (texts without escapes, integers, `true`, `false`, `null`, and objects and
+//! lists of those with keys in order) are copied as they stand; any other is parsed and written
+//! again, so the text is the canonical one whatever the source's spacing, escapes or number
+//! spelling.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -164,6 +165,15 @@ impl Details {
         self.entries.is_empty()
     }
 
+    /// The canonical JSON text of the object (`{}` when empty), without a copy.
+    pub fn into_json(self) -> String {
+        if self.text.is_empty() {
+            "{}".to_string()
+        } else {
+            self.text
+        }
+    }
+
     /// The canonical JSON text of the object (`{}` when empty).
     pub fn as_json(&self) -> &str {
         if self.text.is_empty() {
@@ -238,19 +248,25 @@ impl Details {
     /// A value as a person would write it: texts unquoted, `null` as nothing, anything else as
     /// its JSON text (what [`super::value_text`] gives for the same value).
     pub fn text(&self, key: &str) -> Option<String> {
+        self.text_ref(key).map(Cow::into_owned)
+    }
+
+    /// [`Details::text`], borrowed where it can be.
+    pub fn text_ref(&self, key: &str) -> Option<Cow<'_, str>> {
         let e = self.find(key)?;
         match self.raw_of(e) {
             "null" => None,
-            raw if raw.starts_with('"') => self.str_of(e).map(Cow::into_owned),
-            raw => Some(raw.to_string()),
+            raw if raw.starts_with('"') => self.str_of(e),
+            raw => Some(Cow::Borrowed(raw)),
         }
     }
 
     /// A value as an integer, as [`super::value_i64`] reads it.
     pub fn i64(&self, key: &str) -> Option<i64> {
-        let raw = self.raw(key)?;
+        let e = self.find(key)?;
+        let raw = self.raw_of(e);
         match raw.as_bytes()[0] {
-            b'"' => string(raw)?.trim().parse().ok(),
+            b'"' => self.str_of(e)?.trim().parse().ok(),
             b'-' | b'0'..=b'9' => raw.parse().ok().or_else(|| super::value_i64(&parse(raw))),
             _ => None,
         }

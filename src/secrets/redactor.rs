@@ -221,7 +221,10 @@ impl Redactor {
             // Redacting a copy is the only way to know; copies are made only for events with
             // something to replace in their prompt fields (or, with `all`, anywhere).
             let needs = match self.mode {
-                Mode::Prompts => PROMPT_KEYS.iter().filter_map(|k| ev.details.raw(k)).any(|raw| self.finds_raw(raw)),
+                Mode::Prompts => PROMPT_KEYS.iter().any(|k| match ev.details.str(k) {
+                    Some(text) => !scan(&text).is_empty(),
+                    None => ev.details.get(k).is_some_and(|v| self.finds(&v)),
+                }),
                 _ => true,
             };
             if needs {
@@ -238,15 +241,6 @@ impl Redactor {
     }
 
     /// Whether any string within a JSON value holds a finding.
-    /// Whether the JSON text `raw` holds a text with something to replace.
-    fn finds_raw(&self, raw: &str) -> bool {
-        match raw.as_bytes()[0] {
-            b'"' => !scan(&serde_json::from_str::<std::borrow::Cow<str>>(raw).expect("details hold JSON")).is_empty(),
-            b'[' | b'{' => self.finds(&serde_json::from_str(raw).expect("details hold JSON")),
-            _ => false,
-        }
-    }
-
     fn finds(&self, v: &Value) -> bool {
         match v {
             Value::String(s) => !scan(s).is_empty(),

@@ -152,7 +152,7 @@ impl<'a> Object<'a> {
     /// The canonical text of the object (keys sorted, compact: what `serde_json` writes for the
     /// `Map` of the same entries).
     pub fn canonical(&self) -> Result<String, serde_json::Error> {
-        Ok(Details::from_parts(self.parts())?.as_json().to_string())
+        Ok(Details::from_parts(self.parts())?.into_json())
     }
 }
 

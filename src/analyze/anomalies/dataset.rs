@@ -328,10 +328,7 @@ impl Dataset {
                 _ => {}
             }
         }
-        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| match ev.details.raw(key)? {
-            "null" => None,
-            raw => Some((*key, ev.details.str(key).unwrap_or(Cow::Borrowed(raw)))),
-        });
+        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| Some((*key, ev.details.text_ref(key)?)));
         if let Some((kinds, fields)) = prompt_secrets(prompts) {
             self.secrets.push(SecretHit { row: i, kinds, fields });
         }
