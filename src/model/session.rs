@@ -90,7 +90,9 @@ pub struct FlowSessionResource {
 /// session table. Memory grows with the number of sessions, not of events.
 #[derive(Debug, Default)]
 pub struct SessionBuilder {
-    sessions: crate::collections::FastMap<String, Partial>,
+    /// Boxed: growing a table of a million sessions moved every one of them (and touched fresh
+    /// memory for all of them) at each doubling; a pointer is all a rehash moves now.
+    sessions: crate::collections::FastMap<String, Box<Partial>>,
     /// Keep only who, when, authorization, status and resources: not what the session was
     /// asked and decided (prompt, context, plan, decisions), which are most of a session's
     /// memory and which a traceability matrix does not show.
@@ -153,7 +155,7 @@ impl SessionBuilder {
         // Looked up before inserting: most events belong to a session already seen, and an
         // owned key would cost an allocation each.
         if !self.sessions.contains_key(session_id.as_str()) {
-            self.sessions.insert(session_id.clone(), Partial::default());
+            self.sessions.insert(session_id.clone(), Box::default());
         }
         let p = self.sessions.get_mut(session_id.as_str()).expect("inserted above");
         p.first_seen = Some(p.first_seen.map_or(ev.time, |t| t.min(ev.time)));
@@ -250,7 +252,7 @@ impl SessionBuilder {
         self,
         keep: impl Fn(Timestamp, &[FlowSessionResource]) -> bool,
     ) -> Vec<(FlowSession, Vec<FlowSessionResource>)> {
-        let mut sessions: Vec<(String, Partial)> = self
+        let mut sessions: Vec<(String, Box<Partial>)> = self
             .sessions
             .into_iter()
             .filter(|(_, p)| p.started.or(p.first_seen).is_some_and(|t| keep(t, &p.resources)))
