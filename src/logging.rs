@@ -90,7 +90,7 @@ mod tests {
                     crate::model::Origin { format: "test".into(), native_id: None },
                 );
                 ev.id = i.to_string();
-                Ok(Record { event: Box::new(ev), position: None })
+                Ok(Record { event: Box::new(ev), position: None, prepared: None })
             })
             .collect();
         let bar = ProgressBar::hidden();

@@ -178,9 +178,15 @@ impl Chain {
 
     /// Link the record in `out[start..]` (its canonical bytes): the next seq and hash.
     fn next(&mut self, out: &[u8], start: usize) -> (u64, String) {
-        self.hash = link(&self.hash, &out[start..]);
-        self.seq += 1;
+        self.append(&out[start..]);
         (self.seq, signing::hex(&self.hash))
+    }
+
+    /// Link a record given by its canonical bytes (encoded elsewhere) without writing the chain
+    /// fields: for a head alone, as the report's manifest states it.
+    pub fn append(&mut self, canonical: &[u8]) {
+        self.hash = link(&self.hash, canonical);
+        self.seq += 1;
     }
 
     /// Add the chain members to the JSON object just written at `out[start..]`, before its

@@ -20,7 +20,7 @@ use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
 use crate::report::checks::Exception;
 use crate::secrets::redactor::Redactor;
-use crate::sources::{EventStream, SourceError};
+use crate::sources::{EventStream, Prepare, Record, SourceError};
 
 /// At most this many event ids are kept per list of evidence.
 pub const MAX_IDS: usize = 20;
@@ -123,8 +123,9 @@ struct Reader {
 }
 
 /// What is taken from each event of the period: statistics and the chain head. It runs on a
-/// thread of its own beside the reader (encoding and hashing every event is a good part of the
-/// work), which also frees the events.
+/// thread of its own beside the reader (hashing every event's record is a good part of the
+/// work; the source's threads encode the records, see [`Evidence::prepare`]), which also frees
+/// the events.
 struct Period {
     stats: Stats,
     /// UTC day → events of the period (`stats.per_day` once read).
@@ -151,13 +152,13 @@ impl Reader {
     ) -> Result<(), SourceError> {
         let Reader { provisioned, sessions, earliest, period: stats } = self;
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Box<AuditEvent>>>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
             let worker = std::thread::Builder::new()
                 .name("report-period".into())
                 .spawn_scoped(s, move || {
                     for batch in rx {
-                        for ev in batch.iter().filter(|ev| period.contains(&ev.time)) {
-                            stats.add(ev);
+                        for rec in batch.iter().filter(|r| period.contains(&r.event.time)) {
+                            stats.add(&rec.event, rec.prepared.as_deref());
                         }
                     }
                 })
@@ -165,7 +166,8 @@ impl Reader {
             let mut batch = Vec::with_capacity(PERIOD_BATCH);
             let read = || -> Result<(), SourceError> {
                 for rec in stream {
-                    let ev = rec?.event;
+                    let rec = rec?;
+                    let ev = &rec.event;
                     *earliest = Some(earliest.map_or(ev.time, |e| e.min(ev.time)));
                     // Provisioning is looked for in all the history read, not only the baseline
                     // (a store is asked instead: see `collect`).
@@ -178,10 +180,10 @@ impl Reader {
                         continue;
                     }
                     if let Some(data) = data.as_deref_mut() {
-                        data.push(&ev);
+                        data.push(ev);
                     }
-                    sessions.add(&ev);
-                    batch.push(ev);
+                    sessions.add(ev);
+                    batch.push(rec);
                     if batch.len() == PERIOD_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
                         break; // the thread failed: joined below
                     }
@@ -200,10 +202,15 @@ impl Reader {
 }
 
 impl Period {
-    fn add(&mut self, ev: &AuditEvent) {
-        self.buf.clear();
-        let redacted = self.redactor.apply(ev, &mut Default::default());
-        JsonEncoder.encode_chained(&redacted, &mut self.chain, &mut self.buf);
+    fn add(&mut self, ev: &AuditEvent, prepared: Option<&[u8]>) {
+        match prepared {
+            Some(bytes) => self.chain.append(bytes),
+            None => {
+                self.buf.clear();
+                chain_bytes(&self.redactor, ev, &mut self.buf);
+                self.chain.append(&self.buf);
+            }
+        }
         let s = &mut self.stats;
         s.events += 1;
         *self.days.entry(ev.time.date_naive()).or_default() += 1;
@@ -252,6 +259,12 @@ impl Period {
             }
         }
     }
+}
+
+/// What an event of the period is linked into the chain with: the record `export --format json`
+/// writes for it, redacted as export redacts, without the chain fields.
+fn chain_bytes(redactor: &Redactor, ev: &AuditEvent, out: &mut Vec<u8>) {
+    JsonEncoder.encode(&redactor.apply(ev, &mut Default::default()), out);
 }
 
 /// One more of `key`, allocating the key only the first time.
@@ -381,6 +394,20 @@ impl Evidence {
         })
     }
 
+    /// Work for the source's threads ([`ReadOptions::prepare`](crate::sources::ReadOptions)):
+    /// the chain bytes of each event of `period`, so that [`Evidence::collect`] only hashes them
+    /// (records without them are encoded there, the same way).
+    pub fn prepare(period: Window, redactor: Redactor) -> Prepare {
+        Prepare::new(move |ev| {
+            period.contains(&ev.time).then(|| {
+                // Room for the envelope too: growing the record once more costs a copy.
+                let mut out = Vec::with_capacity(1024 + ev.details.as_json().len());
+                chain_bytes(&redactor, ev, &mut out);
+                out
+            })
+        })
+    }
+
     /// Where the stream given to [`Evidence::collect`] must start: the baseline when the events
     /// are kept here; with a store, only what the sessions of the period need — the period,
     /// and before it the events of sessions that were already open (the store answers the
@@ -433,5 +460,69 @@ pub fn period_text(w: &Window) -> String {
         format!("{} to {}", w.from.format("%Y-%m-%d"), last.format("%Y-%m-%d"))
     } else {
         format!("{} to {}", time::format(&w.from), time::format(&w.to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, Origin};
+    use crate::secrets::redactor::Mode;
+
+    fn at(s: &str) -> Timestamp {
+        time::parse(s).unwrap()
+    }
+
+    /// Three events, the first before the period; prompts with a token to redact.
+    fn events() -> Vec<AuditEvent> {
+        ["2026-09-30T23:59:59Z", "2026-10-02T08:00:00Z", "2026-10-03T09:30:00Z"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut ev = AuditEvent::new(
+                    at(t),
+                    "duo_flow_started".into(),
+                    Actor { id: Some("5001".into()), name: None, class: ActorClass::ServiceAccount },
+                    Origin { format: "t".into(), native_id: Some(i.to_string()) },
+                );
+                ev.details.insert("input_prompt", "deploy with token glpat-abcdefghijklmnopqrst".into());
+                ev.assign_id("");
+                ev
+            })
+            .collect()
+    }
+
+    /// The head `collect` finds, with the records prepared by the source's threads or not.
+    fn head(prepared: bool, period: Window, redactor: &Redactor) -> Head {
+        let baseline = Window { from: at("2026-09-01T00:00:00Z"), to: period.from };
+        let work = Evidence::prepare(period, redactor.clone());
+        let records: Vec<Result<Record, SourceError>> =
+            events().into_iter().map(|ev| Ok(Prepare::record(prepared.then_some(&work), ev, None))).collect();
+        if prepared {
+            let linked = records.iter().filter(|r| r.as_ref().unwrap().prepared.is_some()).count();
+            assert_eq!(linked, 2, "only the period's events are encoded");
+        }
+        let stream = Box::new(records.into_iter());
+        let ev = Evidence::collect(stream, period, baseline, Settings::default(), redactor.clone(), None).unwrap();
+        ev.chain.unwrap()
+    }
+
+    /// Prepared or not, the period's events link the chain `export --format json` writes for
+    /// them, redacted as export redacts.
+    #[test]
+    fn prepared_records_link_the_chain_export_writes() {
+        let period = Window { from: at("2026-10-01T00:00:00Z"), to: at("2026-11-01T00:00:00Z") };
+        let redactor = Redactor::with_key(Mode::Prompts, b"k");
+        let mut chain = Chain::start(crate::chain::DEFAULT_ID, None, None).unwrap();
+        let mut out = Vec::new();
+        for ev in events().iter().filter(|ev| period.contains(&ev.time)) {
+            let redacted = redactor.apply(ev, &mut Default::default());
+            assert!(matches!(redacted, std::borrow::Cow::Owned(_)), "the prompt is redacted");
+            JsonEncoder.encode_chained(&redacted, &mut chain, &mut out);
+        }
+        let export = chain.head().unwrap();
+        assert_eq!(export.seq, 2);
+        assert_eq!(head(true, period, &redactor), export);
+        assert_eq!(head(false, period, &redactor), export);
     }
 }

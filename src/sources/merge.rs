@@ -9,7 +9,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::tables::{ColumnError, Columns, TableSpec};
-use super::{Record, SourceError};
+use super::{Prepare, Record, SourceError};
 use crate::checkpoint::Position;
 
 /// Fetches pages of the tables being merged.
@@ -31,13 +31,13 @@ type Chunk = Vec<Result<Record, SourceError>>;
 
 /// Turn rows into records (the costliest step of a database export: mostly parsing
 /// `details`); warnings about unparseable details are returned, not logged.
-fn map_rows<R: Columns>(spec: &TableSpec, name: &Arc<str>, rows: &[R]) -> Mapped {
+fn map_rows<R: Columns>(spec: &TableSpec, name: &Arc<str>, rows: &[R], work: Option<&Prepare>) -> Mapped {
     let mut notes = Vec::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let pos = spec.position(row)?;
         let event = spec.event(row, &mut |msg| notes.push(msg))?;
-        out.push(Record { event: Box::new(event), position: Some((name.clone(), pos)) });
+        out.push(Prepare::record(work, event, Some((name.clone(), pos))));
     }
     Ok((out, notes))
 }
@@ -47,32 +47,34 @@ fn map_rows<R: Columns>(spec: &TableSpec, name: &Arc<str>, rows: &[R]) -> Mapped
 struct Mapper<R> {
     tx: SyncSender<(TableSpec, Arc<str>, Vec<R>)>,
     rx: Receiver<Mapped>,
+    work: Option<Prepare>,
 }
 
 impl<R: Columns + Send + 'static> Mapper<R> {
-    fn start() -> std::io::Result<Mapper<R>> {
-        let (tx, work) = sync_channel::<(TableSpec, Arc<str>, Vec<R>)>(1);
+    fn start(work: Option<Prepare>) -> std::io::Result<Mapper<R>> {
+        let (tx, pages) = sync_channel::<(TableSpec, Arc<str>, Vec<R>)>(1);
         let (done, rx) = sync_channel(1);
+        let theirs = work.clone();
         std::thread::Builder::new().name("row-mapper".into()).spawn(move || {
-            for (spec, name, rows) in work {
-                if done.send(map_rows(&spec, &name, &rows)).is_err() {
+            for (spec, name, rows) in pages {
+                if done.send(map_rows(&spec, &name, &rows, theirs.as_ref())).is_err() {
                     break;
                 }
             }
         })?;
-        Ok(Mapper { tx, rx })
+        Ok(Mapper { tx, rx, work })
     }
 
     /// Map a page, order kept, splitting large pages between this thread and the worker.
     fn map(&self, spec: &TableSpec, name: &Arc<str>, mut rows: Vec<R>) -> Mapped {
         if rows.len() < 256 {
-            return map_rows(spec, name, &rows);
+            return map_rows(spec, name, &rows, self.work.as_ref());
         }
         let second = rows.split_off(rows.len() / 2);
         if self.tx.send((spec.clone(), name.clone(), second)).is_err() {
             unreachable!("the mapping thread lives as long as the mapper");
         }
-        let first = map_rows(spec, name, &rows);
+        let first = map_rows(spec, name, &rows, self.work.as_ref());
         let second = self.rx.recv().expect("the mapping thread answers every page");
         let (mut records, mut notes) = first?;
         let (more, more_notes) = second?;
@@ -91,12 +93,14 @@ struct Stream {
 }
 
 /// Read every table through `fetcher`, starting after each one's resume position, and send
-/// the merged records in time order through `tx` in chunks. `describe_error` turns a row that
-/// does not fit its mapping into an error naming the database.
+/// the merged records in time order through `tx` in chunks; `work` is done on each record
+/// where its row is mapped. `describe_error` turns a row that does not fit its mapping into an
+/// error naming the database.
 pub async fn merge<F: PageFetcher>(
     fetcher: &mut F,
     tables: Vec<(TableSpec, Option<Position>)>,
     page_rows: i64,
+    work: Option<Prepare>,
     tx: &SyncSender<Chunk>,
     describe_error: &dyn Fn(&str, ColumnError) -> SourceError,
 ) -> Result<(), SourceError> {
@@ -111,7 +115,7 @@ pub async fn merge<F: PageFetcher>(
         })
         .collect();
     let mapper =
-        Mapper::<F::Row>::start().map_err(|e| SourceError::Io { path: "row mapping thread".into(), source: e })?;
+        Mapper::<F::Row>::start(work).map_err(|e| SourceError::Io { path: "row mapping thread".into(), source: e })?;
     let mut chunk = Vec::with_capacity(1024);
     let mut warnings = 0u64;
     loop {

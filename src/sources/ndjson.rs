@@ -12,7 +12,7 @@ use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 
 use super::object::Line;
-use super::{shapes, Location, Record, SourceError};
+use super::{shapes, Location, Prepare, Record, SourceError};
 use crate::model::AuditEvent;
 
 /// Longest line accepted (bytes); longer lines are reported, not buffered without bound.
@@ -104,6 +104,8 @@ pub struct NdjsonSource {
     reader: Option<JoinHandle<()>>,
     turn: usize,
     current: std::vec::IntoIter<Result<Record, SourceError>>,
+    /// Done on each event by the parser that built it.
+    work: Option<Prepare>,
 }
 
 /// Lines of one or more files, in order: `text` holds them back to back.
@@ -147,7 +149,14 @@ impl NdjsonSource {
             reader: None,
             turn: 0,
             current: Vec::new().into_iter(),
+            work: None,
         }
+    }
+
+    /// Have the parsers do `work` on each event they build ([`ReadOptions::prepare`](super::ReadOptions)).
+    pub fn prepare(mut self, work: Option<Prepare>) -> NdjsonSource {
+        self.work = work;
+        self
     }
 
     /// Open the files named on the command line.
@@ -161,9 +170,10 @@ impl NdjsonSource {
         for i in 0..workers {
             let (tx, work) = sync_channel::<Batch>(1);
             let (done, rx) = sync_channel::<Parsed>(1);
+            let prepare = self.work.clone();
             let thread = std::thread::Builder::new().name(format!("ndjson-parser-{i}")).spawn(move || {
                 for batch in work {
-                    if done.send(parse_batch(batch)).is_err() {
+                    if done.send(parse_batch(batch, prepare.as_ref())).is_err() {
                         break;
                     }
                 }
@@ -248,7 +258,7 @@ fn skip_line(reader: &mut Box<dyn BufRead + Send>) {
     }
 }
 
-fn parse_batch(batch: Batch) -> Parsed {
+fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
     let mut out = Vec::with_capacity(batch.items.len());
     let mut start = 0;
     for item in batch.items {
@@ -256,7 +266,7 @@ fn parse_batch(batch: Batch) -> Parsed {
             Item::Line { file, line, end } => {
                 match parse_line(&batch.text[start..end], &file, line) {
                     Ok(None) => {}
-                    Ok(Some(ev)) => out.push(Ok(Record::from(ev))),
+                    Ok(Some(ev)) => out.push(Ok(Prepare::record(work, ev, None))),
                     Err(e) => out.push(Err(e)),
                 }
                 start = end;

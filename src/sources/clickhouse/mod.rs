@@ -39,6 +39,8 @@ pub struct ChConfig {
     pub to: Option<Timestamp>,
     pub lag: Duration,
     pub resume: Watermarks,
+    /// Work on each event where rows are mapped ([`ReadOptions::prepare`](super::ReadOptions)).
+    pub prepare: Option<super::Prepare>,
 }
 
 impl ChConfig {
@@ -52,6 +54,7 @@ impl ChConfig {
             to: None,
             lag: Duration::from_secs(60),
             resume: Watermarks::new(),
+            prepare: None,
         }
     }
 
@@ -62,6 +65,7 @@ impl ChConfig {
         cfg.to = read.range.to;
         cfg.lag = read.lag;
         cfg.resume = read.resume.clone();
+        cfg.prepare = read.prepare.clone();
         cfg.database = read.schema.clone();
         cfg.renames = read.renames.clone();
         if read.page_rows > 0 {
@@ -618,7 +622,7 @@ async fn produce(cfg: ChConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
         source_url: mask_url(&url),
         message: format!("unexpected column values in {table}: {e}"),
     };
-    merge(&mut pager, tables, cfg.page_rows, &tx, &describe).await
+    merge(&mut pager, tables, cfg.page_rows, cfg.prepare.clone(), &tx, &describe).await
 }
 
 /// The ClickHouse source, read on a background thread.

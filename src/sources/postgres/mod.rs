@@ -43,6 +43,8 @@ pub struct PgConfig {
     pub lag: Duration,
     /// Where each stream left off (exclusive).
     pub resume: Watermarks,
+    /// Work on each event where rows are mapped ([`ReadOptions::prepare`](super::ReadOptions)).
+    pub prepare: Option<super::Prepare>,
     pub connect_timeout: Duration,
 }
 
@@ -57,6 +59,7 @@ impl PgConfig {
             to: None,
             lag: Duration::from_secs(60),
             resume: Watermarks::new(),
+            prepare: None,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -68,6 +71,7 @@ impl PgConfig {
         cfg.to = read.range.to;
         cfg.lag = read.lag;
         cfg.resume = read.resume.clone();
+        cfg.prepare = read.prepare.clone();
         if let Some(schema) = &read.schema {
             cfg.schema = schema.clone();
         }
@@ -243,7 +247,7 @@ async fn produce(cfg: PgConfig, tx: SyncSender<Vec<Result<Record, SourceError>>>
         source_url: mask_url(&url),
         message: format!("unexpected column types in {table}: {e}"),
     };
-    merge(&mut pager, tables, cfg.page_rows, &tx, &describe).await?;
+    merge(&mut pager, tables, cfg.page_rows, cfg.prepare.clone(), &tx, &describe).await?;
     let _ = sqlx::query("COMMIT").execute(&mut conn).await;
     let _ = conn.close().await;
     Ok(())
