@@ -37,7 +37,10 @@ pub struct Record {
 /// [`Record::prepared`]. The report encodes the period's events for its chain head this way:
 /// read on another thread, every text of an event is a cache miss first.
 #[derive(Clone)]
-pub struct Prepare(Arc<dyn Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync>);
+pub struct Prepare(Arc<PrepareFn>);
+
+/// The work of a [`Prepare`]: bytes for an event, or none.
+type PrepareFn = dyn Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync;
 
 impl Prepare {
     pub fn new(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
