@@ -142,7 +142,7 @@ pub enum SourceSpec {
     ClickHouse(String),
 }
 
-/// How to read a database source (ignored by file sources).
+/// How to read a source: database sources take every setting, file sources only `prepare`.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     pub range: crate::range::TimeRange,
