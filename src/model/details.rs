@@ -433,8 +433,6 @@ fn write_canonical(raw: &str, out: &mut String) -> Result<bool, serde_json::Erro
     }
 }
 
-/// Writes as the `Map` of the same entries does, in any format: texts and integers directly,
-/// other values through their parsed form.
 /// serde_json's private name for a value written as it stands: `RawValue` serializes itself as
 /// a struct of this name with one field of this name. Details are handed over this way as their
 /// canonical text — serde_json's writers copy it (escaping every key and text again cost a tenth

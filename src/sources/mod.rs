@@ -60,12 +60,6 @@ impl fmt::Debug for Prepare {
     }
 }
 
-impl From<AuditEvent> for Record {
-    fn from(event: AuditEvent) -> Record {
-        Record { event: Box::new(event), position: None, prepared: None }
-    }
-}
-
 /// A stream of records, or of per-record errors the caller may skip.
 pub type EventStream = Box<dyn Iterator<Item = Result<Record, SourceError>> + Send>;
 
