@@ -362,7 +362,9 @@ impl Evidence {
             // Files are read whole: accounts provisioned before the baseline count as known too.
             None => {
                 let mut data = Dataset::default();
+                let started = std::time::Instant::now();
                 reader.read(stream, period, baseline, Some(&mut data))?;
+                tracing::debug!(rows = data.rows.len(), seconds = started.elapsed().as_secs_f64(), "events read");
                 settings.provisioned.extend(std::mem::take(&mut reader.provisioned));
                 let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
                 (Box::new(data) as Box<dyn Store>, findings)

@@ -2,7 +2,6 @@
 //! summaries, and the secrets found in prompt text.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use super::store::{group_rows, group_rows_each, Filter, Group, Key, SessionSummary};
 use crate::analyze::aggregate::{AggregateError, Fact};
@@ -13,9 +12,46 @@ use crate::sources::EventStream;
 
 /// Text shared by every row that holds the same value (actors, event names, IPs, sessions,
 /// … repeat across millions of events). A thin pointer: 8 bytes where `Arc<str>` takes 16,
-/// and a row holds ten of them — the rows are most of a dataset's memory.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Text(Arc<Box<str>>);
+/// and a row holds ten of them — the rows are most of a dataset's memory. One allocation holds
+/// the count, the length and the bytes (`arcstr`), so reading a text (interning compares one
+/// for every field of every row) is one pointer away, not two as through `Arc<Box<str>>`.
+///
+/// A dataset holds each distinct text once, and every empty text is one static value: among the
+/// texts of one dataset, the same pointer means the same text ([`Text::same`]), which grouping
+/// uses to count rows without reading their texts.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(arcstr::ArcStr);
+
+/// The one empty text (no allocation; cloning it counts nothing).
+static EMPTY: Text = Text(arcstr::ArcStr::new());
+
+impl Text {
+    /// Whether both are the same allocation: for texts of one dataset, whether they are equal.
+    pub fn same(&self, other: &Text) -> bool {
+        arcstr::ArcStr::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether the text is empty, told from the pointer (without reading the text).
+    pub fn is_blank(&self) -> bool {
+        self.same(&EMPTY)
+    }
+
+    /// The empty text.
+    pub fn empty() -> &'static Text {
+        &EMPTY
+    }
+
+    /// The allocation's address, which stands for the text among the texts of one dataset.
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        EMPTY.clone()
+    }
+}
 
 impl std::ops::Deref for Text {
     type Target = str;
@@ -38,7 +74,11 @@ impl std::fmt::Debug for Text {
 
 impl From<&str> for Text {
     fn from(s: &str) -> Text {
-        Text(Arc::new(s.into()))
+        if s.is_empty() {
+            EMPTY.clone()
+        } else {
+            Text(arcstr::ArcStr::from(s))
+        }
     }
 }
 
@@ -104,16 +144,37 @@ impl std::fmt::Debug for EventId {
 
 /// Rows in chunks of a fixed size: growing never moves what is stored (a `Vec` of millions of
 /// rows copies them all, into freshly zeroed pages, each time it doubles).
+///
+/// Rows come as their sources give them: each file or table in time order, one after the
+/// other. Where time goes back a new run starts ([`Rows::runs`]); within a run the rows of a
+/// window are found by binary search, so a question about the baseline does not visit the
+/// rows of the range (nor one about a day the other eighty-nine), only each run's two ends.
 #[derive(Debug, Default)]
 pub struct Rows {
     chunks: Vec<Vec<Row>>,
     len: usize,
+    /// Where each run of rows in time order after the first starts.
+    runs: Vec<usize>,
+    /// Too many runs to be worth searching (rows given in no order): windows are scanned.
+    unordered: bool,
 }
 
 const CHUNK: usize = 1 << 16;
 
+/// More runs than one per this many rows: the rows are scanned instead.
+const ROWS_PER_RUN: usize = 64;
+
 impl Rows {
     pub fn push(&mut self, row: Row) {
+        if let Some(last) = self.len.checked_sub(1).map(|i| self[i].time()) {
+            if row.time() < last && !self.unordered {
+                self.runs.push(self.len);
+                if self.runs.len() > 16 && self.runs.len() * ROWS_PER_RUN > self.len {
+                    self.unordered = true;
+                    self.runs = Vec::new();
+                }
+            }
+        }
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -131,6 +192,57 @@ impl Rows {
 
     pub fn iter(&self) -> impl Iterator<Item = &Row> + '_ {
         self.chunks.iter().flatten()
+    }
+
+    /// The runs of rows in time order, as index ranges, in index order.
+    fn runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let starts = std::iter::once(0).chain(self.runs.iter().copied());
+        let ends = self.runs.iter().copied().chain(std::iter::once(self.len));
+        starts.zip(ends).map(|(start, end)| start..end)
+    }
+
+    /// The first index in `run` (a run in time order) whose row is at or after `t`.
+    fn first_at(&self, run: &std::ops::Range<usize>, t: i64) -> usize {
+        let (mut lo, mut hi) = (run.start, run.end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self[mid].time() < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The index ranges holding the rows within `[from, to)` (microseconds), in index order;
+    /// with the rows in no order, all of them (the caller checks the time).
+    fn ranges_within(&self, from: i64, to: i64) -> Vec<std::ops::Range<usize>> {
+        if self.unordered {
+            return std::iter::once(0..self.len).collect();
+        }
+        self.runs().map(|run| self.first_at(&run, from)..self.first_at(&run, to)).filter(|r| !r.is_empty()).collect()
+    }
+
+    /// The indexes of the rows within `[from, to)`, in index order (see [`Rows::ranges_within`]).
+    pub fn within(&self, from: i64, to: i64) -> impl Iterator<Item = usize> + '_ {
+        self.ranges_within(from, to).into_iter().flatten()
+    }
+
+    /// The rows within `[from, to)`, in index order (see [`Rows::ranges_within`]).
+    pub fn rows_within(&self, from: i64, to: i64) -> impl Iterator<Item = &Row> + '_ {
+        self.ranges_within(from, to).into_iter().flat_map(move |r| self.slices(r)).flatten()
+    }
+
+    /// The rows of `range` as slices of their chunks.
+    fn slices(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &[Row]> + '_ {
+        let (first, last) = (range.start / CHUNK, range.end.div_ceil(CHUNK));
+        (first..last).map(move |c| {
+            let base = c * CHUNK;
+            let from = range.start.max(base) - base;
+            let to = range.end.min(base + CHUNK) - base;
+            &self.chunks[c][from..to]
+        })
     }
 }
 
@@ -252,8 +364,6 @@ pub struct Dataset {
     pub secrets: Vec<SecretHit>,
     names: FastMap<String, String>,
     interned: FastSet<Text>,
-    /// The empty text, which most rows hold in several fields (no session, no model, …).
-    empty: Text,
 }
 
 impl Dataset {
@@ -271,7 +381,7 @@ impl Dataset {
 
     fn intern(&mut self, s: &str) -> Text {
         if s.is_empty() {
-            return self.empty.clone();
+            return Text::default();
         }
         if let Some(t) = self.interned.get(s) {
             return t.clone();
@@ -393,7 +503,9 @@ impl Dataset {
     /// The rows within `window` passing every filter.
     fn passing<'a>(&'a self, filters: &'a [Filter], window: &super::Window) -> impl Iterator<Item = &'a Row> + 'a {
         let (from, to) = window.micros();
-        self.rows.iter().filter(move |r| (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r)))
+        self.rows
+            .rows_within(from, to)
+            .filter(move |r| (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r)))
     }
 
     /// The display name of an actor id, when any event gave one.
@@ -443,10 +555,15 @@ impl Row {
     /// Whom the event is about: the human an agent acted for, else the actor; empty for
     /// unauthenticated requests (GitLab gives them all one id, which is nobody's baseline).
     pub fn principal(&self) -> &str {
-        if !self.on_behalf_of.is_empty() {
+        self.principal_text()
+    }
+
+    /// [`Row::principal`] as the row's text (told without reading the texts).
+    pub fn principal_text(&self) -> &Text {
+        if !self.on_behalf_of.is_blank() {
             &self.on_behalf_of
         } else if self.fact.class == ActorClass::Unauthenticated {
-            ""
+            Text::empty()
         } else {
             &self.fact.actor
         }
@@ -460,9 +577,22 @@ impl super::store::Store for Dataset {
 
     fn rows(&self, filters: &[Filter], window: &super::Window) -> Vec<usize> {
         let (from, to) = window.micros();
+        // A principal asked for is one of the rows' texts, or no row's: rows are told by its
+        // address before any text of theirs is read.
+        let principal = filters.iter().find_map(|f| match f {
+            Filter::Principal(p) if p.is_empty() => Some(Some(Text::default())),
+            Filter::Principal(p) => Some(self.interned.get(p.as_str()).cloned()),
+            _ => None,
+        });
+        if let Some(None) = principal {
+            return Vec::new();
+        }
+        let principal = principal.flatten();
         let pass = |i: &usize, filters: &[&Filter]| {
             let r = &self.rows[*i];
-            (from..to).contains(&r.time()) && filters.iter().all(|f| f.matches(r))
+            (from..to).contains(&r.time())
+                && principal.as_ref().is_none_or(|p| r.principal_text().same(p))
+                && filters.iter().all(|f| f.matches(r))
         };
         // A session's rows are indexed: the index answers the session filter, the rows the others
         // (matching each row against a list of thousands of sessions again would be quadratic).
@@ -480,7 +610,7 @@ impl super::store::Store for Dataset {
             out.retain(|i| pass(i, &also));
             return out;
         }
-        (0..self.rows.len()).filter(|i| pass(i, &rest)).collect()
+        self.rows.within(from, to).filter(|i| pass(i, &rest)).collect()
     }
 
     fn group(&self, keys: &[Key], filters: &[Filter], window: &super::Window) -> Vec<Group> {
@@ -576,6 +706,71 @@ mod tests {
         }
     }
 
+    /// A user's row with no session, model, scope or tokens.
+    fn plain<'a>(time: i64, id: &'a str, actor: &'a str, event_name: &'a str, outcome: Outcome) -> RowParts<'a> {
+        RowParts {
+            time,
+            id,
+            actor,
+            event_name,
+            ip: "",
+            session: "",
+            flow_type: "",
+            outcome,
+            input_tokens: 0,
+            output_tokens: 0,
+            project: "",
+            class: ActorClass::User,
+            on_behalf_of: "",
+            model: "",
+            target: "",
+            scopes: "",
+        }
+    }
+
+    /// Rows at `times`, the actor of each the index modulo 5.
+    fn dataset_at(times: &[i64]) -> Dataset {
+        let mut d = Dataset::default();
+        for (i, t) in times.iter().enumerate() {
+            let (id, actor) = (format!("{i:032x}"), format!("user-{}", i % 5));
+            d.push_row(plain(*t, &id, &actor, "push", Outcome::Success));
+        }
+        d
+    }
+
+    #[test]
+    fn windows_find_the_rows_of_every_run_and_of_rows_in_no_order() {
+        use crate::analyze::anomalies::store::Store;
+        // Three sources in time order one after the other (across chunk boundaries), with ties
+        // and a source that starts before the previous one ended; then the same times shuffled.
+        let mut ordered: Vec<i64> = (0..CHUNK as i64 + 500).map(|i| i / 3).collect();
+        ordered.extend((0..40_000).map(|i| 5_000 + i / 2));
+        ordered.extend((0..30_000).map(|i| 20_000 - i / 400));
+        let mut shuffled = ordered.clone();
+        let mut x = 7u64;
+        for i in (1..shuffled.len()).rev() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        for (times, runs) in [(&ordered, 2 + 74), (&shuffled, 0)] {
+            let d = dataset_at(times);
+            // The descending source is a run per step back, still few enough to search.
+            assert_eq!((d.rows.runs.len(), d.rows.unordered), (runs, runs == 0), "{}", times.len());
+            for (from, to) in [(0, 1), (0, 30_000), (5_000, 5_001), (9_999, 20_001), (21_000, 22_000), (-5, 3)] {
+                let window = crate::analyze::anomalies::Window::from_micros(from, to);
+                let expected: Vec<usize> = (0..times.len()).filter(|i| (from..to).contains(&times[*i])).collect();
+                assert_eq!(d.rows(&[], &window), expected, "{from}..{to}");
+                let only = [Filter::Principal("user-3".into())];
+                let mine: Vec<usize> = expected.iter().copied().filter(|i| i % 5 == 3).collect();
+                assert_eq!(d.rows(&only, &window), mine, "{from}..{to}");
+                let counted: u64 = d.group(&[Key::Actor], &[], &window).iter().map(|g| g.count).sum();
+                assert_eq!(counted, expected.len() as u64, "{from}..{to}");
+            }
+            let all = crate::analyze::anomalies::Window::from_micros(0, 30_000);
+            assert!(d.rows(&[Filter::Principal("nobody".into())], &all).is_empty());
+        }
+    }
+
     #[test]
     fn rows_span_chunks_and_keep_their_order_and_texts() {
         let mut d = Dataset::default();
@@ -583,24 +778,7 @@ mod tests {
         for i in 0..n {
             let id = format!("{i:032x}");
             let actor = format!("user-{}", i % 7);
-            let row = RowParts {
-                time: i as i64,
-                id: &id,
-                actor: &actor,
-                event_name: "duo_flow_started",
-                ip: "",
-                session: "",
-                flow_type: "",
-                outcome: Outcome::Failure,
-                input_tokens: 0,
-                output_tokens: 0,
-                project: "",
-                class: ActorClass::User,
-                on_behalf_of: "",
-                model: "",
-                target: "",
-                scopes: "",
-            };
+            let row = plain(i as i64, &id, &actor, "duo_flow_started", Outcome::Failure);
             assert_eq!(d.push_row(row), i);
         }
         assert_eq!(d.rows.len(), n);
@@ -612,7 +790,7 @@ mod tests {
         );
         assert!(Dataset::failed(last));
         // Equal texts are one allocation.
-        assert!(Arc::ptr_eq(&d.rows[0].fact.actor.0, &d.rows[7].fact.actor.0));
+        assert!(arcstr::ArcStr::ptr_eq(&d.rows[0].fact.actor.0, &d.rows[7].fact.actor.0));
         assert!(d.rows.iter().map(|r| r.time()).eq(0..n as i64));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::dataset::Row;
+use super::dataset::{Row, Text};
 use super::store::{Filter, Key};
 use super::{Draft, Heuristic, Input};
 
@@ -44,6 +44,11 @@ impl Attr {
     }
 
     pub fn of(self, r: &Row) -> &str {
+        self.text_of(r)
+    }
+
+    /// [`Attr::of`] as the row's text.
+    pub fn text_of(self, r: &Row) -> &Text {
         match self {
             Attr::Ip => &r.fact.ip,
             Attr::Model => &r.model,
@@ -68,15 +73,21 @@ impl Heuristic for FirstSeen {
     fn run(&self, input: &Input) -> Vec<Draft> {
         let mut out = Vec::new();
         let mut events: BTreeMap<String, u64> = BTreeMap::new();
+        // Only actors with enough history are judged: the others (most of them one poll cycle
+        // each) are not kept, nor are their pairs below.
         input.data.group_each(&[Key::Principal], &[], &input.baseline, &mut |mut g| {
-            events.insert(g.take_text(0), g.count);
+            if g.count >= MIN_BASELINE_EVENTS {
+                events.insert(g.take_text(0), g.count);
+            }
         });
         for attr in &input.settings.first_seen {
             let keys = [Key::Principal, Key::Attr(*attr)];
             // The baseline's pairs, their texts moved out of each group as it comes.
             let mut known: BTreeSet<(String, String)> = BTreeSet::new();
             input.data.group_each(&keys, &[], &input.baseline, &mut |mut g| {
-                known.insert((g.take_text(0), g.take_text(1)));
+                if events.contains_key(g.text(0)) {
+                    known.insert((g.take_text(0), g.take_text(1)));
+                }
             });
             for g in input.data.group(&keys, &[], &input.range) {
                 let (actor, value) = (g.text(0), g.text(1));

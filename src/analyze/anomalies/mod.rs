@@ -252,7 +252,15 @@ fn run_all(heuristics: &[&dyn Heuristic], input: &Input, workers: usize) -> Vec<
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(h) = heuristics.get(i) else { return done };
-            done.push((i, h.run(input)));
+            let started = std::time::Instant::now();
+            let drafts = h.run(input);
+            tracing::debug!(
+                heuristic = h.name(),
+                drafts = drafts.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "ran"
+            );
+            done.push((i, drafts));
         }
     };
     let mut done: Vec<(usize, Vec<Draft>)> = std::thread::scope(|s| {

@@ -7,11 +7,9 @@
 //! one by one); and two summaries — agent sessions ([`Store::sessions`]) and secrets in prompts
 //! ([`Store::secrets`]). Rows are addressed by index; [`Store::row`] gives one.
 
-use std::cmp::Ordering::Equal;
-
 use chrono::{Datelike, TimeZone, Timelike, Weekday};
 
-use super::dataset::{ts, Row, SecretHit};
+use super::dataset::{ts, Row, SecretHit, Text};
 use super::first_seen::Attr;
 use super::Window;
 use crate::analyze::aggregate::Cell;
@@ -232,10 +230,32 @@ pub trait Store: Sync {
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Kv<'a> {
     None,
+    /// One of the rows' texts, hashed and compared by its address: the rows grouped are those
+    /// of one dataset, whose equal texts are one allocation (see [`Text`]), so counting never
+    /// reads a text — only sorting the groups does.
+    Text(ById<'a>),
     Str(&'a str),
     Int(i64),
     /// A calendar day, which becomes its text (`YYYY-MM-DD`).
     Date(chrono::NaiveDate),
+}
+
+/// A row's text as a grouping key: its address stands for it (see [`Kv::Text`]).
+#[derive(Clone, Copy)]
+struct ById<'a>(&'a Text);
+
+impl PartialEq for ById<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same(other.0)
+    }
+}
+
+impl Eq for ById<'_> {}
+
+impl std::hash::Hash for ById<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.addr());
+    }
 }
 
 impl Kv<'_> {
@@ -244,21 +264,44 @@ impl Kv<'_> {
         let rank = |k: &Kv| match k {
             Kv::None => 0,
             Kv::Int(_) => 1,
-            Kv::Str(_) | Kv::Date(_) => 2,
+            Kv::Text(_) | Kv::Str(_) | Kv::Date(_) => 2,
         };
         let four_digits = |d: &chrono::NaiveDate| (0..=9999).contains(&d.year());
         match (self, other) {
             (Kv::Int(a), Kv::Int(b)) => a.cmp(b),
+            (Kv::Text(a), Kv::Text(b)) => (**a.0).cmp(&**b.0),
             (Kv::Str(a), Kv::Str(b)) => a.cmp(b),
             // Their texts sort as the days do while years have four digits.
             (Kv::Date(a), Kv::Date(b)) if four_digits(a) && four_digits(b) => a.cmp(b),
-            (Kv::Str(_) | Kv::Date(_), Kv::Str(_) | Kv::Date(_)) => self.text().cmp(&other.text()),
+            (Kv::Text(_) | Kv::Str(_) | Kv::Date(_), Kv::Text(_) | Kv::Str(_) | Kv::Date(_)) => {
+                self.text().cmp(&other.text())
+            }
             _ => rank(self).cmp(&rank(other)),
         }
     }
 
+    /// Whether the value is a text (of a row or not).
+    fn is_text(&self) -> bool {
+        matches!(self, Kv::Text(_) | Kv::Str(_))
+    }
+
+    /// A text's first 16 bytes as a number (zeros after its end): texts whose numbers differ
+    /// order as them; equal numbers say nothing. 0 for other values.
+    fn prefix(&self) -> u128 {
+        let bytes = match self {
+            Kv::Text(t) => t.0.as_bytes(),
+            Kv::Str(s) => s.as_bytes(),
+            Kv::None | Kv::Int(_) | Kv::Date(_) => return 0,
+        };
+        let mut head = [0u8; 16];
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        u128::from_be_bytes(head)
+    }
+
     fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
+            Kv::Text(t) => std::borrow::Cow::Borrowed(t.0),
             Kv::Str(s) => std::borrow::Cow::Borrowed(s),
             Kv::Date(d) => std::borrow::Cow::Owned(d.to_string()),
             Kv::None | Kv::Int(_) => std::borrow::Cow::Borrowed(""),
@@ -268,6 +311,7 @@ impl Kv<'_> {
     fn cell(self) -> Option<Cell> {
         match self {
             Kv::None => None,
+            Kv::Text(t) => Some(Cell::Text(t.0.to_string())),
             Kv::Str(s) => Some(Cell::Text(s.to_string())),
             Kv::Int(n) => Some(Cell::Int(n)),
             Kv::Date(d) => Some(Cell::Text(d.to_string())),
@@ -280,13 +324,13 @@ impl Key {
     fn value<'a>(&self, r: &'a Row) -> Kv<'a> {
         use crate::analyze::aggregate::Bucket;
         match self {
-            Key::Principal => Kv::Str(r.principal()),
-            Key::Actor => Kv::Str(&r.fact.actor),
+            Key::Principal => Kv::Text(ById(r.principal_text())),
+            Key::Actor => Kv::Text(ById(&r.fact.actor)),
             Key::Day => Kv::Int(Bucket::Day.start(r.time())),
             Key::Hour => Kv::Int(Bucket::Hour.start(r.time())),
             Key::LocalDay(tz) => Kv::Date(tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive()),
-            Key::Session => Kv::Str(&r.fact.session),
-            Key::Attr(a) => Kv::Str(a.of(r)),
+            Key::Session => Kv::Text(ById(&r.fact.session)),
+            Key::Attr(a) => Kv::Text(ById(a.text_of(r))),
             Key::Scope => Kv::None,
         }
     }
@@ -328,6 +372,9 @@ pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], ea
     }
 }
 
+/// A group while sorting: its texts' [`Kv::prefix`]es, its key, its count and tokens.
+type Counted<'a, const N: usize> = ([u128; N], [Kv<'a>; N], (u64, u64));
+
 fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(Group)) {
     let mut m: crate::collections::FastMap<[Kv<'a>; N], (u64, u64)> = Default::default();
     let scope = keys.iter().position(|k| *k == Key::Scope);
@@ -353,13 +400,26 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
             }
         }
     }
-    // Sorted while the keys are still borrowed (comparing them reads the texts once, not through
-    // each group's cells), with the map already freed: the owned groups are made in order.
-    let mut counted: Vec<([Kv<'a>; N], (u64, u64))> = m.into_iter().collect();
+    // Sorted while the keys are still borrowed, with the map already freed: the owned groups are
+    // made in order. The first 16 bytes of each text are taken once, in a pass over the groups,
+    // and order most pairs (hundreds of thousands of groups, one per poll cycle or principal and
+    // day): comparing whole texts for every comparison of the sort read them from all over memory.
+    let mut counted: Vec<Counted<'a, N>> =
+        m.into_iter().map(|(key, n)| (std::array::from_fn(|c| key[c].prefix()), key, n)).collect();
     counted.sort_unstable_by(|a, b| {
-        a.0.iter().zip(&b.0).map(|(x, y)| x.cmp_as_cell(y)).find(|o| o.is_ne()).unwrap_or(Equal)
+        for c in 0..N {
+            let (x, y) = (&a.1[c], &b.1[c]);
+            let o = match (a.0[c], b.0[c]) {
+                (p, q) if p != q && x.is_text() && y.is_text() => p.cmp(&q),
+                _ => x.cmp_as_cell(y),
+            };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
     });
-    for (key, (count, tokens)) in counted {
+    for (_, key, (count, tokens)) in counted {
         each(Group { keys: key.into_iter().filter_map(Kv::cell).collect(), count, tokens });
     }
 }

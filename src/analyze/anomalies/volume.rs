@@ -15,14 +15,33 @@ pub struct VolumeSpike;
 const MIN_COUNT: f64 = 40.0;
 const MIN_BASELINE_DAYS: usize = 5;
 
-/// Each principal's days and their counts (from groups by principal and day, one at a time).
-fn per_actor_day(data: &dyn Store, window: &Window) -> BTreeMap<String, Vec<(i64, i64)>> {
-    let mut m: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+/// A principal's active days: (day start in microseconds, events).
+type Days = Vec<(i64, i64)>;
+
+/// Each principal's days and their counts (from groups by principal and day, one at a time),
+/// for the principals `keep` keeps given their days. A store gives a principal's groups one
+/// after the other (they are sorted): the others are dropped as soon as they are complete —
+/// most principals (one per poll cycle, say) never have enough days to matter.
+fn per_actor_day(data: &dyn Store, window: &Window, keep: &dyn Fn(&str, &Days) -> bool) -> BTreeMap<String, Days> {
+    let mut m: BTreeMap<String, Days> = BTreeMap::new();
+    let mut current: Option<(String, Days)> = None;
+    let done = |m: &mut BTreeMap<String, Days>, c: Option<(String, Days)>| {
+        if let Some((actor, days)) = c.filter(|(actor, days)| keep(actor, days)) {
+            m.entry(actor).or_default().extend(days);
+        }
+    };
     data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |mut g: Group| {
-        // The group's own text becomes the key (moved, not copied).
         let day = (g.int(1), g.count as i64);
-        m.entry(g.take_text(0)).or_default().push(day);
+        match &mut current {
+            Some((actor, days)) if actor == g.text(0) => days.push(day),
+            _ => {
+                // The group's own text becomes the key (moved, not copied).
+                let next = Some((g.take_text(0), vec![day]));
+                done(&mut m, std::mem::replace(&mut current, next));
+            }
+        }
     });
+    done(&mut m, current);
     m
 }
 
@@ -36,8 +55,8 @@ impl Heuristic for VolumeSpike {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let base = per_actor_day(input.data, &input.baseline);
-        let now = per_actor_day(input.data, &input.range);
+        let base = per_actor_day(input.data, &input.baseline, &|_, days| days.len() >= MIN_BASELINE_DAYS);
+        let now = per_actor_day(input.data, &input.range, &|actor, _| base.contains_key(actor));
         let day = Bucket::Day.micros();
         let mut out = Vec::new();
         for (actor, days) in now {
