@@ -326,22 +326,28 @@ pub struct RowParts<'a> {
     pub scopes: &'a str,
 }
 
-/// What the events say about one agent session.
+/// What the events say about one agent session, kept while reading: only what
+/// [`SessionSummary`] reports, as flags, counts and rows (a dataset holds hundreds of thousands
+/// of these: 522,017 at `bench/anomalies.sh`'s scale 150).
+///
+/// [`SessionSummary`]: super::store::SessionSummary
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     /// The start event's row.
-    pub start: Option<usize>,
+    pub start: Option<u32>,
     /// When its authorization was verified, if recorded; whether any authorization was.
     pub authorized_at: Option<i64>,
     pub authorized: bool,
     /// Whether the start record can hold an authorization at all: GitLab's ClickHouse
     /// session aggregate (`agent_platform_sessions`) has no authorization columns.
     pub authorization_recorded: bool,
-    pub scopes: Vec<String>,
-    /// Completed or failed.
-    pub end: Option<usize>,
-    pub resources: Vec<usize>,
-    pub paused: Option<usize>,
+    /// Completed, failed, stopped or dropped.
+    pub ended: bool,
+    /// Paused and not resumed since.
+    pub paused: bool,
+    /// Resources created, and the first one's row.
+    pub resources: u32,
+    pub first_resource: Option<u32>,
     /// Every row of the session (as `u32`: half the room of an index, for millions of rows).
     pub rows: Vec<u32>,
 }
@@ -418,23 +424,24 @@ impl Dataset {
                 self.sessions.insert(id, Session::default());
             }
             let s = self.sessions.get_mut(session).expect("inserted above");
-            s.rows.push(u32::try_from(i).expect("fewer than 2^32 rows in memory"));
+            let row = u32::try_from(i).expect("fewer than 2^32 rows in memory");
+            s.rows.push(row);
             match ev.event_name.as_str() {
                 "duo_flow_started" => {
-                    s.start.get_or_insert(i);
+                    s.start.get_or_insert(row);
                     s.authorization_recorded |= ev.origin.format != "agent_platform_sessions";
                     if let Some(a) = ai.and_then(|a| a.authorization.as_ref()) {
                         s.authorized = true;
                         s.authorized_at = a.verified_at.map(|t| t.timestamp_micros());
-                        s.scopes = a.scopes.clone();
                     }
                 }
-                "duo_flow_completed" | "duo_flow_failed" | "duo_flow_stopped" | "duo_flow_dropped" => {
-                    s.end.get_or_insert(i);
+                "duo_flow_completed" | "duo_flow_failed" | "duo_flow_stopped" | "duo_flow_dropped" => s.ended = true,
+                "duo_flow_paused" => s.paused = true,
+                "duo_flow_resumed" => s.paused = false,
+                name if name.starts_with("duo_flow_resource_") => {
+                    s.resources += 1;
+                    s.first_resource.get_or_insert(row);
                 }
-                "duo_flow_paused" => s.paused = Some(i),
-                "duo_flow_resumed" => s.paused = None,
-                name if name.starts_with("duo_flow_resource_") => s.resources.push(i),
                 _ => {}
             }
         }
@@ -628,20 +635,20 @@ impl super::store::Store for Dataset {
             let (first, last) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
             if !window.contains_micros(first)
                 && !window.contains_micros(last)
-                && s.start.is_none_or(|i| !window.contains_micros(self.rows[i].time()))
+                && s.start.is_none_or(|i| !window.contains_micros(self.rows[i as usize].time()))
             {
                 continue;
             }
             out.push(SessionSummary {
                 id: id.to_string(),
-                start: s.start,
+                start: s.start.map(|i| i as usize),
                 authorization_recorded: s.authorization_recorded,
                 authorized: s.authorized,
                 authorized_at: s.authorized_at,
-                ended: s.end.is_some(),
-                paused: s.paused.is_some(),
-                resources: s.resources.len(),
-                first_resource: s.resources.first().copied(),
+                ended: s.ended,
+                paused: s.paused,
+                resources: s.resources as usize,
+                first_resource: s.first_resource.map(|i| i as usize),
                 first,
                 last,
             });
@@ -675,6 +682,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<Text>(), 8);
         assert_eq!(std::mem::size_of::<EventId>(), 24);
         assert_eq!(std::mem::size_of::<Row>(), 136);
+        // A session: flags, counts and 32-bit rows; its list of rows is the only allocation.
+        assert_eq!(std::mem::size_of::<Session>(), 64);
     }
 
     #[test]
