@@ -50,6 +50,10 @@ fn message(err: &anyhow::Error) -> String {
 /// little of them is used: in alternated runs, a month's report from files
 /// (`bench/report.sh files`) peaked 6% lower without them, in no more time (see README,
 /// Compliance reports). A kernel that refuses is no error: the tool only uses more memory.
+///
+/// Done here, not through mimalloc's own `allow_thp` option: mimalloc reads its options when it
+/// starts, before `main`, and only from the environment (`MIMALLOC_ALLOW_THP=0` has the same
+/// effect); the kernel's flag holds for every mapping of the process, the allocator's too.
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
