@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::store::{group_rows, group_rows_each, Filter, Group, Key, SessionSummary};
+use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Key, SessionSummary};
 use crate::analyze::aggregate::{AggregateError, Fact};
 use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
@@ -624,7 +624,7 @@ impl super::store::Store for Dataset {
         group_rows(self.passing(filters, window), keys)
     }
 
-    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &super::Window, each: &mut dyn FnMut(Group)) {
+    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &super::Window, each: &mut dyn FnMut(GroupRef)) {
         group_rows_each(self.passing(filters, window), keys, each)
     }
 

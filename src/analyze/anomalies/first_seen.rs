@@ -75,18 +75,19 @@ impl Heuristic for FirstSeen {
         let mut events: BTreeMap<String, u64> = BTreeMap::new();
         // Only actors with enough history are judged: the others (most of them one poll cycle
         // each) are not kept, nor are their pairs below.
-        input.data.group_each(&[Key::Principal], &[], &input.baseline, &mut |mut g| {
+        input.data.group_each(&[Key::Principal], &[], &input.baseline, &mut |g| {
             if g.count >= MIN_BASELINE_EVENTS {
-                events.insert(g.take_text(0), g.count);
+                events.insert(g.text(0).into_owned(), g.count);
             }
         });
         for attr in &input.settings.first_seen {
             let keys = [Key::Principal, Key::Attr(*attr)];
-            // The baseline's pairs, their texts moved out of each group as it comes.
+            // The baseline's pairs of the actors judged, their texts copied as they are kept.
             let mut known: BTreeSet<(String, String)> = BTreeSet::new();
-            input.data.group_each(&keys, &[], &input.baseline, &mut |mut g| {
-                if events.contains_key(g.text(0)) {
-                    known.insert((g.take_text(0), g.take_text(1)));
+            input.data.group_each(&keys, &[], &input.baseline, &mut |g| {
+                let actor = g.text(0);
+                if events.contains_key(&*actor) {
+                    known.insert((actor.into_owned(), g.text(1).into_owned()));
                 }
             });
             for g in input.data.group(&keys, &[], &input.range) {

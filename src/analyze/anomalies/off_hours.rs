@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::store::{Filter, Key};
-use super::{quantile, Draft, Heuristic, Input};
+use super::{quantile, Draft, Heuristic, Input, Window};
 
 pub struct OffHours;
 
@@ -45,7 +45,7 @@ impl Heuristic for OffHours {
             }
             let filters =
                 [Filter::Principal(actor.to_string()), off[0].clone(), Filter::LocalDay(s.tz, day.to_string())];
-            let rows = input.data.rows(&filters, &input.range);
+            let rows = input.data.rows(&filters, &around(day, &input.range));
             out.push(Draft {
                 severity: 5,
                 actor: actor.to_string(),
@@ -62,5 +62,37 @@ impl Heuristic for OffHours {
             });
         }
         out
+    }
+}
+
+/// The part of `range` that holds calendar day `day` (`YYYY-MM-DD`) in every time zone: from a
+/// day before it to a day after it in UTC (zones are within 14 hours of it). The evidence is
+/// looked for there, the day itself told by its filter, instead of in the whole range.
+fn around(day: &str, range: &Window) -> Window {
+    let Ok(date) = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") else { return *range };
+    let start = date.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::days(1);
+    let from = range.from.max(start);
+    Window { from, to: range.to.min(start + chrono::Duration::days(3)).max(from) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_is_looked_for_around_the_day_within_the_range() {
+        let t = |s: &str| crate::model::time::parse(s).unwrap();
+        let range = Window { from: t("2026-10-01T00:00:00Z"), to: t("2026-11-01T00:00:00Z") };
+        let w = around("2026-10-15", &range);
+        assert_eq!((w.from, w.to), (t("2026-10-14T00:00:00Z"), t("2026-10-17T00:00:00Z")));
+        // At the range's ends the window stays inside it.
+        let w = around("2026-10-01", &range);
+        assert_eq!((w.from, w.to), (t("2026-10-01T00:00:00Z"), t("2026-10-03T00:00:00Z")));
+        let w = around("2026-10-31", &range);
+        assert_eq!((w.from, w.to), (t("2026-10-30T00:00:00Z"), t("2026-11-01T00:00:00Z")));
+        // A day outside the range gives an empty window; a text that is no day, the range.
+        let w = around("2026-12-25", &range);
+        assert_eq!((w.from, w.to), (t("2026-12-24T00:00:00Z"), t("2026-12-24T00:00:00Z")));
+        assert_eq!(around("15 Oct", &range), range);
     }
 }

@@ -120,19 +120,49 @@ impl Group {
         }
     }
 
-    /// Key `i` as text, taken out of the group ("" when it is a number).
-    pub fn take_text(&mut self, i: usize) -> String {
-        match &mut self.keys[i] {
-            Cell::Text(s) => std::mem::take(s),
-            Cell::Int(_) => String::new(),
-        }
-    }
-
     /// Key `i` as a number (0 when it is text).
     pub fn int(&self, i: usize) -> i64 {
         match &self.keys[i] {
             Cell::Int(n) => *n,
             Cell::Text(_) => 0,
+        }
+    }
+}
+
+/// A group of [`Store::group_each`], its key values borrowed (from the rows, in memory).
+pub struct GroupRef<'a> {
+    keys: [Kv<'a>; MAX_KEYS],
+    pub count: u64,
+    pub tokens: u64,
+}
+
+impl<'a> GroupRef<'a> {
+    fn of(g: &'a Group) -> GroupRef<'a> {
+        let mut keys = std::array::from_fn(|_| Kv::None);
+        for (k, cell) in keys.iter_mut().zip(&g.keys) {
+            *k = match cell {
+                Cell::Text(s) => Kv::Str(s),
+                Cell::Int(n) => Kv::Int(*n),
+            };
+        }
+        GroupRef { keys, count: g.count, tokens: g.tokens }
+    }
+
+    /// Key `i` as text ("" when it is a number), as [`Group::text`].
+    pub fn text(&self, i: usize) -> std::borrow::Cow<'a, str> {
+        match self.keys[i] {
+            Kv::Text(t) => std::borrow::Cow::Borrowed(&**t.0),
+            Kv::Str(s) => std::borrow::Cow::Borrowed(s),
+            Kv::Date(d) => std::borrow::Cow::Owned(d.to_string()),
+            Kv::None | Kv::Int(_) => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
+    /// Key `i` as a number (0 when it is text), as [`Group::int`].
+    pub fn int(&self, i: usize) -> i64 {
+        match self.keys[i] {
+            Kv::Int(n) => n,
+            _ => 0,
         }
     }
 }
@@ -177,11 +207,14 @@ pub trait Store: Sync {
     }
     /// Counts of the rows within `window` passing every filter, grouped by `keys`, sorted.
     fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group>;
-    /// The groups of [`Store::group`], in its order, handed to `each` one at a time: a caller
-    /// that keeps only part of each group never holds them all (principal × day is hundreds of
-    /// thousands of groups).
-    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &Window, each: &mut dyn FnMut(Group)) {
-        self.group(keys, filters, window).into_iter().for_each(each);
+    /// The groups of [`Store::group`], in its order, handed to `each` one at a time and
+    /// borrowed: a caller that keeps only part of each group never holds them all, and copies
+    /// only the texts it keeps (principal × day is hundreds of thousands of groups, most of them
+    /// one poll cycle's, which no heuristic keeps).
+    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &Window, each: &mut dyn FnMut(GroupRef)) {
+        for g in self.group(keys, filters, window) {
+            each(GroupRef::of(&g));
+        }
     }
     /// The groups of [`Store::group`] with more than `min_tokens` tokens.
     fn group_above(&self, keys: &[Key], filters: &[Filter], window: &Window, min_tokens: u64) -> Vec<Group> {
@@ -356,12 +389,16 @@ fn sort_in_order(rows: &mut [(usize, Row)]) {
 /// while counting (no text is copied per row).
 pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
     let mut out = Vec::new();
-    group_rows_each(rows, keys, &mut |g| out.push(g));
+    group_rows_each(rows, keys, &mut |g| {
+        let keys = g.keys.into_iter().filter_map(Kv::cell).collect();
+        out.push(Group { keys, count: g.count, tokens: g.tokens })
+    });
     out
 }
 
-/// [`group_rows`], each group handed to `each` in order (the in-memory [`Store::group_each`]).
-pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(Group)) {
+/// [`group_rows`], each group handed to `each` in order, borrowed (the in-memory
+/// [`Store::group_each`]).
+pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(GroupRef<'a>)) {
     // One map entry per group (hundreds of thousands for principal × day): an entry's key is as
     // wide as the grouping, not as the widest grouping.
     match keys.len() {
@@ -375,7 +412,7 @@ pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], ea
 /// A group while sorting: its texts' [`Kv::prefix`]es, its key, its count and tokens.
 type Counted<'a, const N: usize> = ([u128; N], [Kv<'a>; N], (u64, u64));
 
-fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(Group)) {
+fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(GroupRef<'a>)) {
     let mut m: crate::collections::FastMap<[Kv<'a>; N], (u64, u64)> = Default::default();
     let scope = keys.iter().position(|k| *k == Key::Scope);
     for r in rows {
@@ -420,7 +457,12 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
         std::cmp::Ordering::Equal
     });
     for (_, key, (count, tokens)) in counted {
-        each(Group { keys: key.into_iter().filter_map(Kv::cell).collect(), count, tokens });
+        let mut keys = std::array::from_fn(|_| Kv::None);
+        // Left out where no key was asked for, as `Group::keys` leaves them out.
+        for (k, v) in keys.iter_mut().zip(key.into_iter().filter(|k| !matches!(k, Kv::None))) {
+            *k = v;
+        }
+        each(GroupRef { keys, count, tokens });
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::store::{Filter, Group, Key, Store};
+use super::store::{Filter, GroupRef, Key, Store};
 use super::{median_mad, Draft, Heuristic, Input, Window};
 use crate::analyze::aggregate::Bucket;
 
@@ -24,24 +24,31 @@ type Days = Vec<(i64, i64)>;
 /// most principals (one per poll cycle, say) never have enough days to matter.
 fn per_actor_day(data: &dyn Store, window: &Window, keep: &dyn Fn(&str, &Days) -> bool) -> BTreeMap<String, Days> {
     let mut m: BTreeMap<String, Days> = BTreeMap::new();
+    // The principal whose groups are coming and its days so far; the text is copied into the
+    // same buffer each time (most principals are dropped), and again only when kept.
     let mut current: Option<(String, Days)> = None;
-    let done = |m: &mut BTreeMap<String, Days>, c: Option<(String, Days)>| {
-        if let Some((actor, days)) = c.filter(|(actor, days)| keep(actor, days)) {
-            m.entry(actor).or_default().extend(days);
+    let done = |m: &mut BTreeMap<String, Days>, (actor, days): &mut (String, Days)| {
+        if keep(actor, days) {
+            m.entry(actor.clone()).or_default().append(days);
         }
+        days.clear();
     };
-    data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |mut g: Group| {
-        let day = (g.int(1), g.count as i64);
+    data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |g: GroupRef| {
+        let actor = g.text(0);
         match &mut current {
-            Some((actor, days)) if actor == g.text(0) => days.push(day),
-            _ => {
-                // The group's own text becomes the key (moved, not copied).
-                let next = Some((g.take_text(0), vec![day]));
-                done(&mut m, std::mem::replace(&mut current, next));
+            Some(c) if c.0 == *actor => {}
+            Some(c) => {
+                done(&mut m, c);
+                c.0.clear();
+                c.0.push_str(&actor);
             }
+            None => current = Some((actor.into_owned(), Vec::new())),
         }
+        current.as_mut().expect("set above").1.push((g.int(1), g.count as i64));
     });
-    done(&mut m, current);
+    if let Some(c) = &mut current {
+        done(&mut m, c);
+    }
     m
 }
 
