@@ -150,12 +150,7 @@ impl<'a> GroupRef<'a> {
 
     /// Key `i` as text ("" when it is a number), as [`Group::text`].
     pub fn text(&self, i: usize) -> std::borrow::Cow<'a, str> {
-        match self.keys[i] {
-            Kv::Text(t) => std::borrow::Cow::Borrowed(&**t.0),
-            Kv::Str(s) => std::borrow::Cow::Borrowed(s),
-            Kv::Date(d) => std::borrow::Cow::Owned(d.to_string()),
-            Kv::None | Kv::Int(_) => std::borrow::Cow::Borrowed(""),
-        }
+        self.keys[i].text()
     }
 
     /// Key `i` as a number (0 when it is text), as [`Group::int`].
@@ -291,7 +286,7 @@ impl std::hash::Hash for ById<'_> {
     }
 }
 
-impl Kv<'_> {
+impl<'a> Kv<'a> {
     /// The order of the cells they become ([`Cell`]: numbers before texts); `None` first.
     fn cmp_as_cell(&self, other: &Kv) -> std::cmp::Ordering {
         let rank = |k: &Kv| match k {
@@ -332,8 +327,9 @@ impl Kv<'_> {
         u128::from_be_bytes(head)
     }
 
-    fn text(&self) -> std::borrow::Cow<'_, str> {
-        match self {
+    /// The value as text, borrowed from the rows where it is theirs.
+    fn text(&self) -> std::borrow::Cow<'a, str> {
+        match *self {
             Kv::Text(t) => std::borrow::Cow::Borrowed(t.0),
             Kv::Str(s) => std::borrow::Cow::Borrowed(s),
             Kv::Date(d) => std::borrow::Cow::Owned(d.to_string()),
@@ -457,9 +453,10 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
         std::cmp::Ordering::Equal
     });
     for (_, key, (count, tokens)) in counted {
+        // Every key asked for has a value (`Key::Scope`'s is set per scope): they fill the first
+        // slots, as in `Group::keys`.
         let mut keys = std::array::from_fn(|_| Kv::None);
-        // Left out where no key was asked for, as `Group::keys` leaves them out.
-        for (k, v) in keys.iter_mut().zip(key.into_iter().filter(|k| !matches!(k, Kv::None))) {
+        for (k, v) in keys.iter_mut().zip(key) {
             *k = v;
         }
         each(GroupRef { keys, count, tokens });

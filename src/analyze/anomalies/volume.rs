@@ -24,31 +24,25 @@ type Days = Vec<(i64, i64)>;
 /// most principals (one per poll cycle, say) never have enough days to matter.
 fn per_actor_day(data: &dyn Store, window: &Window, keep: &dyn Fn(&str, &Days) -> bool) -> BTreeMap<String, Days> {
     let mut m: BTreeMap<String, Days> = BTreeMap::new();
-    // The principal whose groups are coming and its days so far; the text is copied into the
+    // The principal whose groups are coming and its days so far: its text is copied into the
     // same buffer each time (most principals are dropped), and again only when kept.
-    let mut current: Option<(String, Days)> = None;
-    let done = |m: &mut BTreeMap<String, Days>, (actor, days): &mut (String, Days)| {
-        if keep(actor, days) {
-            m.entry(actor.clone()).or_default().append(days);
+    let (mut actor, mut days) = (String::new(), Days::new());
+    let done = |m: &mut BTreeMap<String, Days>, actor: &str, days: &mut Days| {
+        if !days.is_empty() && keep(actor, days) {
+            m.entry(actor.to_string()).or_default().append(days);
         }
         days.clear();
     };
     data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |g: GroupRef| {
-        let actor = g.text(0);
-        match &mut current {
-            Some(c) if c.0 == *actor => {}
-            Some(c) => {
-                done(&mut m, c);
-                c.0.clear();
-                c.0.push_str(&actor);
-            }
-            None => current = Some((actor.into_owned(), Vec::new())),
+        let text = g.text(0);
+        if *text != *actor {
+            done(&mut m, &actor, &mut days);
+            actor.clear();
+            actor.push_str(&text);
         }
-        current.as_mut().expect("set above").1.push((g.int(1), g.count as i64));
+        days.push((g.int(1), g.count as i64));
     });
-    if let Some(c) = &mut current {
-        done(&mut m, c);
-    }
+    done(&mut m, &actor, &mut days);
     m
 }
 
