@@ -51,7 +51,7 @@ impl Attr {
     pub fn text_of(self, r: &Row) -> &Text {
         match self {
             Attr::Ip => &r.fact.ip,
-            Attr::Model => &r.model,
+            Attr::Model => &r.extra().model,
             Attr::FlowType => &r.fact.flow_type,
             Attr::EventName => &r.fact.event_name,
             Attr::Project => &r.fact.project,
@@ -90,28 +90,25 @@ impl Heuristic for FirstSeen {
                     known.insert((actor.into_owned(), g.text(1).into_owned()));
                 }
             });
-            for g in input.data.group(&keys, &[], &input.range) {
-                let (actor, value) = (g.text(0), g.text(1));
-                let baseline_events = events.get(actor).copied().unwrap_or(0);
-                if actor.is_empty()
-                    || value.is_empty()
-                    || known.contains(&(actor.to_string(), value.to_string()))
-                    || baseline_events < MIN_BASELINE_EVENTS
-                {
-                    continue;
+            // The range's pairs one at a time: only those of actors judged are looked at.
+            input.data.group_each(&keys, &[], &input.range, &mut |g| {
+                let Some(&baseline_events) = events.get(&*g.text(0)) else { return };
+                let (actor, value) = (g.text(0).into_owned(), g.text(1).into_owned());
+                if actor.is_empty() || value.is_empty() || known.contains(&(actor.clone(), value.clone())) {
+                    return;
                 }
-                let filters = [Filter::Principal(actor.to_string()), Filter::Attr(*attr, value.to_string())];
+                let filters = [Filter::Principal(actor.clone()), Filter::Attr(*attr, value.clone())];
                 out.push(Draft {
                     severity: if *attr == Attr::Ip { 6 } else { 4 },
-                    actor: actor.to_string(),
                     value: format!("{} {value} ({} events)", attr.name(), g.count),
                     threshold: format!("not used by this actor in the baseline ({baseline_events} events)"),
                     explanation: format!("This actor used a {} they had never used before: {value}.", attr.name()),
-                    values: vec![value.to_string()],
+                    values: vec![value],
                     rows: input.data.rows(&filters, &input.range),
+                    actor,
                     ..Draft::default()
                 });
-            }
+            });
         }
         out
     }

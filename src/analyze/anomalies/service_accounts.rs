@@ -110,6 +110,7 @@ impl Heuristic for ServiceAccounts {
         for (start, r) in starts {
             let mine = own.get(r.principal());
             let wider: Vec<String> = r
+                .extra()
                 .scopes
                 .split(SCOPE_SEP)
                 .filter(|sc| rare.iter().any(|x| x == sc))

@@ -83,13 +83,13 @@ impl Filter {
                 tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive().to_string() == *day
             }
             Filter::Attr(a, v) => a.of(r) == v,
-            Filter::Tokens => r.fact.input_tokens + r.fact.output_tokens > 0,
+            Filter::Tokens => r.tokens() > 0,
             Filter::Failures => name == "duo_flow_failed" || is_auth_failure(r),
             Filter::Provisioning => super::service_accounts::is_provisioning(name),
             Filter::Starts => name == "duo_flow_started",
             Filter::Acting => !matches!(r.fact.class, ActorClass::WebhookEvent | ActorClass::PollCycle),
             Filter::AnyScope(set) => {
-                r.scopes.split(super::dataset::SCOPE_SEP).any(|s| !s.is_empty() && set.iter().any(|x| x == s))
+                r.extra().scopes.split(super::dataset::SCOPE_SEP).any(|s| !s.is_empty() && set.iter().any(|x| x == s))
             }
             Filter::Resources => name.starts_with("duo_flow_resource_"),
         }
@@ -254,36 +254,17 @@ pub trait Store: Sync {
     }
 }
 
-/// A key value borrowed from a row while grouping (24 bytes).
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// A key value borrowed from a row, as a group hands it over and while groups are sorted
+/// (24 bytes). While counting, a value is a number instead (see [`Key::slot`]).
+#[derive(Clone)]
 enum Kv<'a> {
     None,
-    /// One of the rows' texts, hashed and compared by its address: the rows grouped are those
-    /// of one dataset, whose equal texts are one allocation (see [`Text`]), so counting never
-    /// reads a text — only sorting the groups does.
-    Text(ById<'a>),
+    /// One of the rows' texts.
+    Text(&'a Text),
     Str(&'a str),
     Int(i64),
     /// A calendar day, which becomes its text (`YYYY-MM-DD`).
     Date(chrono::NaiveDate),
-}
-
-/// A row's text as a grouping key: its address stands for it (see [`Kv::Text`]).
-#[derive(Clone, Copy)]
-struct ById<'a>(&'a Text);
-
-impl PartialEq for ById<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.same(other.0)
-    }
-}
-
-impl Eq for ById<'_> {}
-
-impl std::hash::Hash for ById<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_usize(self.0.addr());
-    }
 }
 
 impl<'a> Kv<'a> {
@@ -297,7 +278,7 @@ impl<'a> Kv<'a> {
         let four_digits = |d: &chrono::NaiveDate| (0..=9999).contains(&d.year());
         match (self, other) {
             (Kv::Int(a), Kv::Int(b)) => a.cmp(b),
-            (Kv::Text(a), Kv::Text(b)) => (**a.0).cmp(&**b.0),
+            (Kv::Text(a), Kv::Text(b)) => (***a).cmp(&***b),
             (Kv::Str(a), Kv::Str(b)) => a.cmp(b),
             // Their texts sort as the days do while years have four digits.
             (Kv::Date(a), Kv::Date(b)) if four_digits(a) && four_digits(b) => a.cmp(b),
@@ -308,16 +289,11 @@ impl<'a> Kv<'a> {
         }
     }
 
-    /// Whether the value is a text (of a row or not).
-    fn is_text(&self) -> bool {
-        matches!(self, Kv::Text(_) | Kv::Str(_))
-    }
-
     /// A text's first 16 bytes as a number (zeros after its end): texts whose numbers differ
     /// order as them; equal numbers say nothing. 0 for other values.
     fn prefix(&self) -> u128 {
         let bytes = match self {
-            Kv::Text(t) => t.0.as_bytes(),
+            Kv::Text(t) => t.as_bytes(),
             Kv::Str(s) => s.as_bytes(),
             Kv::None | Kv::Int(_) | Kv::Date(_) => return 0,
         };
@@ -330,7 +306,7 @@ impl<'a> Kv<'a> {
     /// The value as text, borrowed from the rows where it is theirs.
     fn text(&self) -> std::borrow::Cow<'a, str> {
         match *self {
-            Kv::Text(t) => std::borrow::Cow::Borrowed(t.0),
+            Kv::Text(t) => std::borrow::Cow::Borrowed(t),
             Kv::Str(s) => std::borrow::Cow::Borrowed(s),
             Kv::Date(d) => std::borrow::Cow::Owned(d.to_string()),
             Kv::None | Kv::Int(_) => std::borrow::Cow::Borrowed(""),
@@ -340,7 +316,7 @@ impl<'a> Kv<'a> {
     fn cell(self) -> Option<Cell> {
         match self {
             Kv::None => None,
-            Kv::Text(t) => Some(Cell::Text(t.0.to_string())),
+            Kv::Text(t) => Some(Cell::Text(t.to_string())),
             Kv::Str(s) => Some(Cell::Text(s.to_string())),
             Kv::Int(n) => Some(Cell::Int(n)),
             Kv::Date(d) => Some(Cell::Text(d.to_string())),
@@ -349,18 +325,50 @@ impl<'a> Kv<'a> {
 }
 
 impl Key {
-    /// The one value of a key that is not [`Key::Scope`], borrowed from the row.
-    fn value<'a>(&self, r: &'a Row) -> Kv<'a> {
+    /// The key's value for `r` as one number while counting (not for [`Key::Scope`], whose
+    /// values are numbered as they come): a text by its address — the rows grouped are those of
+    /// one dataset, whose equal texts are one allocation (see [`Text`]), so counting never reads
+    /// a text, only sorting the groups does; a time bucket by its start; a calendar day by its
+    /// number ([`Key::value`] turns each back).
+    fn slot(&self, r: &Row) -> u64 {
         use crate::analyze::aggregate::Bucket;
         match self {
-            Key::Principal => Kv::Text(ById(r.principal_text())),
-            Key::Actor => Kv::Text(ById(&r.fact.actor)),
-            Key::Day => Kv::Int(Bucket::Day.start(r.time())),
-            Key::Hour => Kv::Int(Bucket::Hour.start(r.time())),
-            Key::LocalDay(tz) => Kv::Date(tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive()),
-            Key::Session => Kv::Text(ById(&r.fact.session)),
-            Key::Attr(a) => Kv::Text(ById(a.text_of(r))),
-            Key::Scope => Kv::None,
+            Key::Day => Bucket::Day.start(r.time()) as u64,
+            Key::Hour => Bucket::Hour.start(r.time()) as u64,
+            Key::LocalDay(tz) => {
+                tz.from_utc_datetime(&ts(r.time()).naive_utc()).date_naive().num_days_from_ce() as i64 as u64
+            }
+            Key::Scope => 0,
+            Key::Principal | Key::Actor | Key::Session | Key::Attr(_) => self.text(r).addr() as u64,
+        }
+    }
+
+    /// Whether its values are texts.
+    fn is_text(&self) -> bool {
+        !matches!(self, Key::Day | Key::Hour | Key::LocalDay(_))
+    }
+
+    /// The row's text a text key counts by.
+    fn text<'a>(&self, r: &'a Row) -> &'a Text {
+        match self {
+            Key::Principal => r.principal_text(),
+            Key::Actor => &r.fact.actor,
+            Key::Session => &r.fact.session,
+            Key::Attr(a) => a.text_of(r),
+            Key::Day | Key::Hour | Key::LocalDay(_) | Key::Scope => Text::empty(),
+        }
+    }
+
+    /// The value whose [`Key::slot`] is `slot`, taken from `r` (a row of its group) where it is
+    /// a text; a scope from the grouping's `scopes`.
+    fn value<'a>(&self, slot: u64, r: &'a Row, scopes: &[&'a str]) -> Kv<'a> {
+        match self {
+            Key::Day | Key::Hour => Kv::Int(slot as i64),
+            Key::LocalDay(_) => {
+                Kv::Date(chrono::NaiveDate::from_num_days_from_ce_opt(slot as i64 as i32).expect("a day's own number"))
+            }
+            Key::Scope => Kv::Str(scopes[slot as usize]),
+            Key::Principal | Key::Actor | Key::Session | Key::Attr(_) => Kv::Text(self.text(r)),
         }
     }
 }
@@ -405,46 +413,75 @@ pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], ea
     }
 }
 
-/// A group while sorting: its texts' [`Kv::prefix`]es, its key, its count and tokens.
-type Counted<'a, const N: usize> = ([u128; N], [Kv<'a>; N], (u64, u64));
+/// A group while counting: a row of it (its texts are read from there), its count and tokens.
+#[derive(Clone, Copy)]
+struct Tally<'a> {
+    row: &'a Row,
+    count: u64,
+    tokens: u64,
+}
+
+/// A group while sorting: its texts' [`Kv::prefix`]es, its key's slots, its tally.
+type Counted<'a, const N: usize> = ([u128; N], [u64; N], Tally<'a>);
 
 fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(GroupRef<'a>)) {
-    let mut m: crate::collections::FastMap<[Kv<'a>; N], (u64, u64)> = Default::default();
+    // A map entry is 40 bytes for two keys (a key of numbers, a row, two counts): groupings of
+    // millions of rows make millions of groups (principal × day: one per poll cycle), and
+    // entries of the values themselves took 64.
+    let mut m: crate::collections::FastMap<[u64; N], Tally<'a>> = Default::default();
+    // The scopes met, numbered in order (a scope is part of a text: no address stands for it).
+    let (mut scopes, mut scope_ids) = (Vec::<&'a str>::new(), crate::collections::FastMap::<&'a str, u64>::default());
     let scope = keys.iter().position(|k| *k == Key::Scope);
     for r in rows {
-        let mut key: [Kv<'a>; N] = std::array::from_fn(|_| Kv::None);
+        let mut key = [0u64; N];
         for (i, k) in keys.iter().enumerate() {
-            key[i] = k.value(r);
+            key[i] = k.slot(r);
         }
-        let tokens = r.fact.input_tokens + r.fact.output_tokens;
-        let mut add = |key: [Kv<'a>; N]| {
-            let e = m.entry(key).or_default();
-            e.0 += 1;
-            e.1 += tokens;
+        let tokens = r.tokens();
+        let mut add = |key: [u64; N]| {
+            let e = m.entry(key).or_insert(Tally { row: r, count: 0, tokens: 0 });
+            e.count += 1;
+            e.tokens += tokens;
         };
         match scope {
             None => add(key),
             Some(i) => {
-                for s in r.scopes.split(super::dataset::SCOPE_SEP).filter(|s| !s.is_empty()) {
-                    let mut k = key.clone();
-                    k[i] = Kv::Str(s);
-                    add(k);
+                for s in r.extra().scopes.split(super::dataset::SCOPE_SEP).filter(|s| !s.is_empty()) {
+                    key[i] = *scope_ids.entry(s).or_insert_with(|| {
+                        scopes.push(s);
+                        scopes.len() as u64 - 1
+                    });
+                    add(key);
                 }
             }
         }
     }
-    // Sorted while the keys are still borrowed, with the map already freed: the owned groups are
-    // made in order. The first 16 bytes of each text are taken once, in a pass over the groups,
-    // and order most pairs (hundreds of thousands of groups, one per poll cycle or principal and
-    // day): comparing whole texts for every comparison of the sort read them from all over memory.
-    let mut counted: Vec<Counted<'a, N>> =
-        m.into_iter().map(|(key, n)| (std::array::from_fn(|c| key[c].prefix()), key, n)).collect();
+    drop(scope_ids);
+    let value = |c: usize, g: &Counted<'a, N>| keys[c].value(g.1[c], g.2.row, &scopes);
+    // Sorted with the map already freed, in the order of the cells the keys become. The first
+    // 16 bytes of each text are taken once, in a pass over the groups, and order most pairs
+    // (hundreds of thousands of groups, one per poll cycle or principal and day): comparing
+    // whole texts for every comparison of the sort read them from all over memory.
+    let mut counted: Vec<Counted<'a, N>> = m
+        .into_iter()
+        .map(|(key, tally)| {
+            let prefixes =
+                std::array::from_fn(|c| keys.get(c).map_or(0, |k| k.value(key[c], tally.row, &scopes).prefix()));
+            (prefixes, key, tally)
+        })
+        .collect();
+    let texts: Vec<bool> = keys.iter().map(Key::is_text).collect();
+    tracing::trace!(?keys, groups = counted.len(), "grouped");
     counted.sort_unstable_by(|a, b| {
-        for c in 0..N {
-            let (x, y) = (&a.1[c], &b.1[c]);
+        for (c, text) in texts.iter().enumerate() {
+            // Equal slots are equal values (one text is one allocation, one scope one number);
+            // texts whose prefixes differ are ordered without reading them (nor their rows).
+            if a.1[c] == b.1[c] {
+                continue;
+            }
             let o = match (a.0[c], b.0[c]) {
-                (p, q) if p != q && x.is_text() && y.is_text() => p.cmp(&q),
-                _ => x.cmp_as_cell(y),
+                (p, q) if p != q && *text => p.cmp(&q),
+                _ => value(c, a).cmp_as_cell(&value(c, b)),
             };
             if o.is_ne() {
                 return o;
@@ -452,14 +489,10 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
         }
         std::cmp::Ordering::Equal
     });
-    for (_, key, (count, tokens)) in counted {
-        // Every key asked for has a value (`Key::Scope`'s is set per scope): they fill the first
-        // slots, as in `Group::keys`.
-        let mut keys = std::array::from_fn(|_| Kv::None);
-        for (k, v) in keys.iter_mut().zip(key) {
-            *k = v;
-        }
-        each(GroupRef { keys, count, tokens });
+    for g in &counted {
+        // Every key asked for has a value: they fill the first slots, as in `Group::keys`.
+        let keys = std::array::from_fn(|c| if c < keys.len() { value(c, g) } else { Kv::None });
+        each(GroupRef { keys, count: g.2.count, tokens: g.2.tokens });
     }
 }
 
@@ -525,6 +558,31 @@ mod tests {
         let expected: Vec<Group> =
             expected.into_iter().map(|(keys, (count, tokens))| Group { keys, count, tokens }).collect();
         assert_eq!(group_rows(d.rows.iter(), &[Key::Principal, Key::Day]), expected);
+    }
+
+    #[test]
+    fn texts_alike_in_their_first_bytes_and_scopes_order_as_texts() {
+        let mut d = Dataset::default();
+        let long = |n: u32| format!("poll-cycle-0000000-{n}");
+        for (n, scopes) in [(10, "write,api"), (2, "api"), (10, "api"), (1, "read_api"), (2, "")] {
+            row(&mut d, "2026-10-03T08:00:00Z", &long(n), scopes, u64::from(n));
+        }
+        let t = |s: &str| Cell::Text(s.into());
+        let principals: Vec<(Cell, u64)> =
+            group_rows(d.rows.iter(), &[Key::Principal]).into_iter().map(|g| (g.keys[0].clone(), g.count)).collect();
+        assert_eq!(principals, vec![(t(&long(1)), 1), (t(&long(10)), 2), (t(&long(2)), 2)]);
+        let g = group_rows(d.rows.iter(), &[Key::Scope, Key::Principal]);
+        let keys: Vec<(String, String, u64, u64)> =
+            g.iter().map(|g| (g.text(0).to_string(), g.text(1).to_string(), g.count, g.tokens)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("api".into(), long(10), 2, 20),
+                ("api".into(), long(2), 1, 2),
+                ("read_api".into(), long(1), 1, 1),
+                ("write".into(), long(10), 1, 10),
+            ]
+        );
     }
 
     #[test]
