@@ -347,7 +347,7 @@ impl Evidence {
                         let provisioned: BTreeSet<String> = store
                             .rows(&[Filter::Provisioning], &whole)
                             .into_iter()
-                            .map(|i| store.row(i).target.to_string())
+                            .map(|i| store.row(i).extra().target.to_string())
                             .filter(|t| !t.is_empty())
                             .collect();
                         (anomalies::detect(&*store, period, baseline, &settings, &[]), provisioned)

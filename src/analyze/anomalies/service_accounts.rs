@@ -39,9 +39,9 @@ impl Heuristic for ServiceAccounts {
         let mut provisioned: BTreeSet<String> = BTreeSet::new();
         let mut by_actor: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
         let rows = in_order(data, data.rows(&[Filter::Provisioning], &whole));
-        let targets: BTreeMap<usize, String> = rows.iter().map(|(i, r)| (*i, r.target.to_string())).collect();
+        let targets: BTreeMap<usize, String> = rows.iter().map(|(i, r)| (*i, r.extra().target.to_string())).collect();
         for (i, r) in &rows {
-            provisioned.insert(r.target.to_string());
+            provisioned.insert(r.extra().target.to_string());
             if input.range.contains_micros(r.time()) {
                 by_actor.entry(r.principal().to_string()).or_default().push((r.time(), *i));
             }
