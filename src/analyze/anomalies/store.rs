@@ -470,17 +470,16 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
             (prefixes, key, tally)
         })
         .collect();
-    let texts: Vec<bool> = keys.iter().map(Key::is_text).collect();
     tracing::trace!(?keys, groups = counted.len(), "grouped");
     counted.sort_unstable_by(|a, b| {
-        for (c, text) in texts.iter().enumerate() {
+        for (c, key) in keys.iter().enumerate() {
             // Equal slots are equal values (one text is one allocation, one scope one number);
             // texts whose prefixes differ are ordered without reading them (nor their rows).
             if a.1[c] == b.1[c] {
                 continue;
             }
             let o = match (a.0[c], b.0[c]) {
-                (p, q) if p != q && *text => p.cmp(&q),
+                (p, q) if p != q && key.is_text() => p.cmp(&q),
                 _ => value(c, a).cmp_as_cell(&value(c, b)),
             };
             if o.is_ne() {
