@@ -85,6 +85,7 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
             findings
         }
         _ => {
+            read.prepare = Some(Dataset::prepare(read.range));
             let stream = spec.open(&read).context("cannot open the source")?;
             let data =
                 Dataset::read(crate::logging::counted(stream, crate::logging::progress("events read")), &read.range)

@@ -80,6 +80,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome [`Outcome::as_str`] names (`unknown` for any other text).
+    pub fn named(name: &str) -> Outcome {
+        match name {
+            "success" => Outcome::Success,
+            "failure" => Outcome::Failure,
+            _ => Outcome::Unknown,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -267,12 +276,25 @@ impl AuditEvent {
     pub fn new(time: Timestamp, event_name: String, actor: Actor, origin: Origin) -> AuditEvent {
         AuditEvent {
             schema: SCHEMA.to_string(),
-            id: String::new(),
-            time: time::to_micros(time),
             category: catalog::category(&event_name).map(str::to_string),
             event_name,
-            outcome: Outcome::Unknown,
             actor,
+            origin,
+            ..AuditEvent::hollow(time::to_micros(time))
+        }
+    }
+
+    /// An event that says only when it happened, allocating nothing: what a
+    /// [condensing](crate::sources::Prepare::condensing) source leaves of an event in its record.
+    pub fn hollow(time: Timestamp) -> AuditEvent {
+        AuditEvent {
+            schema: String::new(),
+            id: String::new(),
+            time,
+            event_name: String::new(),
+            category: None,
+            outcome: Outcome::Unknown,
+            actor: Actor::default(),
             on_behalf_of: None,
             scope: None,
             target: None,
@@ -280,7 +302,7 @@ impl AuditEvent {
             message: None,
             correlation_id: None,
             ai: None,
-            origin,
+            origin: Origin::default(),
             details: Details::new(),
         }
     }

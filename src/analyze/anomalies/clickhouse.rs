@@ -662,7 +662,7 @@ impl ClickHouseStore {
                 Some(i) => *i,
                 None => {
                     let cols: Vec<String> = (0..16).map(|i| r.get(i).unwrap_or_default()).collect();
-                    let i = data.push_row(row_of(&cols));
+                    let i = data.push_row(&row_of(&cols));
                     ids.insert(id.into(), i);
                     i
                 }
@@ -685,19 +685,15 @@ fn row_of(cols: &[String]) -> RowParts<'_> {
         ip: text(4),
         session: text(5),
         flow_type: text(6),
-        outcome: match text(7) {
-            "success" => Outcome::Success,
-            "failure" => Outcome::Failure,
-            _ => Outcome::Unknown,
-        },
+        outcome: Outcome::named(text(7)),
         input_tokens: int(8) as u64,
         output_tokens: int(9) as u64,
-        project: text(10),
+        project: text(10).into(),
         class: ActorClass::from_source(text(11)),
         on_behalf_of: text(12),
-        model: text(13),
+        model: text(13).into(),
         target: text(14),
-        scopes: text(15),
+        scopes: text(15).into(),
     }
 }
 

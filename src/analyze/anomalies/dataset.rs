@@ -3,12 +3,13 @@
 
 use std::borrow::Cow;
 
+use super::draft::Draft;
 use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Key, SessionSummary};
-use crate::analyze::aggregate::{AggregateError, Fact};
+use crate::analyze::aggregate::AggregateError;
 use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
 use crate::range::TimeRange;
-use crate::sources::EventStream;
+use crate::sources::{EventStream, Prepare};
 
 /// Text shared by every row that holds the same value (actors, event names, IPs, sessions,
 /// … repeat across millions of events). A thin pointer: 8 bytes where `Arc<str>` takes 16,
@@ -309,8 +310,9 @@ impl Extra {
 /// Joins a row's scopes.
 pub const SCOPE_SEP: char = '\u{1f}';
 
-/// What a database says of an event, for [`Dataset::push_row`] (scopes joined by
-/// [`SCOPE_SEP`]).
+/// What the store keeps of an event as a row, for [`Dataset::push_row`]: from an event
+/// ([`Draft`]) or computed by a database (scopes joined by [`SCOPE_SEP`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowParts<'a> {
     pub time: i64,
     pub id: &'a str,
@@ -322,12 +324,13 @@ pub struct RowParts<'a> {
     pub outcome: Outcome,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    pub project: &'a str,
+    pub project: Cow<'a, str>,
     pub class: ActorClass,
     pub on_behalf_of: &'a str,
-    pub model: &'a str,
+    /// `provider/engine`, or the engine alone.
+    pub model: Cow<'a, str>,
     pub target: &'a str,
-    pub scopes: &'a str,
+    pub scopes: Cow<'a, str>,
 }
 
 /// What the events say about one agent session, kept while reading: only what
@@ -377,16 +380,30 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Read the stream's events within `within` (baseline and range together).
+    /// Read the stream's events within `within` (baseline and range together). A stream opened
+    /// with [`Dataset::prepare`] brings each event as its [`Draft`]'s bytes; others, as events.
     pub fn read(stream: EventStream, within: &TimeRange) -> Result<Dataset, AggregateError> {
         let mut d = Dataset::default();
         for rec in stream {
             let rec = rec?;
-            if within.contains(&rec.event.time) {
-                d.push(&rec.event);
+            if !within.contains(&rec.event.time) {
+                continue;
+            }
+            match rec.prepared.as_deref().and_then(Draft::decode) {
+                Some(draft) => d.push_draft(&draft),
+                None => d.push(&rec.event),
             }
         }
         Ok(d)
+    }
+
+    /// The work for a source read by [`Dataset::read`] ([`ReadOptions::prepare`]): each event of
+    /// `within` as its [`Draft`]'s bytes, made and dropped in the source's worker threads (see
+    /// the [`draft`](super::draft) module for why).
+    ///
+    /// [`ReadOptions::prepare`]: crate::sources::ReadOptions::prepare
+    pub fn prepare(within: TimeRange) -> Prepare {
+        Prepare::condensing(move |ev| within.contains(&ev.time).then(|| Draft::of(ev).encode()))
     }
 
     fn intern(&mut self, s: &str) -> Text {
@@ -402,41 +419,32 @@ impl Dataset {
     }
 
     pub fn push(&mut self, ev: &AuditEvent) {
+        self.push_draft(&Draft::of(ev));
+    }
+
+    /// Keep an event's row, the names it tells, its session's state and its secrets.
+    pub fn push_draft(&mut self, ev: &Draft) {
         let i = self.rows.len();
-        if let (Some(id), Some(name)) = (&ev.actor.id, &ev.actor.name) {
-            if ev.actor.class != ActorClass::Unauthenticated && !self.names.contains_key(id) {
-                self.names.insert(id.clone(), name.clone());
+        for (id, name) in ev.names.iter().flatten() {
+            if !self.names.contains_key(*id) {
+                self.names.insert(id.to_string(), name.to_string());
             }
         }
-        if let Some(h) = &ev.on_behalf_of {
-            if let (Some(id), Some(name)) = (&h.id, &h.name) {
-                if !self.names.contains_key(id) {
-                    self.names.insert(id.clone(), name.clone());
-                }
-            }
-        }
-        let ai = ev.ai.as_ref();
-        let engine = ai.and_then(|a| a.model_engine.as_deref());
-        let model = match (ai.and_then(|a| a.model_provider.as_deref()), engine) {
-            (Some(p), Some(e)) => Cow::Owned(format!("{p}/{e}")),
-            _ => Cow::Borrowed(engine.unwrap_or_default()),
-        };
-        let session = ai.and_then(|a| a.session_id.as_deref()).unwrap_or_default();
-        if !session.is_empty() {
-            if !self.sessions.contains_key(session) {
-                let id = self.intern(session);
+        if !ev.row.session.is_empty() {
+            if !self.sessions.contains_key(ev.row.session) {
+                let id = self.intern(ev.row.session);
                 self.sessions.insert(id, Session::default());
             }
-            let s = self.sessions.get_mut(session).expect("inserted above");
+            let s = self.sessions.get_mut(ev.row.session).expect("inserted above");
             let row = u32::try_from(i).expect("fewer than 2^32 rows in memory");
             s.rows.push(row);
-            match ev.event_name.as_str() {
+            match ev.row.event_name {
                 "duo_flow_started" => {
                     s.start.get_or_insert(row);
-                    s.authorization_recorded |= ev.origin.format != "agent_platform_sessions";
-                    if let Some(a) = ai.and_then(|a| a.authorization.as_ref()) {
+                    s.authorization_recorded |= ev.start.recorded;
+                    if ev.start.authorized {
                         s.authorized = true;
-                        s.authorized_at = a.verified_at.map(|t| t.timestamp_micros());
+                        s.authorized_at = ev.start.authorized_at;
                     }
                 }
                 "duo_flow_completed" | "duo_flow_failed" | "duo_flow_stopped" | "duo_flow_dropped" => s.ended = true,
@@ -449,43 +457,14 @@ impl Dataset {
                 _ => {}
             }
         }
-        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| Some((*key, ev.details.text_ref(key)?)));
-        if let Some((kinds, fields)) = prompt_secrets(prompts) {
-            self.secrets.push(SecretHit { row: i, kinds, fields });
+        if let Some((kinds, fields)) = &ev.secrets {
+            self.secrets.push(SecretHit { row: i, kinds: kinds.clone(), fields: fields.clone() });
         }
-        let scopes = match ai.and_then(|a| a.authorization.as_ref()) {
-            Some(a) if a.scopes.len() > 1 => Cow::Owned(a.scopes.join(&SCOPE_SEP.to_string())),
-            Some(a) => Cow::Borrowed(a.scopes.first().map_or("", String::as_str)),
-            None => Cow::Borrowed(""),
-        };
-        fn text(s: &Option<String>) -> &str {
-            s.as_deref().unwrap_or_default()
-        }
-        let project = Fact::project_of(ev);
-        let on_behalf_of =
-            ev.on_behalf_of.as_ref().and_then(|h| h.id.as_deref().or(h.name.as_deref())).unwrap_or_default();
-        self.push_row(RowParts {
-            time: ev.time.timestamp_micros(),
-            id: &ev.id,
-            actor: Fact::actor_of(ev),
-            event_name: &ev.event_name,
-            ip: text(&ev.ip_address),
-            session,
-            flow_type: ai.map_or("", |a| text(&a.flow_type)),
-            outcome: ev.outcome,
-            input_tokens: ai.and_then(|a| a.input_tokens).unwrap_or(0),
-            output_tokens: ai.and_then(|a| a.output_tokens).unwrap_or(0),
-            project: &project,
-            class: ev.actor.class,
-            on_behalf_of,
-            model: &model,
-            target: ev.target.as_ref().map_or("", |t| text(&t.id)),
-            scopes: &scopes,
-        });
+        self.push_row(&ev.row);
     }
 
     /// Keep a row read elsewhere (a database computed its fields); returns its index.
-    pub fn push_row(&mut self, p: RowParts) -> usize {
+    pub fn push_row(&mut self, p: &RowParts) -> usize {
         let fact = RowFact {
             time: p.time,
             actor: self.intern(p.actor),
@@ -495,13 +474,13 @@ impl Dataset {
             flow_type: self.intern(p.flow_type),
             outcome: p.outcome,
             class: p.class,
-            project: self.intern(p.project),
+            project: self.intern(&p.project),
         };
         let extra = Extra {
             input_tokens: p.input_tokens,
             output_tokens: p.output_tokens,
-            model: self.intern(p.model),
-            scopes: self.intern(p.scopes),
+            model: self.intern(&p.model),
+            scopes: self.intern(&p.scopes),
             target: if super::service_accounts::is_provisioning(p.event_name) {
                 self.intern(p.target)
             } else {
@@ -751,12 +730,12 @@ mod tests {
             outcome,
             input_tokens: 0,
             output_tokens: 0,
-            project: "",
+            project: "".into(),
             class: ActorClass::User,
             on_behalf_of: "",
-            model: "",
+            model: "".into(),
             target: "",
-            scopes: "",
+            scopes: "".into(),
         }
     }
 
@@ -765,7 +744,7 @@ mod tests {
         let mut d = Dataset::default();
         for (i, t) in times.iter().enumerate() {
             let (id, actor) = (format!("{i:032x}"), format!("user-{}", i % 5));
-            d.push_row(plain(*t, &id, &actor, "push", Outcome::Success));
+            d.push_row(&plain(*t, &id, &actor, "push", Outcome::Success));
         }
         d
     }
@@ -776,18 +755,18 @@ mod tests {
         // A merge request's own id as its target is not kept; a provisioned account's is.
         let mut push = plain(1, "a", "user-1", "push", Outcome::Success);
         push.target = "merge_request-77";
-        let plain_row = d.push_row(push);
+        let plain_row = d.push_row(&push);
         let mut provisioned = plain(4, "d", "user-1", "service_account_provisioned", Outcome::Success);
         provisioned.target = "sa-9";
-        let provisioned = d.push_row(provisioned);
+        let provisioned = d.push_row(&provisioned);
         assert_eq!(&*d.rows[provisioned].extra().target, "sa-9");
         assert_eq!(d.rows[provisioned].tokens(), 0);
         let mut call = plain(2, "b", "user-1", "model_call", Outcome::Success);
-        (call.input_tokens, call.output_tokens, call.model) = (7, 5, "anthropic/claude");
-        let call = d.push_row(call);
+        (call.input_tokens, call.output_tokens, call.model) = (7, 5, "anthropic/claude".into());
+        let call = d.push_row(&call);
         let mut start = plain(3, "c", "user-1", "duo_flow_started", Outcome::Success);
-        start.scopes = "api\u{1f}read_repository";
-        let start = d.push_row(start);
+        start.scopes = "api\u{1f}read_repository".into();
+        let start = d.push_row(&start);
         assert!(d.rows[plain_row].extra.is_none());
         assert_eq!(d.rows[plain_row].extra(), Extra::NONE);
         assert_eq!(d.rows[plain_row].tokens(), 0);
@@ -840,7 +819,7 @@ mod tests {
             let id = format!("{i:032x}");
             let actor = format!("user-{}", i % 7);
             let row = plain(i as i64, &id, &actor, "duo_flow_started", Outcome::Failure);
-            assert_eq!(d.push_row(row), i);
+            assert_eq!(d.push_row(&row), i);
         }
         assert_eq!(d.rows.len(), n);
         assert_eq!(d.rows.iter().count(), n);

@@ -9,6 +9,7 @@
 
 pub mod clickhouse;
 pub mod dataset;
+pub mod draft;
 pub mod failures;
 pub mod first_seen;
 pub mod gaps;

@@ -502,7 +502,7 @@ mod tests {
 
     fn row(d: &mut Dataset, time: &str, principal: &str, scopes: &str, tokens: u64) -> usize {
         let t = crate::model::time::parse(time).unwrap().timestamp_micros();
-        d.push_row(RowParts {
+        d.push_row(&RowParts {
             time: t,
             id: &format!("id-{time}"),
             actor: "sa",
@@ -513,12 +513,12 @@ mod tests {
             outcome: crate::model::Outcome::Success,
             input_tokens: tokens,
             output_tokens: 0,
-            project: "",
+            project: "".into(),
             class: ActorClass::ServiceAccount,
             on_behalf_of: principal,
-            model: "",
+            model: "".into(),
             target: "",
-            scopes: &scopes.replace(',', &super::super::dataset::SCOPE_SEP.to_string()),
+            scopes: scopes.replace(',', &super::super::dataset::SCOPE_SEP.to_string()).into(),
         })
     }
 
