@@ -285,7 +285,8 @@ impl AuditEvent {
     }
 
     /// An event that says only when it happened, allocating nothing: what a
-    /// [condensing](crate::sources::Prepare::condensing) source leaves of an event in its record.
+    /// [condensing](crate::sources::Prepare::condensing) source leaves of an event in its record
+    /// (with its id).
     pub fn hollow(time: Timestamp) -> AuditEvent {
         AuditEvent {
             schema: String::new(),

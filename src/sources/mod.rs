@@ -52,8 +52,9 @@ impl Prepare {
     }
 
     /// Work whose bytes are all the reader needs of an event: the worker drops the event once it
-    /// has them, and the record keeps a [hollow](AuditEvent::hollow) event (its time) beside
-    /// them; without bytes, the time alone (the reader skips it). An event's texts — some twenty
+    /// has them, and the record keeps a [hollow](AuditEvent::hollow) event beside them — its time
+    /// and id, which a database source's merge orders by; without bytes, those alone (the reader
+    /// skips the record). An event's texts — some twenty
     /// allocations — are then freed by the thread that allocated them: freed by the reader's
     /// thread instead, each goes through the allocator's cross-thread list, which both threads
     /// pay for (`Dataset::prepare`: the anomalies' rows).
@@ -65,7 +66,7 @@ impl Prepare {
     pub fn record(work: Option<&Prepare>, event: AuditEvent, position: Option<(Arc<str>, Position)>) -> Record {
         let prepared = work.and_then(|w| (w.work)(&event));
         let event = match work {
-            Some(w) if w.condense => AuditEvent::hollow(event.time),
+            Some(w) if w.condense => AuditEvent { id: event.id, ..AuditEvent::hollow(event.time) },
             _ => event,
         };
         Record { event: Box::new(event), position, prepared }

@@ -372,7 +372,14 @@ mod tests {
         let work = Dataset::prepare(within);
         let records: Vec<Result<Record, SourceError>> =
             events.iter().map(|ev| Ok(Prepare::record(Some(&work), ev.clone(), None))).collect();
-        assert!(records.iter().all(|r| r.as_ref().unwrap().event.id.is_empty()), "the events stay in the workers");
+        for (r, ev) in records.iter().zip(&events) {
+            let kept = &r.as_ref().unwrap().event;
+            assert_eq!(
+                **kept,
+                AuditEvent { id: ev.id.clone(), ..AuditEvent::hollow(ev.time) },
+                "the events stay in the workers"
+            );
+        }
         let read = Dataset::read(Box::new(records.into_iter()), &within).unwrap();
         let mut pushed = Dataset::default();
         events.iter().filter(|ev| within.contains(&ev.time)).for_each(|ev| pushed.push(ev));
