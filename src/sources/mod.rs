@@ -54,10 +54,10 @@ impl Prepare {
     /// Work whose bytes are all the reader needs of an event: the worker drops the event once it
     /// has them, and the record keeps a [hollow](AuditEvent::hollow) event beside them — its time
     /// and id, which a database source's merge orders by; without bytes, those alone (the reader
-    /// skips the record). An event's texts — some twenty
-    /// allocations — are then freed by the thread that allocated them: freed by the reader's
-    /// thread instead, each goes through the allocator's cross-thread list, which both threads
-    /// pay for (`Dataset::prepare`: the anomalies' rows).
+    /// skips the record). An event's texts — some twenty allocations — are then freed by the
+    /// thread that allocated them: freed by the reader's thread instead, each goes through the
+    /// allocator's cross-thread list, which both threads pay for (`Dataset::prepare`: the
+    /// anomalies' rows).
     pub fn condensing(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
         Prepare { work: Arc::new(f), condense: true }
     }

@@ -390,7 +390,7 @@ impl Dataset {
                 continue;
             }
             match rec.prepared.as_deref().and_then(Draft::decode) {
-                Some(draft) => d.push_draft(&draft),
+                Some(draft) => d.push_draft(draft),
                 None => d.push(&rec.event),
             }
         }
@@ -419,11 +419,11 @@ impl Dataset {
     }
 
     pub fn push(&mut self, ev: &AuditEvent) {
-        self.push_draft(&Draft::of(ev));
+        self.push_draft(Draft::of(ev));
     }
 
     /// Keep an event's row, the names it tells, its session's state and its secrets.
-    pub fn push_draft(&mut self, ev: &Draft) {
+    pub fn push_draft(&mut self, ev: Draft) {
         let i = self.rows.len();
         for (id, name) in ev.names.iter().flatten() {
             if !self.names.contains_key(*id) {
@@ -457,8 +457,8 @@ impl Dataset {
                 _ => {}
             }
         }
-        if let Some((kinds, fields)) = &ev.secrets {
-            self.secrets.push(SecretHit { row: i, kinds: kinds.clone(), fields: fields.clone() });
+        if let Some((kinds, fields)) = ev.secrets {
+            self.secrets.push(SecretHit { row: i, kinds, fields });
         }
         self.push_row(&ev.row);
     }

@@ -207,10 +207,7 @@ impl<'a> Draft<'a> {
         let names = [name(ACTOR_NAME)?, name(HELPER_NAME)?];
         let secrets = if on(SECRETS) {
             let kinds = (0..kinds)
-                .map(|_| {
-                    let kind = next()?;
-                    crate::secrets::Kind::ALL.iter().map(|k| k.as_str()).find(|k| *k == kind)
-                })
+                .map(|_| crate::secrets::Kind::parse(next()?).map(crate::secrets::Kind::as_str))
                 .collect::<Option<Vec<_>>>()?;
             let fields = (0..fields).map(|_| next().map(str::to_string)).collect::<Option<Vec<_>>>()?;
             Some((kinds, fields))
