@@ -93,7 +93,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     };
     read.range.from = Some(Evidence::read_from(store.as_deref(), &period, &baseline));
     // The period's events are encoded for the chain head where the source builds them.
-    read.prepare = Some(Evidence::prepare(period, redactor.clone()));
+    read.prepare = Some(Evidence::prepare(period, baseline, redactor.clone()));
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     let stream = crate::logging::counted(stream, crate::logging::progress("events read"));
     let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone(), store)

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::analyze::anomalies::dataset::Row;
 use crate::analyze::anomalies::lifecycle::Problem;
-use crate::analyze::anomalies::service_accounts::is_provisioning;
+use crate::analyze::anomalies::service_accounts::{is_provisioning, may_provision};
 use crate::analyze::anomalies::store::{in_order, Filter, Store};
 use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
 use crate::analyze::sessions::{Collector, SessionReport};
@@ -18,6 +18,7 @@ use crate::chain::{Chain, Head};
 use crate::encode::json::JsonEncoder;
 use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
+use crate::range::TimeRange;
 use crate::report::checks::Exception;
 use crate::secrets::redactor::Redactor;
 use crate::sources::{EventStream, Prepare, Record, SourceError};
@@ -398,8 +399,10 @@ impl Evidence {
 
     /// Work for the source's threads ([`ReadOptions::prepare`](crate::sources::ReadOptions)):
     /// the chain bytes of each event of `period`, so that [`Evidence::collect`] only hashes them
-    /// (records without them are encoded there, the same way).
-    pub fn prepare(period: Window, redactor: Redactor) -> Prepare {
+    /// (records without them are encoded there, the same way). Events before the baseline or
+    /// after the period are needed only for their time (the oldest event: retention), unless they
+    /// may provision a service account; a file source yields them without building them.
+    pub fn prepare(period: Window, baseline: Window, redactor: Redactor) -> Prepare {
         Prepare::new(move |ev| {
             period.contains(&ev.time).then(|| {
                 // Room for the envelope too: growing the record once more costs a copy.
@@ -408,6 +411,7 @@ impl Evidence {
                 out
             })
         })
+        .needing(TimeRange { from: Some(baseline.from), to: Some(period.to) }, may_provision)
     }
 
     /// Where the stream given to [`Evidence::collect`] must start: the baseline when the events
@@ -497,7 +501,7 @@ mod tests {
     /// The head `collect` finds, with the records prepared by the source's threads or not.
     fn head(prepared: bool, period: Window, redactor: &Redactor) -> Head {
         let baseline = Window { from: at("2026-09-01T00:00:00Z"), to: period.from };
-        let work = Evidence::prepare(period, redactor.clone());
+        let work = Evidence::prepare(period, baseline, redactor.clone());
         let records: Vec<Result<Record, SourceError>> =
             events().into_iter().map(|ev| Ok(Prepare::record(prepared.then_some(&work), ev, None))).collect();
         if prepared {

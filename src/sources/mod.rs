@@ -41,6 +41,16 @@ pub struct Prepare {
     work: Arc<PrepareFn>,
     /// Whether the bytes stand for the event ([`Prepare::condensing`]).
     condense: bool,
+    /// Which events the reader needs whole ([`Prepare::needing`]); all when `None`.
+    needed: Option<Needed>,
+}
+
+/// The events a reader needs whole: those of a window, and outside it those whose line passes
+/// a test of its bytes.
+#[derive(Clone, Copy)]
+struct Needed {
+    within: crate::range::TimeRange,
+    outside: fn(&[u8]) -> bool,
 }
 
 /// The work of a [`Prepare`]: bytes for an event, or none.
@@ -48,7 +58,7 @@ type PrepareFn = dyn Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync;
 
 impl Prepare {
     pub fn new(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
-        Prepare { work: Arc::new(f), condense: false }
+        Prepare { work: Arc::new(f), condense: false, needed: None }
     }
 
     /// Work whose bytes are all the reader needs of an event: the worker drops the event once it
@@ -59,7 +69,27 @@ impl Prepare {
     /// allocator's cross-thread list, which both threads pay for (`Dataset::prepare`: the
     /// anomalies' rows).
     pub fn condensing(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
-        Prepare { work: Arc::new(f), condense: true }
+        Prepare { work: Arc::new(f), condense: true, needed: None }
+    }
+
+    /// Only the events `within` the range are needed whole, and outside it those whose line
+    /// `outside` accepts (a test of the line's bytes, which must accept every line the reader
+    /// needs: it runs before the line is read). A source that can tell an event's time before
+    /// building it (NDJSON files, which hold whatever history they hold) yields each other
+    /// event [hollow](AuditEvent::hollow) — its time only, with no id and no bytes — and skips
+    /// building it: its line is checked for JSON syntax, shape and time, not field by field.
+    pub fn needing(self, within: crate::range::TimeRange, outside: fn(&[u8]) -> bool) -> Prepare {
+        Prepare { needed: Some(Needed { within, outside }), ..self }
+    }
+
+    /// Whether some events are not needed whole ([`Prepare::needing`]).
+    pub fn skips(&self) -> bool {
+        self.needed.is_some()
+    }
+
+    /// Whether the event at `time`, written as `line`, is needed whole.
+    pub fn needs(&self, time: &crate::model::Timestamp, line: &[u8]) -> bool {
+        self.needed.is_none_or(|n| n.within.contains(time) || (n.outside)(line))
     }
 
     /// `ev` as a record, with what the work made of it (when there is work).
@@ -70,6 +100,13 @@ impl Prepare {
             _ => event,
         };
         Record { event: Box::new(event), position, prepared }
+    }
+}
+
+impl Record {
+    /// The record of an event not needed whole ([`Prepare::needing`]).
+    pub fn hollow(time: crate::model::Timestamp) -> Record {
+        Record { event: Box::new(AuditEvent::hollow(time)), position: None, prepared: None }
     }
 }
 

@@ -11,9 +11,8 @@ use std::thread::JoinHandle;
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 
-use super::object::Line;
+use super::object::{Glance, Line};
 use super::{shapes, Location, Prepare, Record, SourceError};
-use crate::model::AuditEvent;
 
 /// Longest line accepted (bytes); longer lines are reported, not buffered without bound.
 pub const MAX_LINE: usize = 64 * 1024 * 1024;
@@ -264,9 +263,9 @@ fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
     for item in batch.items {
         match item {
             Item::Line { file, line, end } => {
-                match parse_line(&batch.text[start..end], &file, line) {
+                match parse_line(&batch.text[start..end], &file, line, work) {
                     Ok(None) => {}
-                    Ok(Some(ev)) => out.push(Ok(Prepare::record(work, ev, None))),
+                    Ok(Some(rec)) => out.push(Ok(rec)),
                     Err(e) => out.push(Err(e)),
                 }
                 start = end;
@@ -277,7 +276,7 @@ fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
     out
 }
 
-fn parse_line(line: &[u8], file: &str, line_no: u64) -> Result<Option<AuditEvent>, SourceError> {
+fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> Result<Option<Record>, SourceError> {
     let location = || Location { file: file.to_string(), line: line_no };
     let mut bytes = line.trim_ascii();
     if line_no == 1 {
@@ -291,6 +290,17 @@ fn parse_line(line: &[u8], file: &str, line_no: u64) -> Result<Option<AuditEvent
         location: location(),
         reason: format!("not valid UTF-8 (first bad byte at column {})", e.valid_up_to() + 1),
     })?;
+    if let Some(work) = work.filter(|w| w.skips()) {
+        // A line that seems not to be needed whole is glanced at to be sure: its time as its shape
+        // reads it (the bytes may show a nested key's), nothing else built.
+        if time_hint(bytes).is_some_and(|t| !work.needs(&t, bytes)) {
+            if let Ok(Glance(Line::Object(obj))) = serde_json::from_str(text) {
+                if let Some(time) = shapes::time_of(&obj).filter(|t| !work.needs(t, bytes)) {
+                    return Ok(Some(Record::hollow(time)));
+                }
+            }
+        }
+    }
     let line: Line = serde_json::from_str(text)
         .map_err(|e| SourceError::Malformed { location: location(), reason: format!("invalid JSON: {e}") })?;
     let Line::Object(obj) = line else {
@@ -300,7 +310,20 @@ fn parse_line(line: &[u8], file: &str, line_no: u64) -> Result<Option<AuditEvent
     if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
         return Ok(None);
     }
-    shapes::recognize(obj).map(Some).map_err(|reason| SourceError::Malformed { location: location(), reason })
+    let ev = shapes::recognize(obj).map_err(|reason| SourceError::Malformed { location: location(), reason })?;
+    Ok(Some(Prepare::record(work, ev, None)))
+}
+
+/// The time a line seems to hold, from its bytes: the text after the first `"created_at":"`,
+/// `"time":"` or `"timestamp":"`, wherever it is (a hint: nested objects may hold such keys, and
+/// spaces around the colon hide one).
+fn time_hint(line: &[u8]) -> Option<crate::model::Timestamp> {
+    use memchr::memmem::Finder;
+    static KEYS: std::sync::LazyLock<[Finder<'static>; 3]> =
+        std::sync::LazyLock::new(|| [&b"\"created_at\":\""[..], b"\"time\":\"", b"\"timestamp\":\""].map(Finder::new));
+    let at = KEYS.iter().find_map(|k| k.find(line).map(|at| at + k.needle().len()))?;
+    let text = &line[at..at + memchr::memchr(b'"', &line[at..])?];
+    crate::model::time::parse(std::str::from_utf8(text).ok()?)
 }
 
 impl Iterator for NdjsonSource {
@@ -410,6 +433,47 @@ mod tests {
         let mut source = NdjsonSource::from_paths(&[dir.path().to_path_buf()]).unwrap();
         assert!(source.next().unwrap().is_ok());
         drop(source);
+    }
+
+    /// A source told which events are needed whole yields the others hollow, in their place,
+    /// without recognizing their fields; lines it cannot read at all still fail.
+    #[test]
+    fn events_not_needed_whole_come_hollow() {
+        let at = |t: &str| crate::model::time::parse(t).unwrap();
+        let october =
+            crate::range::TimeRange { from: Some(at("2026-10-01T00:00:00Z")), to: Some(at("2026-11-01T00:00:00Z")) };
+        let lines = [
+            r#"{"time":"2026-09-30T23:59:59.999999Z","author_id":1,"event_name":"x"}"#,
+            r#"{"time":"2026-10-01T00:00:00Z","author_id":2,"event_name":"x"}"#,
+            r#"{"time":"2026-09-01T00:00:00Z","author_id":3,"event_name":"service_account_created"}"#,
+            // Outside, its author is not read; inside, it would fail.
+            r#"{"time":"2026-11-01T00:00:00Z","author_id":"four","event_name":"x"}"#,
+            r#"{"time":"2026-08-01T00:00:00Z","author_id":5"#,
+            r#"{"time":"2026-08-01T00:00:00Z","author_id":"six","event_name":"service_account_created"}"#,
+            // Its bytes show a nested time first: its own is read before it is passed over.
+            r#"{"id":"9","event_type":"x","details":{"created_at":"2026-08-01T00:00:00Z"},"created_at":"2026-10-05T00:00:00Z","author_id":7}"#,
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.log"), lines.join("\n")).unwrap();
+        let work = Prepare::new(|ev| Some(ev.id.as_bytes().to_vec()))
+            .needing(october, crate::analyze::anomalies::service_accounts::may_provision);
+        let results: Vec<_> =
+            NdjsonSource::from_paths(&[dir.path().to_path_buf()]).unwrap().prepare(Some(work)).collect();
+        let rec = |i: usize| results[i].as_ref().unwrap();
+        assert_eq!(*rec(0).event, crate::model::AuditEvent::hollow(at("2026-09-30T23:59:59.999999Z")));
+        assert_eq!(rec(0).prepared, None);
+        for i in [1, 2] {
+            assert_eq!(rec(i).event.actor.id.as_deref(), Some((i + 1).to_string().as_str()));
+            assert_eq!(rec(i).prepared.as_deref(), Some(rec(i).event.id.as_bytes()));
+        }
+        assert_eq!(rec(3).event.id, "");
+        assert_eq!(rec(3).event.time, at("2026-11-01T00:00:00Z"));
+        let file = dir.path().join("a.log").display().to_string();
+        let err = |i: usize| results[i].as_ref().unwrap_err().to_string();
+        assert_eq!(err(4), format!("{file}:5: invalid JSON: EOF while parsing an object at line 1 column 44"));
+        assert_eq!(err(5), format!("{file}:6: field \"author_id\" is not an integer: \"six\""));
+        assert_eq!(rec(6).event.actor.id.as_deref(), Some("7"));
+        assert_eq!(results.len(), 7);
     }
 
     #[test]

@@ -167,11 +167,53 @@ pub enum Line<'a> {
 
 impl<'de> de::Deserialize<'de> for Line<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Line<'de>, D::Error> {
-        deserializer.deserialize_any(LineVisitor)
+        deserializer.deserialize_any(LineVisitor { glance: false })
     }
 }
 
-struct LineVisitor;
+/// A line read only for the keys that tell its shape and time (`schema`, `event_type`,
+/// `action`, `details`, `id`, `author_id` and the time keys): every other value is checked and
+/// passed over, not kept. What [`Shape`](super::shapes) and [`time_of`](super::shapes::time_of)
+/// make of it is what they make of the whole [`Line`].
+pub struct Glance<'a>(pub Line<'a>);
+
+impl<'de> de::Deserialize<'de> for Glance<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Glance<'de>, D::Error> {
+        deserializer.deserialize_any(LineVisitor { glance: true }).map(Glance)
+    }
+}
+
+/// The slots a [`Glance`] keeps, as bits.
+const GLANCED: u32 = {
+    let keys = ["schema", "event_type", "action", "details", "id", "author_id", "time", "created_at", "timestamp"];
+    let mut bits = 0u32;
+    let mut k = 0;
+    while k < keys.len() {
+        let mut i = 0;
+        // A key not in KNOWN runs off its end: the build fails.
+        while !(KNOWN[i].len() == keys[k].len() && eq(KNOWN[i].as_bytes(), keys[k].as_bytes())) {
+            i += 1;
+        }
+        bits |= 1 << i;
+        k += 1;
+    }
+    bits
+};
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+struct LineVisitor {
+    glance: bool,
+}
 
 /// Any value that is not an object is read to its end (the input must still be valid JSON) and
 /// becomes [`Line::NotAnObject`].
@@ -206,6 +248,8 @@ impl<'de> Visitor<'de> for LineVisitor {
         while let Some(key) = map.next_key_seed(KeyText)? {
             // A repeated key keeps its last value, as a `Map` does (details keep the last too).
             match slot(&key) {
+                Some(i) if self.glance && GLANCED & 1 << i == 0 => _ = map.next_value::<IgnoredAny>()?,
+                None if self.glance => _ = map.next_value::<IgnoredAny>()?,
                 Some(DETAILS) => obj.details = Some(map.next_value()?),
                 Some(i) => obj.slots[i] = Some(map.next_value()?),
                 None => obj.rest.push((key, map.next_value()?)),

@@ -11,15 +11,18 @@ use crate::model::{
 };
 
 /// Turn one parsed JSON object into an event, or say why it cannot be one.
-pub fn recognize(mut obj: Object) -> Result<AuditEvent, String> {
-    if obj.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
-        // The hash chain belongs to the export, not to the event (a re-export links anew).
-        for k in ["chain_id", "chain_seq", "chain_hash"] {
-            obj.remove(k);
-        }
-        return serde_json::from_value(Value::Object(obj.into_map().map_err(invalid)?))
-            .map_err(|e| format!("invalid {SCHEMA} record: {e}"));
-    }
+pub fn recognize(obj: Object) -> Result<AuditEvent, String> {
+    let shape = Shape::of(&obj).ok_or_else(|| {
+        "unrecognized record: expected a GitLab audit_json.log line, a GitLab streaming audit event, an agent \
+         audit entry or a compliance-report JSON export line"
+            .to_string()
+    })?;
+    let build = match shape {
+        Shape::Export => return export(obj),
+        Shape::AgentAudit => agent_audit,
+        Shape::GitlabStreaming => gitlab_streaming,
+        Shape::GitlabAuditLog => gitlab_audit_log,
+    };
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own
     // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
     // parsing it, so only when needed).
@@ -27,20 +30,64 @@ pub fn recognize(mut obj: Object) -> Result<AuditEvent, String> {
         Some(_) => String::new(),
         None => obj.canonical().map_err(invalid)?,
     };
-    let is_str = |k: &str| obj.get(k).is_some_and(Value::is_string);
-    let mut ev = if obj.get("event_type").and_then(Value::as_str) == Some("audit") && is_str("action") {
-        agent_audit(obj)?
-    } else if is_str("event_type") && (obj.details_is_object() || is_str("id")) {
-        gitlab_streaming(obj)?
-    } else if obj.contains_key("author_id") && (obj.contains_key("time") || obj.contains_key("created_at")) {
-        gitlab_audit_log(obj)?
-    } else {
-        return Err("unrecognized record: expected a GitLab audit_json.log line, a GitLab streaming audit \
-                    event, an agent audit entry or a compliance-report JSON export line"
-            .to_string());
-    };
+    let mut ev = build(obj)?;
     ev.assign_id(&content);
     Ok(ev)
+}
+
+/// A line of this tool's JSON export, read back as it was written.
+fn export(mut obj: Object) -> Result<AuditEvent, String> {
+    // The hash chain belongs to the export, not to the event (a re-export links anew).
+    for k in ["chain_id", "chain_seq", "chain_hash"] {
+        obj.remove(k);
+    }
+    serde_json::from_value(Value::Object(obj.into_map().map_err(invalid)?))
+        .map_err(|e| format!("invalid {SCHEMA} record: {e}"))
+}
+
+/// The shapes a line can have, told apart by their keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// This tool's JSON export.
+    Export,
+    AgentAudit,
+    GitlabStreaming,
+    GitlabAuditLog,
+}
+
+impl Shape {
+    fn of(obj: &Object) -> Option<Shape> {
+        let is_str = |k: &str| obj.get(k).is_some_and(Value::is_string);
+        Some(if obj.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
+            Shape::Export
+        } else if obj.get("event_type").and_then(Value::as_str) == Some("audit") && is_str("action") {
+            Shape::AgentAudit
+        } else if is_str("event_type") && (obj.details_is_object() || is_str("id")) {
+            Shape::GitlabStreaming
+        } else if obj.contains_key("author_id") && (obj.contains_key("time") || obj.contains_key("created_at")) {
+            Shape::GitlabAuditLog
+        } else {
+            return None;
+        })
+    }
+
+    /// The keys that may hold the time, in the order they are looked at (the first that is not
+    /// null holds it).
+    fn time_keys(self) -> &'static [&'static str] {
+        match self {
+            Shape::Export => &["time"],
+            Shape::AgentAudit => &["timestamp"],
+            Shape::GitlabStreaming | Shape::GitlabAuditLog => &["created_at", "time"],
+        }
+    }
+}
+
+/// When the event `obj` would become happened, read without building the event; `None` when
+/// only [`recognize`] can tell (no known shape, no time, a time that is not valid: the error is
+/// its to report).
+pub fn time_of(obj: &Object) -> Option<time::Timestamp> {
+    let keys = Shape::of(obj)?.time_keys();
+    keys.iter().find_map(|k| obj.get(k).filter(|v| !v.is_null()))?.as_str().and_then(time::parse)
 }
 
 fn take_text(obj: &mut Object, key: &str) -> Option<String> {
@@ -74,7 +121,7 @@ fn take_time(obj: &mut Object, keys: &[&str]) -> Result<Option<time::Timestamp>,
 /// Take the GitLab envelope columns out of `obj`, leaving the rest.
 fn take_envelope(obj: &mut Object, name_keys: &[&str]) -> Result<GitlabEnvelope, String> {
     Ok(GitlabEnvelope {
-        time: take_time(obj, &["created_at", "time"])?,
+        time: take_time(obj, Shape::GitlabAuditLog.time_keys())?,
         event_name: name_keys.iter().find_map(|k| take_text(obj, k)),
         author_id: take_i64(obj, "author_id")?,
         author_name: take_text(obj, "author_name"),
@@ -153,7 +200,7 @@ fn invalid(e: serde_json::Error) -> String {
 /// An agent service's audit log entry:
 /// `{"timestamp","event_type":"audit","action","actor":{"type","id"},"target":{…},"outcome",…}`.
 fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
-    let time = take_time(&mut obj, &["timestamp"])?.ok_or("no \"timestamp\"")?;
+    let time = take_time(&mut obj, Shape::AgentAudit.time_keys())?.ok_or("no \"timestamp\"")?;
     obj.remove("event_type");
     let action = take_text(&mut obj, "action").ok_or("empty \"action\"")?;
     let actor = match obj.remove("actor") {
@@ -267,5 +314,52 @@ mod tests {
             "field \"author_id\" is not an integer: \"x\""
         );
         assert!(parse(r#"{"hello":1}"#).unwrap_err().starts_with("unrecognized record"));
+    }
+
+    fn object(line: &str) -> Object<'_> {
+        let super::super::object::Line::Object(obj) = serde_json::from_str(line).unwrap() else {
+            panic!("not an object: {line}")
+        };
+        obj
+    }
+
+    fn glance(line: &str) -> Object<'_> {
+        let super::super::object::Glance(super::super::object::Line::Object(obj)) = serde_json::from_str(line).unwrap()
+        else {
+            panic!("not an object: {line}")
+        };
+        obj
+    }
+
+    /// The time read ahead is the event's, for every shape and each of its time keys.
+    #[test]
+    fn the_time_read_ahead_is_the_events() {
+        let export =
+            serde_json::to_string(&parse(r#"{"time":"2026-10-03T04:05:06.7Z","author_id":1}"#).unwrap()).unwrap();
+        for line in [
+            r#"{"time":"2026-10-01T00:00:00.1234567Z","author_id":1,"event_name":"x"}"#,
+            r#"{"created_at":"2026-10-01 12:00:00.5 +0200","time":"2026-10-09T00:00:00Z","author_id":1}"#,
+            r#"{"created_at":null,"time":"2026-10-09T00:00:00Z","author_id":1}"#,
+            r#"{"id":"1","event_type":"x","created_at":"2022-07-26T05:43:53.662Z","details":{},"author_id":1}"#,
+            r#"{"event_type":"x","details":{"time":"2020-01-01T00:00:00Z"},"time":"2022-07-26T05:43:53Z","author_id":1}"#,
+            r#"{"timestamp":"2026-10-01T10:00:00.000001Z","event_type":"audit","action":"a","time":"2020-01-01T00:00:00Z"}"#,
+            &export,
+        ] {
+            let ahead = time_of(&object(line)).unwrap_or_else(|| panic!("no time read ahead: {line}"));
+            assert_eq!(ahead, parse(line).unwrap().time, "{line}");
+            assert_eq!(time_of(&glance(line)), Some(ahead), "{line}");
+        }
+        // What only recognizing the line can tell, it is left to tell.
+        for line in [
+            r#"{"time":"soon","author_id":1}"#,
+            r#"{"time":7,"author_id":1}"#,
+            r#"{"time":null,"author_id":1}"#,
+            r#"{"timestamp":"2026-10-01T10:00:00Z","author_id":1}"#,
+            r#"{"hello":1,"time":"2026-10-01T00:00:00Z"}"#,
+        ] {
+            assert_eq!(time_of(&object(line)), None, "{line}");
+            assert_eq!(time_of(&glance(line)), None, "{line}");
+            assert!(parse(line).is_err(), "{line}");
+        }
     }
 }

@@ -404,6 +404,7 @@ impl Dataset {
     /// [`ReadOptions::prepare`]: crate::sources::ReadOptions::prepare
     pub fn prepare(within: TimeRange) -> Prepare {
         Prepare::condensing(move |ev| within.contains(&ev.time).then(|| Draft::of(ev).encode()))
+            .needing(within, |_| false)
     }
 
     fn intern(&mut self, s: &str) -> Text {

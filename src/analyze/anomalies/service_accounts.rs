@@ -22,6 +22,27 @@ pub fn is_provisioning(name: &str) -> bool {
     name.contains("service_account") && (name.ends_with("_provisioned") || name.ends_with("_created"))
 }
 
+/// Whether a line of JSON may hold an event that [provisions](is_provisioning) a service
+/// account, from its bytes. Without a `\\u` escape (the only way JSON can spell letters other
+/// than as themselves), such a name is written as it reads: the line holds `service_account`,
+/// and a text ending `_provisioned` or `_created` — the quote that closes it not followed by a
+/// colon, as a key's is.
+pub fn may_provision(line: &[u8]) -> bool {
+    use memchr::memmem::Finder;
+    // Built once: building a finder costs more than a search of a line.
+    static FINDERS: std::sync::LazyLock<[Finder<'static>; 4]> = std::sync::LazyLock::new(|| {
+        [&b"\\u"[..], b"service_account", b"_provisioned\"", b"_created\""].map(Finder::new)
+    });
+    let [escape, name, provisioned, created] = &*FINDERS;
+    let ends_a_text = |end: &Finder| {
+        end.find_iter(line).any(|at| {
+            let after = &line[at + end.needle().len()..];
+            after.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b':')
+        })
+    };
+    escape.find(line).is_some() || name.find(line).is_some() && (ends_a_text(provisioned) || ends_a_text(created))
+}
+
 impl Heuristic for ServiceAccounts {
     fn name(&self) -> &'static str {
         "service_accounts"
@@ -137,5 +158,38 @@ impl Heuristic for ServiceAccounts {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line whose event provisions a service account passes the test of its bytes.
+    #[test]
+    fn lines_that_may_provision() {
+        let name = |line: &str| -> String {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["event_name"].as_str().unwrap().to_string()
+        };
+        for line in [
+            r#"{"event_name":"service_account_created"}"#,
+            r#"{"event_name":"duo_service_account_provisioned"}"#,
+            r#"{"event_name":"service\u005faccount_created"}"#,
+            r#"{"event_name":"\u0073ervice_account_created"}"#,
+            r#"{"x_created":1,"event_name" : "service_account_created" ,"service_account_created":0}"#,
+        ] {
+            assert!(is_provisioning(&name(line)), "{line}");
+            assert!(may_provision(line.as_bytes()), "{line}");
+        }
+        for line in [
+            r#"{"event_name":"user_created"}"#,
+            r#"{"event_name":"service account created"}"#,
+            r#"{"event_name":"duo_flow_started","author_user_type":"service_account","resources_created" : 2}"#,
+            r#"{"event_name":"service_account_created_by"}"#,
+        ] {
+            assert!(!is_provisioning(&name(line)), "{line}");
+            assert!(!may_provision(line.as_bytes()), "{line}");
+        }
     }
 }
