@@ -314,15 +314,21 @@ fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> 
     Ok(Some(Prepare::record(work, ev, None)))
 }
 
-/// The time a line seems to hold, from its bytes: the text after the first `"created_at":"`,
-/// `"time":"` or `"timestamp":"`, wherever it is (a hint: nested objects may hold such keys, and
-/// spaces around the colon hide one).
+/// The time a line seems to hold, from its bytes: the text that follows the first key
+/// `"created_at"`, `"time"` or `"timestamp"` (spaces around the colon allowed), wherever it is
+/// — a hint: nested objects may hold such keys.
 fn time_hint(line: &[u8]) -> Option<crate::model::Timestamp> {
     use memchr::memmem::Finder;
     static KEYS: std::sync::LazyLock<[Finder<'static>; 3]> =
-        std::sync::LazyLock::new(|| [&b"\"created_at\":\""[..], b"\"time\":\"", b"\"timestamp\":\""].map(Finder::new));
-    let at = KEYS.iter().find_map(|k| k.find(line).map(|at| at + k.needle().len()))?;
-    let text = &line[at..at + memchr::memchr(b'"', &line[at..])?];
+        std::sync::LazyLock::new(|| [&b"\"created_at\""[..], b"\"time\"", b"\"timestamp\""].map(Finder::new));
+    let value = KEYS.iter().find_map(|k| {
+        k.find_iter(line).find_map(|at| {
+            let after = &line[at + k.needle().len()..];
+            let after = after.trim_ascii_start().strip_prefix(b":")?;
+            after.trim_ascii_start().strip_prefix(b"\"")
+        })
+    })?;
+    let text = &value[..memchr::memchr(b'"', value)?];
     crate::model::time::parse(std::str::from_utf8(text).ok()?)
 }
 
@@ -452,6 +458,7 @@ mod tests {
             r#"{"time":"2026-08-01T00:00:00Z","author_id":"six","event_name":"service_account_created"}"#,
             // Its bytes show a nested time first: its own is read before it is passed over.
             r#"{"id":"9","event_type":"x","details":{"created_at":"2026-08-01T00:00:00Z"},"created_at":"2026-10-05T00:00:00Z","author_id":7}"#,
+            r#"{"unit":"time", "time" : "2026-08-01T00:00:00Z", "author_id": "eight"}"#,
         ];
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.log"), lines.join("\n")).unwrap();
@@ -473,7 +480,8 @@ mod tests {
         assert_eq!(err(4), format!("{file}:5: invalid JSON: EOF while parsing an object at line 1 column 44"));
         assert_eq!(err(5), format!("{file}:6: field \"author_id\" is not an integer: \"six\""));
         assert_eq!(rec(6).event.actor.id.as_deref(), Some("7"));
-        assert_eq!(results.len(), 7);
+        assert_eq!(rec(7).event.id, "", "spaced as some writers space it");
+        assert_eq!(results.len(), 8);
     }
 
     #[test]
