@@ -113,8 +113,36 @@ impl Details {
 
     /// Details of a JSON object's text, or the parser's error when it is not one.
     pub fn from_json(text: &str) -> Result<Details, serde_json::Error> {
+        if let Some(d) = Details::canonical(text) {
+            return Ok(d);
+        }
         let RawEntries(parts) = serde_json::from_str(text)?;
         Details::from_parts(parts.into_iter().map(|(k, v)| (k, Part::Json(v.get()))).collect())
+    }
+
+    /// Details of an object's text that is already canonical (see [`super::canonical`]): the
+    /// text copied and its entries found in one pass, instead of parsing it into entries and
+    /// writing each again (most sources write details compact, some in key order).
+    fn canonical(text: &str) -> Option<Details> {
+        let mut entries = Vec::new();
+        let mut keys = [0; 4];
+        let b = text.as_bytes();
+        let canonical = super::canonical::object(text, |key, key_end, end| {
+            let (word, bit) = key_bit(&b[key..key_end]);
+            keys[word] |= bit;
+            entries.push(Entry {
+                key: to_u32(key),
+                key_end: to_u32(key_end),
+                end: to_u32(end),
+                sig: signature(&b[key..key_end]),
+                plain_text: b[key_end + 2] == b'"',
+            });
+        });
+        match canonical {
+            false => None,
+            true if entries.is_empty() => Some(Details::new()),
+            true => Some(Details { text: text.to_string(), entries, escaped_keys: false, keys }),
+        }
     }
 
     /// Append an entry (keys come in order, each once).
@@ -342,88 +370,9 @@ fn string(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Whether `raw` (a valid JSON value) is already as `serde_json` writes the value it holds: a
-/// text without escapes (valid JSON texts hold no quote or control character unescaped, and
-/// `serde_json` escapes nothing else), an integer both ways of reading agree on, or a literal.
-fn is_canonical(raw: &str) -> bool {
-    let b = raw.as_bytes();
-    match b.first() {
-        Some(b'"') => !b.contains(&b'\\'),
-        Some(b't' | b'f' | b'n') => true,
-        Some(b'-' | b'0'..=b'9') => is_integer(b),
-        Some(b'{' | b'[') => !b.contains(&b'\\') && is_canonical_nest(b),
-        _ => false,
-    }
-}
-
-/// Whether a number's text is an integer written as `serde_json` writes it (`-0` reads as a
-/// float; more than 18 digits may not fit an i64 or u64).
-fn is_integer(b: &[u8]) -> bool {
-    let digits = b.strip_prefix(b"-").unwrap_or(b);
-    !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && b != b"-0"
-}
-
-/// Whether a valid JSON object or list without backslashes is canonical: no spaces, integers
-/// only, and every object's keys in strictly increasing order (nested at most 16 deep).
-fn is_canonical_nest(b: &[u8]) -> bool {
-    // Per open collection: whether it is an object, and where its last key is.
-    const NONE: usize = usize::MAX;
-    let mut stack = [(false, NONE, 0usize); 16];
-    let mut depth = 0;
-    let mut expect_key = false;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            c @ (b'{' | b'[') => {
-                if depth == stack.len() {
-                    return false;
-                }
-                stack[depth] = (c == b'{', NONE, 0);
-                depth += 1;
-                expect_key = c == b'{';
-                i += 1;
-            }
-            b'}' | b']' => {
-                depth -= 1;
-                i += 1;
-            }
-            b',' => {
-                expect_key = stack[depth - 1].0;
-                i += 1;
-            }
-            b':' => i += 1,
-            b'"' => {
-                // No backslashes: the next quote closes the text.
-                let end = i + 1 + b[i + 1..].iter().position(|&c| c == b'"').expect("a closed text");
-                if expect_key {
-                    let (_, from, to) = stack[depth - 1];
-                    if from != NONE && b[from..to] >= b[i + 1..end] {
-                        return false;
-                    }
-                    stack[depth - 1].1 = i + 1;
-                    stack[depth - 1].2 = end;
-                    expect_key = false;
-                }
-                i = end + 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let end = b[i..].iter().position(|c| matches!(c, b',' | b']' | b'}')).map_or(b.len(), |n| i + n);
-                if !is_integer(&b[i..end]) {
-                    return false;
-                }
-                i = end;
-            }
-            b't' | b'n' => i += 4,
-            b'f' => i += 5,
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// Append the canonical text of the valid JSON value `raw`; whether it is a text without escapes.
 fn write_canonical(raw: &str, out: &mut String) -> Result<bool, serde_json::Error> {
-    if is_canonical(raw) {
+    if super::canonical::is_canonical(raw) {
         out.push_str(raw);
         Ok(raw.starts_with('"'))
     } else {
@@ -608,33 +557,28 @@ mod tests {
         assert_eq!(d, Details::new());
     }
 
+    /// What `from_json` gives without its one-pass path for canonical text.
+    fn rewritten(text: &str) -> Details {
+        let RawEntries(parts) = serde_json::from_str(text).unwrap();
+        Details::from_parts(parts.into_iter().map(|(k, v)| (k, Part::Json(v.get()))).collect()).unwrap()
+    }
+
     #[test]
-    fn canonical_collections_are_told_apart() {
-        for (raw, canonical) in [
-            (r#"{"id":1037,"username":"liam"}"#, true),
-            (r#"["api","read_repository"]"#, true),
-            (r#"{"a":[1,{"b":null,"c":true}],"b":{}}"#, true),
-            (r#"{"b":1,"a":2}"#, false),
-            (r#"{"a":1,"a":2}"#, false),
-            (r#"{"":1,"":2}"#, false),
-            (r#"{"":1,"a":2}"#, true),
-            (r#"[1.5]"#, false),
-            (r#"[-0]"#, false),
-            (r#"[1, 2]"#, false),
-            (r#"{"a":"x\"y"}"#, false),
-            (r#"[{"b":1},{"a":1}]"#, true),
-            (r#"{"ab":1,"b":2}"#, true),
-            (r#"{"b":1,"ab":2}"#, false),
+    fn canonical_text_is_taken_as_it_stands() {
+        for text in [
+            r#"{"a":{"x":[1,2]},"bb":"t","c":null,"d":-3,"e":true,"f":[]}"#,
+            "{\"\":1,\"z\":\"é\u{7f}\"}",
+            r#"{"author_class":"User","user":{"id":1037,"username":"liam"},"workflow_id":710}"#,
+            "{}",
         ] {
-            assert_eq!(is_canonical(raw), canonical, "{raw}");
-            let v: Value = serde_json::from_str(raw).unwrap();
-            if canonical {
-                assert_eq!(serde_json::to_string(&v).unwrap(), raw);
-            }
+            let fast = Details::canonical(text).unwrap_or_else(|| panic!("{text} is canonical"));
+            assert_eq!(fast, rewritten(text), "{text}");
+            assert_eq!(fast.as_json(), if text == "{}" { "{}" } else { text });
         }
-        let deep = format!("{}1{}", "[".repeat(17), "]".repeat(17));
-        assert!(!is_canonical(&deep), "deeper than the walk keeps track of");
-        assert!(is_canonical(&format!("{}1{}", "[".repeat(16), "]".repeat(16))));
+        assert_eq!(Details::canonical("{}"), Some(Details::new()));
+        for text in [r#"{"b":1,"a":2}"#, r#"{"a":1.5}"#, r#"{"a":"x\"y"}"#, r#"{"a": 1}"#, r#"{"a":1"#] {
+            assert_eq!(Details::canonical(text), None, "{text}");
+        }
     }
 
     #[test]
@@ -678,6 +622,7 @@ mod tests {
                 serde_json::to_string(&map).unwrap()
             };
             let d = Details::from_json(&written).unwrap();
+            prop_assert_eq!(&d, &rewritten(&written));
             prop_assert_eq!(d.as_json(), serde_json::to_string(&map).unwrap());
             prop_assert_eq!(serde_json::to_string(&d).unwrap(), serde_json::to_string(&map).unwrap());
             prop_assert_eq!(d.to_map(), map.clone());

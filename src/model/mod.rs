@@ -4,6 +4,7 @@
 //! are normalized *views*; `details` keeps everything the source carried beyond the envelope, so
 //! nothing is lost (see README, "JSON field reference").
 
+pub mod canonical;
 pub mod catalog;
 pub mod details;
 pub mod session;

@@ -310,7 +310,7 @@ fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> 
     if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
         return Ok(None);
     }
-    let ev = shapes::recognize(obj).map_err(|reason| SourceError::Malformed { location: location(), reason })?;
+    let ev = shapes::recognize(obj, text).map_err(|reason| SourceError::Malformed { location: location(), reason })?;
     Ok(Some(Prepare::record(work, ev, None)))
 }
 

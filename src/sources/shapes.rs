@@ -2,16 +2,19 @@
 //! `audit_json.log`, GitLab streaming audit event payloads, agent audit log entries, and this
 //! tool's own JSON export (read back losslessly).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::normalize::{enrich, GitlabEnvelope};
 use super::object::Object;
 use crate::model::{
-    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Origin, Outcome, Scope, Target, SCHEMA,
+    canonical, time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Origin, Outcome, Scope, Target,
+    SCHEMA,
 };
 
-/// Turn one parsed JSON object into an event, or say why it cannot be one.
-pub fn recognize(obj: Object) -> Result<AuditEvent, String> {
+/// Turn one parsed JSON object, written as `line`, into an event, or say why it cannot be one.
+pub fn recognize(obj: Object, line: &str) -> Result<AuditEvent, String> {
     let shape = Shape::of(&obj).ok_or_else(|| {
         "unrecognized record: expected a GitLab audit_json.log line, a GitLab streaming audit event, an agent \
          audit entry or a compliance-report JSON export line"
@@ -25,10 +28,11 @@ pub fn recognize(obj: Object) -> Result<AuditEvent, String> {
     };
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own
     // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
-    // parsing it, so only when needed).
+    // parsing it, so only when needed, and not when the line is written so already).
     let content = match obj.get("id").and_then(value_text).filter(|s| !s.is_empty()) {
-        Some(_) => String::new(),
-        None => obj.canonical().map_err(invalid)?,
+        Some(_) => Cow::Borrowed(""),
+        None if canonical::is_canonical(line) => Cow::Borrowed(line),
+        None => Cow::Owned(obj.canonical().map_err(invalid)?),
     };
     let mut ev = build(obj)?;
     ev.assign_id(&content);
@@ -256,7 +260,7 @@ mod tests {
         let super::super::object::Line::Object(obj) = serde_json::from_str(line).unwrap() else {
             panic!("not an object: {line}")
         };
-        recognize(obj)
+        recognize(obj, line)
     }
 
     #[test]
@@ -294,6 +298,24 @@ mod tests {
         assert_eq!(ev.ip_address.as_deref(), Some("203.0.113.9"));
         assert_eq!(ev.correlation_id.as_deref(), Some("c-1"));
         assert_eq!(ev.category.as_deref(), Some("agent_webhook"));
+    }
+
+    #[test]
+    fn records_without_an_id_are_named_by_their_content_however_spelled() {
+        // Canonical (keys in order, compact): the line is the content, as it stands.
+        let canonical = r#"{"action":"git.push","actor":{"id":"poll-1","type":"poll_cycle"},"event_type":"audit","n":-3,"timestamp":"2026-10-01T10:00:00Z"}"#;
+        let spelled = [
+            r#"{"timestamp":"2026-10-01T10:00:00Z","event_type":"audit","action":"git.push","actor":{"type":"poll_cycle","id":"poll-1"},"n":-3}"#,
+            r#"{ "action": "git.push", "actor": {"id": "poll-1", "type": "poll_cycle"}, "event_type": "audit", "n": -3, "timestamp": "2026-10-01T10:00:00Z" }"#,
+            r#"{"action":"git\u002epush","actor":{"id":"poll-1","type":"poll_cycle"},"event_type":"audit","n":-3,"timestamp":"2026-10-01T10:00:00Z"}"#,
+        ];
+        let id = parse(canonical).unwrap().id;
+        // SHA-256 of "content\0" and the canonical text, its first 16 bytes.
+        assert_eq!(id, "9c33cdcf5db5e17647b68f4e9a7fc2c0");
+        for line in spelled {
+            assert_eq!(parse(line).unwrap().id, id, "{line}");
+        }
+        assert_ne!(parse(&canonical.replace("-3", "-4")).unwrap().id, id);
     }
 
     #[test]

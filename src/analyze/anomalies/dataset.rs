@@ -96,8 +96,19 @@ pub enum EventId {
 impl EventId {
     pub fn new(id: &str) -> EventId {
         // Lowercase only: uppercase digits would not print back as they came.
+        fn digit(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
+        }
         let mut bytes = [0u8; 16];
-        if id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) && hex::decode_to_slice(id, &mut bytes).is_ok() {
+        let hex = id.len() == 32
+            && bytes.iter_mut().zip(id.as_bytes().chunks_exact(2)).all(|(byte, pair)| {
+                digit(pair[0]).zip(digit(pair[1])).map(|(high, low)| *byte = high << 4 | low).is_some()
+            });
+        if hex {
             return EventId::Hex(bytes);
         }
         EventId::Other(Text::from(id))
@@ -702,10 +713,11 @@ mod tests {
             "42",
             "",
             "évènement",
+            "0123456789abcdef0123456789abcdé",
         ];
         let ids: Vec<EventId> = texts.iter().map(|t| EventId::new(t)).collect();
         let hex: Vec<bool> = ids.iter().map(|i| matches!(i, EventId::Hex(_))).collect();
-        assert_eq!(hex, [true, true, true, false, false, false, false, false, false, false]);
+        assert_eq!(hex, [true, true, true, false, false, false, false, false, false, false, false]);
         for (id, text) in ids.iter().zip(texts) {
             assert_eq!(id.to_string(), text);
             assert_eq!(format!("{id:?}"), format!("{text:?}"));
