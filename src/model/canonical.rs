@@ -208,6 +208,74 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// What the scan accepts, `serde_json` reads and writes back byte for byte: text taken as it
+        /// stands is valid JSON (details are parsed again when asked, and must parse). Written
+        /// values with one byte deleted, inserted or replaced (JSON's punctuation, digits, letters
+        /// of the literals, a backslash, a control character), and short arbitrary strings.
+        #[test]
+        fn what_is_accepted_reads_back_as_written(
+            v in json(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            op in 0..3u8,
+            byte in proptest::sample::select(b"{}[]:,\"\\ 0123456789.eE+-tfrunlsa\x01\x7f".to_vec()),
+            short in r#"[{}\[\]:,"\\ 0-9.eE+\-tfrunlsa]{0,8}"#,
+        ) {
+            let mut bytes = serde_json::to_string(&v).unwrap().into_bytes();
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 if i < bytes.len() => drop(bytes.remove(i)),
+                1 => bytes.insert(i, byte),
+                _ if i < bytes.len() => bytes[i] = byte,
+                _ => {}
+            }
+            for text in [String::from_utf8(bytes).unwrap_or_default(), short] {
+                if is_canonical(&text) {
+                    let v: Value = serde_json::from_str(&text).expect("accepted text is valid JSON");
+                    proptest::prop_assert_eq!(serde_json::to_string(&v).unwrap(), text);
+                }
+            }
+        }
+
+        /// And it accepts what `serde_json` writes, unless it holds a float, a long integer or an
+        /// escape (those are left to `serde_json`).
+        #[test]
+        fn what_serde_json_writes_is_accepted(v in json()) {
+            let text = serde_json::to_string(&v).unwrap();
+            proptest::prop_assert_eq!(is_canonical(&text), !left_to_serde_json(&v), "{}", text);
+        }
+    }
+
+    /// Whether `v` holds a float, an integer of more than 18 digits or a text written with escapes.
+    fn left_to_serde_json(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => n.as_i64().is_none_or(|i| i.unsigned_abs() >= 10u64.pow(18)),
+            Value::String(s) => s.contains(|c: char| c == '"' || c == '\\' || c < ' '),
+            Value::Array(items) => items.iter().any(left_to_serde_json),
+            Value::Object(map) => map.values().any(left_to_serde_json),
+            _ => false,
+        }
+    }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-10i64..10).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            "[a-z\"é\x01\x7f]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec(("[a-c]{0,2}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
     #[test]
     fn an_objects_entries_are_found_in_the_same_pass() {
         let text = r#"{"a":{"x":[1,2]},"bb":"t","c":null}"#;
