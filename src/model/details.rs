@@ -466,6 +466,7 @@ impl<'de> Visitor<'de> for KeyText {
 
 #[cfg(test)]
 mod tests {
+    use super::super::canonical::tests::json_value;
     use super::*;
     use proptest::prelude::*;
 
@@ -588,24 +589,6 @@ mod tests {
         assert!(Details::from_json("[1]").is_err());
         assert!(Details::from_json(r#"{"a":1} x"#).is_err());
         assert!(Details::from_json(r#"{"a":}"#).is_err());
-    }
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-            "[a-z\"\\\\\u{1}\u{7f}é/ ]{0,6}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                prop::collection::vec(("[a-c\"\\\\]{0,3}", inner), 0..4)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
     }
 
     proptest! {
