@@ -3,10 +3,11 @@
 //! source by reading its events (sessions are rebuilt from lifecycle events with
 //! [`SessionBuilder`]); a lookup reads the source twice, keeping only the sessions it needs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::collections::{FastMap, FastSet};
 use crate::model::session::{FlowSession, FlowSessionResource, SessionBuilder, SessionStatus};
 use crate::model::{time, AuditEvent, Timestamp};
 use crate::sources::{EventStream, SourceError};
@@ -124,9 +125,10 @@ pub struct Collector {
     timelines: bool,
     builder: SessionBuilder,
     steps: BTreeMap<String, Vec<Step>>,
-    started: HashSet<String>,
-    names: HashMap<String, String>,
-    paths: HashMap<i64, String>,
+    // Looked up for every event read (foldhash: see `crate::collections`).
+    started: FastSet<String>,
+    names: FastMap<String, String>,
+    paths: FastMap<i64, String>,
 }
 
 impl Collector {

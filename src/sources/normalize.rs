@@ -264,6 +264,27 @@ mod tests {
     }
 
     #[test]
+    fn the_user_acted_for_is_read_in_every_form() {
+        let who = |v: Value| on_behalf_of(&details(v)).map(|a| (a.id, a.name));
+        let pair = |id: Option<&str>, name: Option<&str>| Some((id.map(String::from), name.map(String::from)));
+        assert_eq!(who(json!({"user": {"id": 42, "username": "alice"}})), pair(Some("42"), Some("alice")));
+        assert_eq!(who(json!({"user": {"id": " 7 ", "name": "Bob"}})), pair(Some("7"), Some("Bob")));
+        assert_eq!(who(json!({"user": {"username": 12, "name": "x"}})), pair(None, Some("12")));
+        assert_eq!(who(json!({"user": {"id": 1.5, "username": null, "name": "n"}})), pair(None, Some("n")));
+        assert_eq!(who(json!({"user": {"id": 3, "x": {"username": "deep"}}})), pair(Some("3"), None));
+        assert_eq!(who(json!({"user": 42})), pair(Some("42"), None));
+        assert_eq!(who(json!({"user": "carol"})), pair(None, Some("carol")));
+        assert_eq!(who(json!({"on_behalf_of": {"id": 1}, "user": {"id": 2}})), pair(Some("1"), None));
+        assert_eq!(who(json!({"on_behalf_of": {}, "user": {"id": 2}})), pair(Some("2"), None));
+        assert_eq!(
+            who(json!({"on_behalf_of": "", "user": null, "user_id": 9, "username": "u"})),
+            pair(Some("9"), Some("u"))
+        );
+        assert_eq!(who(json!({"user": [1], "scoped_user_id": "5"})), pair(Some("5"), None));
+        assert_eq!(who(json!({"user": true})), None);
+    }
+
+    #[test]
     fn legacy_change_records_get_gitlab_wording() {
         let d = details(json!({"change": "visibility", "from": "Private", "to": "Public"}));
         assert_eq!(change_message(&d).unwrap(), "Changed visibility from Private to Public");
