@@ -44,6 +44,20 @@ struct Entry {
     plain_text: bool,
 }
 
+impl Entry {
+    /// The entry whose key is at `key..key_end` of the details' `text` and whose value ends at `end`.
+    #[inline]
+    fn at(text: &[u8], key: usize, key_end: usize, end: usize, plain_text: bool) -> Entry {
+        Entry {
+            key: to_u32(key),
+            key_end: to_u32(key_end),
+            end: to_u32(end),
+            sig: signature(&text[key..key_end]),
+            plain_text,
+        }
+    }
+}
+
 /// A key's length and three of its bytes: keys that differ mostly differ here.
 fn signature(key: &[u8]) -> u32 {
     match key {
@@ -130,13 +144,7 @@ impl Details {
         let canonical = super::canonical::object(text, |key, key_end, end| {
             let (word, bit) = key_bit(&b[key..key_end]);
             keys[word] |= bit;
-            entries.push(Entry {
-                key: to_u32(key),
-                key_end: to_u32(key_end),
-                end: to_u32(end),
-                sig: signature(&b[key..key_end]),
-                plain_text: b[key_end + 2] == b'"',
-            });
+            entries.push(Entry::at(b, key, key_end, end, b[key_end + 2] == b'"'));
         });
         match canonical {
             false => None,
@@ -174,14 +182,7 @@ impl Details {
                 false
             }
         };
-        let (key, key_end, end) = (to_u32(start), to_u32(key_end), to_u32(self.text.len()));
-        self.entries.push(Entry {
-            key,
-            key_end,
-            end,
-            sig: signature(&self.text.as_bytes()[key as usize..key_end as usize]),
-            plain_text,
-        });
+        self.entries.push(Entry::at(self.text.as_bytes(), start, key_end, self.text.len(), plain_text));
         Ok(())
     }
 

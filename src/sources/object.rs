@@ -150,9 +150,13 @@ impl<'a> Object<'a> {
     }
 
     /// The canonical text of the object (keys sorted, compact: what `serde_json` writes for the
-    /// `Map` of the same entries).
-    pub fn canonical(&self) -> Result<String, serde_json::Error> {
-        Ok(Details::from_parts(self.parts())?.into_json())
+    /// `Map` of the same entries), which was `written` so: that text itself when it is canonical
+    /// already (see [`crate::model::canonical`]), else written again.
+    pub fn canonical<'w>(&self, written: &'w str) -> Result<Cow<'w, str>, serde_json::Error> {
+        if crate::model::canonical::is_canonical(written) {
+            return Ok(Cow::Borrowed(written));
+        }
+        Ok(Cow::Owned(Details::from_parts(self.parts())?.into_json()))
     }
 }
 
@@ -278,9 +282,9 @@ mod tests {
         let text = r#"{"zeta":1,"time":"t","id":"7","details":{"b":2,"a":[1,"x"]},"a\u0063tion":"a","actor":null,"time":"last","":0,"émoji":"é","zeta":[2]}"#;
         let Line::Object(mut obj) = serde_json::from_str::<Line>(text).unwrap() else { panic!("an object") };
         let map: Map<String, Value> = serde_json::from_str(text).unwrap();
-        assert_eq!(obj.canonical().unwrap(), serde_json::to_string(&map).unwrap());
+        assert_eq!(obj.canonical(text).unwrap(), serde_json::to_string(&map).unwrap());
         assert_eq!(
-            obj.canonical().unwrap(),
+            obj.canonical(text).unwrap(),
             r#"{"":0,"action":"a","actor":null,"details":{"a":[1,"x"],"b":2},"id":"7","time":"last","zeta":[2],"émoji":"é"}"#
         );
         assert_eq!(obj.get("time"), Some(&Value::from("last")));

@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 use super::normalize::{enrich, GitlabEnvelope};
 use super::object::Object;
 use crate::model::{
-    canonical, time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Origin, Outcome, Scope, Target,
-    SCHEMA,
+    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Origin, Outcome, Scope, Target, SCHEMA,
 };
 
 /// Turn one parsed JSON object, written as `line`, into an event, or say why it cannot be one.
@@ -28,11 +27,10 @@ pub fn recognize(obj: Object, line: &str) -> Result<AuditEvent, String> {
     };
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own
     // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
-    // parsing it, so only when needed, and not when the line is written so already).
+    // parsing it, so only when needed).
     let content = match obj.get("id").and_then(value_text).filter(|s| !s.is_empty()) {
         Some(_) => Cow::Borrowed(""),
-        None if canonical::is_canonical(line) => Cow::Borrowed(line),
-        None => Cow::Owned(obj.canonical().map_err(invalid)?),
+        None => obj.canonical(line).map_err(invalid)?,
     };
     let mut ev = build(obj)?;
     ev.assign_id(&content);

@@ -95,20 +95,11 @@ pub enum EventId {
 
 impl EventId {
     pub fn new(id: &str) -> EventId {
-        // Lowercase only: uppercase digits would not print back as they came.
-        fn digit(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
-        }
+        // Lowercase only: uppercase digits would not print back as they came. The length first:
+        // most other ids are told apart without reading them.
         let mut bytes = [0u8; 16];
-        let hex = id.len() == 32
-            && bytes.iter_mut().zip(id.as_bytes().chunks_exact(2)).all(|(byte, pair)| {
-                digit(pair[0]).zip(digit(pair[1])).map(|(high, low)| *byte = high << 4 | low).is_some()
-            });
-        if hex {
+        if id.len() == 32 && !id.bytes().any(|c| c.is_ascii_uppercase()) && hex::decode_to_slice(id, &mut bytes).is_ok()
+        {
             return EventId::Hex(bytes);
         }
         EventId::Other(Text::from(id))
