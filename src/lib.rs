@@ -17,6 +17,7 @@ pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod pack;
 pub mod range;
 pub mod redact;
 pub mod report;

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::collections::{FastMap, FastSet};
-use crate::model::session::{FlowSession, FlowSessionResource, SessionBuilder, SessionStatus};
-use crate::model::{time, AuditEvent, Timestamp};
+use crate::model::session::{FlowSession, FlowSessionResource, SessionBuilder, SessionEvent, SessionStatus};
+use crate::model::{time, Actor, AuditEvent, Timestamp};
+use crate::pack::{Packer, Unpacker};
 use crate::sources::{EventStream, SourceError};
 
 /// A resource to trace.
@@ -118,6 +119,54 @@ pub fn find(stream: EventStream, resource: &ResourceRef) -> Result<(BTreeSet<Str
     Ok((found, scanned))
 }
 
+/// What a [`Collector`] takes from any event: the names it tells, its project's path, and what
+/// it tells its session. Read in one place ([`Seen::of`]), so that a source's worker thread can
+/// read it and hand it on [packed](Seen::pack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen<'a> {
+    /// `(id, name)` of the actor and of the user it acted for, when the event gives both.
+    pub names: [Option<(&'a str, &'a str)>; 2],
+    /// The id and path of its scope, when it gives both.
+    pub path: Option<(i64, &'a str)>,
+    pub session: Option<SessionEvent<'a>>,
+}
+
+impl<'a> Seen<'a> {
+    pub fn of(ev: &'a AuditEvent) -> Seen<'a> {
+        let name = |a: &'a Actor| Some((a.id.as_deref()?, a.name.as_deref()?));
+        Seen {
+            names: [name(&ev.actor), ev.on_behalf_of.as_ref().and_then(name)],
+            path: ev.scope.as_ref().and_then(|s| Some((s.id?, s.path.as_deref()?))),
+            session: SessionEvent::of(ev),
+        }
+    }
+
+    /// Appends what [`Seen::unpack`] reads back.
+    pub fn pack(&self, p: &mut Packer) {
+        for name in &self.names {
+            p.opt_text(name.map(|n| n.0));
+            p.opt_text(name.map(|n| n.1));
+        }
+        p.opt_i64(self.path.map(|p| p.0));
+        p.opt_text(self.path.map(|p| p.1));
+        p.u8(u8::from(self.session.is_some()));
+        if let Some(s) = &self.session {
+            s.pack(p);
+        }
+    }
+
+    pub fn unpack(r: &mut Unpacker<'a>) -> Option<Seen<'a>> {
+        let mut name = || -> Option<Option<(&'a str, &'a str)>> { Some(r.opt_text()?.zip(r.opt_text()?)) };
+        let names = [name()?, name()?];
+        let path = r.opt_i64()?.zip(r.opt_text()?);
+        let session = match r.u8()? {
+            0 => None,
+            _ => Some(SessionEvent::unpack(r)?),
+        };
+        Some(Seen { names, path, session })
+    }
+}
+
 /// Builds [`SessionReport`]s from events fed one at a time (any order).
 #[derive(Default)]
 pub struct Collector {
@@ -151,27 +200,36 @@ impl Collector {
     }
 
     pub fn add(&mut self, ev: &AuditEvent) {
-        for a in [Some(&ev.actor), ev.on_behalf_of.as_ref()].into_iter().flatten() {
-            if let (Some(id), Some(name)) = (&a.id, &a.name) {
-                if !self.names.contains_key(id) {
-                    self.names.insert(id.clone(), name.clone());
-                }
+        if self.take(&Seen::of(ev)) {
+            self.builder.content(ev);
+            if self.timelines {
+                let sid = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()).expect("a session's event");
+                self.steps.entry(sid.clone()).or_default().push(step(ev));
             }
         }
-        if let Some((id, path)) = ev.scope.as_ref().and_then(|s| Some((s.id?, s.path.as_ref()?))) {
-            self.paths.entry(id).or_insert_with(|| path.clone());
+    }
+
+    /// What a summary needs of an event (see [`Collector::summaries`]); whether the event is of a
+    /// session collected.
+    pub fn take(&mut self, seen: &Seen) -> bool {
+        for (id, name) in seen.names.iter().flatten() {
+            if !self.names.contains_key(*id) {
+                self.names.insert(id.to_string(), name.to_string());
+            }
         }
-        let Some(sid) = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()) else { return };
+        if let Some((id, path)) = seen.path {
+            self.paths.entry(id).or_insert_with(|| path.to_string());
+        }
+        let Some(ev) = &seen.session else { return false };
+        let sid = ev.session_id;
         if self.ids.as_ref().is_some_and(|ids| !ids.contains(sid)) {
-            return;
+            return false;
         }
         if ev.event_name == "duo_flow_started" && !self.started.contains(sid) {
-            self.started.insert(sid.clone());
+            self.started.insert(sid.to_string());
         }
-        self.builder.add(ev);
-        if self.timelines {
-            self.steps.entry(sid.clone()).or_default().push(step(ev));
-        }
+        self.builder.take(ev);
+        true
     }
 
     /// The reports, in order of start time and id.

@@ -92,11 +92,12 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     read.range.from = Some(Evidence::read_from(store.as_deref(), &period, &baseline));
-    // The period's events are encoded for the chain head where the source builds them.
-    read.prepare = Some(Evidence::prepare(period, baseline, redactor.clone()));
+    // What the report keeps of each event is taken where the source builds it.
+    let condense = Evidence::condense(period, baseline, redactor.clone(), store.is_none());
+    read.prepare = Some(Evidence::prepare(&condense));
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     let stream = crate::logging::counted(stream, crate::logging::progress("events read"));
-    let mut ev = Evidence::collect(stream, period, baseline, settings.clone(), redactor.clone(), store)
+    let mut ev = Evidence::collect(stream, &condense, settings.clone(), store)
         .with_context(|| format!("cannot read {}", spec.describe()))?;
     ev.signed = key.is_some();
     if let Some(earliest) = spec.earliest(&read).with_context(|| format!("cannot read {}", spec.describe()))? {

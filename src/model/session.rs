@@ -1,11 +1,14 @@
 //! AI-agent flow sessions and the resources they created, and their reconstruction from the
 //! lifecycle events when a source has no session table.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::time::{self, Timestamp};
-use super::{value_text, AuditEvent};
+use super::{value_text, Actor, ActorClass, AuditEvent};
+use crate::pack::{Packer, Unpacker};
 
 /// Lifecycle state of a flow session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -86,6 +89,131 @@ pub struct FlowSessionResource {
     pub created_at: Timestamp,
 }
 
+/// What a session's summary takes from one of its events ([`SessionBuilder::take`]), read in one
+/// place ([`SessionEvent::of`]) so that a source's worker thread can read it and hand it on
+/// [packed](SessionEvent::pack) (the report does: see `report::condensed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEvent<'a> {
+    pub session_id: &'a str,
+    pub event_name: &'a str,
+    pub time: Timestamp,
+    pub flow_type: Option<&'a str>,
+    /// The human: the id of the user the event acted for, else its details' `user_id`.
+    pub user_id: Option<i64>,
+    /// The acting identity, when a service account acted for a user.
+    pub service_account_id: Option<i64>,
+    /// The project the event is in.
+    pub project_id: Option<i64>,
+    /// What a start records of its authorization.
+    pub authorization: Option<SessionAuthorization<'a>>,
+    /// What a `duo_flow_resource_created` event created (with both type and id).
+    pub resource: Option<SessionResource<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionAuthorization<'a> {
+    pub verified_at: Option<Timestamp>,
+    pub method: Option<&'a str>,
+    pub scopes: Vec<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionResource<'a> {
+    pub kind: Cow<'a, str>,
+    pub id: Cow<'a, str>,
+    pub action: Option<Cow<'a, str>>,
+}
+
+impl<'a> SessionEvent<'a> {
+    /// What `ev` tells its session; `None` for events without a session id.
+    pub fn of(ev: &'a AuditEvent) -> Option<SessionEvent<'a>> {
+        let ai = ev.ai.as_ref()?;
+        let session_id = ai.session_id.as_deref()?;
+        let behalf = ev.on_behalf_of.as_ref();
+        let id = |a: &Actor| a.id.as_deref().and_then(|i| i.parse().ok());
+        let name = ev.event_name.as_str();
+        Some(SessionEvent {
+            session_id,
+            event_name: name,
+            time: ev.time,
+            flow_type: ai.flow_type.as_deref(),
+            user_id: behalf.and_then(id).or_else(|| ev.details.i64("user_id")),
+            service_account_id: behalf
+                .filter(|_| ev.actor.class == ActorClass::ServiceAccount)
+                .and_then(|_| id(&ev.actor)),
+            project_id: ev.scope.as_ref().filter(|s| s.kind == "Project").and_then(|s| s.id),
+            authorization: ai.authorization.as_ref().filter(|_| name == "duo_flow_started").map(|a| {
+                SessionAuthorization {
+                    verified_at: a.verified_at,
+                    method: a.method.as_deref(),
+                    scopes: a.scopes.iter().map(String::as_str).collect(),
+                }
+            }),
+            resource: (name == "duo_flow_resource_created")
+                .then(|| {
+                    Some(SessionResource {
+                        kind: ev.details.text_ref("resource_type")?,
+                        id: ev.details.text_ref("resource_id")?,
+                        action: ev.details.text_ref("action"),
+                    })
+                })
+                .flatten(),
+        })
+    }
+
+    /// Appends what [`SessionEvent::unpack`] reads back.
+    pub fn pack(&self, p: &mut Packer) {
+        p.text(self.session_id);
+        p.text(self.event_name);
+        p.time(&self.time);
+        p.opt_text(self.flow_type);
+        p.opt_i64(self.user_id);
+        p.opt_i64(self.service_account_id);
+        p.opt_i64(self.project_id);
+        p.u8(u8::from(self.authorization.is_some()));
+        if let Some(a) = &self.authorization {
+            p.opt_time(a.verified_at.as_ref());
+            p.opt_text(a.method);
+            p.u64(a.scopes.len() as u64);
+            a.scopes.iter().for_each(|s| p.text(s));
+        }
+        p.u8(u8::from(self.resource.is_some()));
+        if let Some(r) = &self.resource {
+            p.text(&r.kind);
+            p.text(&r.id);
+            p.opt_text(r.action.as_deref());
+        }
+    }
+
+    pub fn unpack(r: &mut Unpacker<'a>) -> Option<SessionEvent<'a>> {
+        Some(SessionEvent {
+            session_id: r.text()?,
+            event_name: r.text()?,
+            time: r.time()?,
+            flow_type: r.opt_text()?,
+            user_id: r.opt_i64()?,
+            service_account_id: r.opt_i64()?,
+            project_id: r.opt_i64()?,
+            authorization: match r.u8()? {
+                0 => None,
+                _ => Some(SessionAuthorization {
+                    verified_at: r.opt_time()?,
+                    method: r.opt_text()?,
+                    scopes: (0..r.u64()?).map(|_| r.text()).collect::<Option<_>>()?,
+                }),
+            },
+            resource: match r.u8()? {
+                0 => None,
+                _ => Some(SessionResource {
+                    kind: Cow::Borrowed(r.text()?),
+                    id: Cow::Borrowed(r.text()?),
+                    action: r.opt_text()?.map(Cow::Borrowed),
+                }),
+            },
+        })
+    }
+}
+
 /// Builds sessions from lifecycle events (`duo_flow_*`), in any order, for sources with no
 /// session table. Memory grows with the number of sessions, not of events.
 #[derive(Debug, Default)]
@@ -150,63 +278,66 @@ impl SessionBuilder {
 
     /// Take one event into account; events without a session id are ignored.
     pub fn add(&mut self, ev: &AuditEvent) {
-        let Some(ai) = &ev.ai else { return };
-        let Some(session_id) = &ai.session_id else { return };
+        if let Some(seen) = SessionEvent::of(ev) {
+            self.take(&seen);
+            self.content(ev);
+        }
+    }
+
+    /// What a summary keeps of one of a session's events (the part of [`SessionBuilder::add`]
+    /// that does not need the event itself).
+    pub fn take(&mut self, ev: &SessionEvent) {
+        let session_id = ev.session_id;
         // Looked up before inserting: most events belong to a session already seen, and an
         // owned key would cost an allocation each.
-        if !self.sessions.contains_key(session_id.as_str()) {
-            self.sessions.insert(session_id.clone(), Box::default());
+        if !self.sessions.contains_key(session_id) {
+            self.sessions.insert(session_id.to_string(), Box::default());
         }
-        let p = self.sessions.get_mut(session_id.as_str()).expect("inserted above");
+        let p = self.sessions.get_mut(session_id).expect("inserted above");
         p.first_seen = Some(p.first_seen.map_or(ev.time, |t| t.min(ev.time)));
         if p.flow_type.is_none() {
-            p.flow_type = ai.flow_type.clone();
+            p.flow_type = ev.flow_type.map(str::to_string);
         }
-        if let Some(b) = &ev.on_behalf_of {
-            p.user_id = p.user_id.or_else(|| b.id.as_deref().and_then(|i| i.parse().ok()));
-            if ev.actor.class == super::ActorClass::ServiceAccount {
-                p.service_account_id =
-                    p.service_account_id.or_else(|| ev.actor.id.as_deref().and_then(|i| i.parse().ok()));
-            }
-        }
-        if p.project_id.is_none() {
-            p.project_id = ev.scope.as_ref().filter(|s| s.kind == "Project").and_then(|s| s.id);
-        }
+        p.user_id = p.user_id.or(ev.user_id);
+        p.service_account_id = p.service_account_id.or(ev.service_account_id);
+        p.project_id = p.project_id.or(ev.project_id);
         if ev.event_name != "duo_flow_started" {
             p.progressed = true;
         }
-        match ev.event_name.as_str() {
+        match ev.event_name {
             "duo_flow_started" => {
                 p.started = Some(ev.time);
-                if let Some(auth) = &ai.authorization {
+                if let Some(auth) = &ev.authorization {
                     p.authorization_verified_at = auth.verified_at;
-                    p.authorization_method = auth.method.clone();
-                    p.authorized_scopes = auth.scopes.clone();
+                    p.authorization_method = auth.method.map(str::to_string);
+                    p.authorized_scopes = auth.scopes.iter().map(|s| s.to_string()).collect();
                 }
             }
             "duo_flow_paused" => p.paused = Some(ev.time),
             "duo_flow_resumed" => p.resumed = Some(ev.time),
             "duo_flow_completed" => p.terminal = Some((ev.time, SessionStatus::Completed)),
             "duo_flow_failed" => p.terminal = Some((ev.time, SessionStatus::Failed)),
-            "duo_flow_resource_created" => {
-                if let (Some(kind), Some(id)) = (detail_text(ev, "resource_type"), detail_text(ev, "resource_id")) {
-                    p.resources.push(FlowSessionResource {
-                        flow_session_id: session_id.clone(),
-                        resource_type: kind,
-                        resource_id: id,
-                        action: detail_text(ev, "action").unwrap_or_else(|| "created".into()),
-                        created_at: ev.time,
-                    });
-                }
-            }
             _ => {}
         }
-        if p.user_id.is_none() {
-            p.user_id = ev.details.i64("user_id");
+        if let Some(r) = &ev.resource {
+            p.resources.push(FlowSessionResource {
+                flow_session_id: session_id.to_string(),
+                resource_type: r.kind.to_string(),
+                resource_id: r.id.to_string(),
+                action: r.action.as_deref().unwrap_or("created").to_string(),
+                created_at: ev.time,
+            });
         }
+    }
+
+    /// What a session was asked and decided, and what it used, from one of its events (already
+    /// [taken](SessionBuilder::take)); nothing for summaries.
+    pub fn content(&mut self, ev: &AuditEvent) {
         if self.summaries {
             return;
         }
+        let Some(ai) = &ev.ai else { return };
+        let Some(p) = ai.session_id.as_deref().and_then(|id| self.sessions.get_mut(id)) else { return };
         let c = p.content.get_or_insert_with(Box::default);
         if c.correlation_id.is_none() {
             c.correlation_id = ev.correlation_id.clone();

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::analyze::anomalies::dataset::Row;
 use crate::analyze::anomalies::lifecycle::Problem;
-use crate::analyze::anomalies::service_accounts::{is_provisioning, may_provision};
+use crate::analyze::anomalies::service_accounts::may_provision;
 use crate::analyze::anomalies::store::{in_order, Filter, Store};
 use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
 use crate::analyze::sessions::{Collector, SessionReport};
@@ -18,8 +18,10 @@ use crate::chain::{Chain, Head};
 use crate::encode::json::JsonEncoder;
 use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
+use crate::pack::{Packer, Unpacker};
 use crate::range::TimeRange;
 use crate::report::checks::Exception;
+use crate::report::condensed::{Condense, Condensed};
 use crate::secrets::redactor::Redactor;
 use crate::sources::{EventStream, Prepare, Record, SourceError};
 
@@ -134,32 +136,30 @@ struct Period {
     last: BTreeMap<String, Timestamp>,
     /// The hash chain `export --range PERIOD --format json` gives the period's events.
     chain: Chain,
-    /// The redaction that export applies before linking.
-    redactor: Redactor,
-    buf: Vec<u8>,
 }
 
 /// Events handed to the period's thread at a time.
 const PERIOD_BATCH: usize = 1024;
 
 impl Reader {
-    /// Take in `stream`; its baseline and period events go to `data` too, when given.
+    /// Take in `stream`, its events condensed by `condense` (on the source's threads, see
+    /// [`Evidence::prepare`]; here for records that come whole); the store's rows go to `data`,
+    /// when given.
     fn read(
         &mut self,
         stream: EventStream,
-        period: Window,
-        baseline: Window,
+        condense: &Condense,
         mut data: Option<&mut Dataset>,
     ) -> Result<(), SourceError> {
         let Reader { provisioned, sessions, earliest, period: stats } = self;
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(4);
             let worker = std::thread::Builder::new()
                 .name("report-period".into())
                 .spawn_scoped(s, move || {
                     for batch in rx {
-                        for rec in batch.iter().filter(|r| period.contains(&r.event.time)) {
-                            stats.add(&rec.event, rec.prepared.as_deref());
+                        for bytes in &batch {
+                            stats.add(&Condensed::period(bytes).expect("the period's part of a condensed event"));
                         }
                     }
                 })
@@ -167,26 +167,26 @@ impl Reader {
             let mut batch = Vec::with_capacity(PERIOD_BATCH);
             let read = || -> Result<(), SourceError> {
                 for rec in stream {
-                    let rec = rec?;
-                    let ev = &rec.event;
-                    *earliest = Some(earliest.map_or(ev.time, |e| e.min(ev.time)));
+                    let Record { event, prepared, .. } = rec?;
+                    *earliest = Some(earliest.map_or(event.time, |e| e.min(event.time)));
+                    let Some(bytes) = prepared.or_else(|| condense.bytes(&event)) else { continue };
+                    let c = Condensed::unpack(&bytes).expect("a condensed event reads back");
                     // Provisioning is looked for in all the history read, not only the baseline
                     // (a store is asked instead: see `collect`).
-                    if data.is_some() && ev.time < period.to && is_provisioning(&ev.event_name) {
-                        if let Some(id) = ev.target.as_ref().and_then(|t| t.id.clone()) {
-                            provisioned.insert(id);
+                    if let Some(id) = c.provisioned {
+                        provisioned.insert(id.to_string());
+                    }
+                    if let (Some(data), Some(draft)) = (data.as_deref_mut(), c.draft) {
+                        data.push_draft(draft);
+                    }
+                    if let Some(seen) = &c.seen {
+                        sessions.take(seen);
+                    }
+                    if c.period {
+                        batch.push(bytes);
+                        if batch.len() == PERIOD_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
+                            break; // the thread failed: joined below
                         }
-                    }
-                    if ev.time < baseline.from || ev.time >= period.to {
-                        continue;
-                    }
-                    if let Some(data) = data.as_deref_mut() {
-                        data.push(ev);
-                    }
-                    sessions.add(ev);
-                    batch.push(rec);
-                    if batch.len() == PERIOD_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
-                        break; // the thread failed: joined below
                     }
                 }
                 Ok(())
@@ -202,62 +202,130 @@ impl Reader {
     }
 }
 
-impl Period {
-    fn add(&mut self, ev: &AuditEvent, prepared: Option<&[u8]>) {
-        match prepared {
-            Some(bytes) => self.chain.append(bytes),
-            None => {
-                self.buf.clear();
-                chain_bytes(&self.redactor, ev, &mut self.buf);
-                self.chain.append(&self.buf);
-            }
+/// What the period's statistics and chain take from one of its events, read on the source's
+/// threads ([`PeriodEvent::pack`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodEvent<'a> {
+    pub id: &'a str,
+    pub time: Timestamp,
+    /// Its category ("other" when it has none).
+    pub category: &'a str,
+    /// The stream it came from (its origin format).
+    pub stream: &'a str,
+    /// Which parts of an audit record it carries (AU-3).
+    pub who: bool,
+    pub what: bool,
+    pub r#where: bool,
+    pub outcome: bool,
+    /// For an agent's `duo_flow_*` record: whether it names its session, model and tokens.
+    pub ai: Option<[bool; 3]>,
+    /// The actor, when a service account.
+    pub service_account: Option<&'a str>,
+    /// The record `export --format json` links into the chain (see [`chain_bytes`]).
+    pub record: &'a [u8],
+}
+
+impl<'a> PeriodEvent<'a> {
+    /// What `ev` tells the period's statistics, and its `record`.
+    pub fn of(ev: &'a AuditEvent, record: &'a [u8]) -> PeriodEvent<'a> {
+        PeriodEvent {
+            id: &ev.id,
+            time: ev.time,
+            category: ev.category.as_deref().unwrap_or("other"),
+            stream: &ev.origin.format,
+            who: ev.actor.id.is_some() || ev.actor.name.is_some(),
+            what: !ev.event_name.is_empty(),
+            r#where: ev.scope.is_some() || ev.ip_address.is_some(),
+            outcome: ev.outcome != Outcome::Unknown || !ev.event_name.is_empty() && known_outcome(&ev.event_name),
+            ai: ev.ai.as_ref().filter(|_| ev.event_name.starts_with("duo_flow_")).map(|ai| {
+                [
+                    ai.session_id.is_some(),
+                    ai.model_engine.is_some() || ai.model_provider.is_some(),
+                    ai.input_tokens.is_some() || ai.output_tokens.is_some(),
+                ]
+            }),
+            service_account: ev.actor.id.as_deref().filter(|_| ev.actor.class == ActorClass::ServiceAccount),
+            record,
         }
+    }
+
+    /// Appends what [`PeriodEvent::unpack`] reads back of `ev`, its record redacted by `redactor`.
+    pub fn pack(ev: &AuditEvent, redactor: &Redactor, p: &mut Packer) {
+        let e = PeriodEvent::of(ev, &[]);
+        p.text(e.id);
+        p.time(&e.time);
+        p.text(e.category);
+        p.text(e.stream);
+        let ai = e.ai.unwrap_or_default();
+        let bits = [e.who, e.what, e.r#where, e.outcome, e.ai.is_some(), ai[0], ai[1], ai[2]];
+        p.u8(bits.iter().enumerate().fold(0, |b, (i, on)| b | (u8::from(*on) << i)));
+        p.opt_text(e.service_account);
+        p.nested(|p| chain_bytes(redactor, ev, p.out));
+    }
+
+    pub fn unpack(r: &mut Unpacker<'a>) -> Option<PeriodEvent<'a>> {
+        let (id, time, category, stream) = (r.text()?, r.time()?, r.text()?, r.text()?);
+        let bits = r.u8()?;
+        let on = |i: u8| bits & (1 << i) != 0;
+        let e = PeriodEvent {
+            id,
+            time,
+            category,
+            stream,
+            who: on(0),
+            what: on(1),
+            r#where: on(2),
+            outcome: on(3),
+            ai: on(4).then(|| [on(5), on(6), on(7)]),
+            service_account: r.opt_text()?,
+            record: r.blob()?,
+        };
+        r.done().then_some(e)
+    }
+}
+
+impl Period {
+    fn add(&mut self, ev: &PeriodEvent) {
+        self.chain.append(ev.record);
         let s = &mut self.stats;
         s.events += 1;
         *self.days.entry(ev.time.date_naive()).or_default() += 1;
-        count(&mut s.categories, ev.category.as_deref().unwrap_or("other"));
-        let who = ev.actor.id.is_some() || ev.actor.name.is_some();
-        let what = !ev.event_name.is_empty();
-        let r#where = ev.scope.is_some() || ev.ip_address.is_some();
-        let outcome = ev.outcome != Outcome::Unknown || !ev.event_name.is_empty() && known_outcome(&ev.event_name);
+        count(&mut s.categories, ev.category);
         let c = &mut s.content;
-        c.who += u64::from(who);
-        c.what += u64::from(what);
+        c.who += u64::from(ev.who);
+        c.what += u64::from(ev.what);
         c.when += 1;
-        c.r#where += u64::from(r#where);
-        c.outcome += u64::from(outcome);
-        if who && what && r#where && outcome {
+        c.r#where += u64::from(ev.r#where);
+        c.outcome += u64::from(ev.outcome);
+        if ev.who && ev.what && ev.r#where && ev.outcome {
             c.complete += 1;
         } else {
-            c.incomplete.push(&ev.id);
+            c.incomplete.push(ev.id);
         }
-        if let Some(ai) = ev.ai.as_ref().filter(|_| ev.event_name.starts_with("duo_flow_")) {
+        if let Some([session, model, tokens]) = ev.ai {
             s.ai.events += 1;
-            if ai.session_id.is_some() {
+            if session {
                 s.ai.with_session += 1;
             } else {
-                s.ai.without_session.push(&ev.id);
+                s.ai.without_session.push(ev.id);
             }
-            s.ai.with_model += u64::from(ai.model_engine.is_some() || ai.model_provider.is_some());
-            s.ai.with_tokens += u64::from(ai.input_tokens.is_some() || ai.output_tokens.is_some());
+            s.ai.with_model += u64::from(model);
+            s.ai.with_tokens += u64::from(tokens);
         }
-        let stream = &ev.origin.format;
-        match self.last.get_mut(stream) {
+        match self.last.get_mut(ev.stream) {
             Some(last) => {
                 if ev.time + ORDER_TOLERANCE < *last {
-                    s.out_of_order.push(&ev.id);
+                    s.out_of_order.push(ev.id);
                 }
                 *last = (*last).max(ev.time);
             }
             None => {
-                self.last.insert(stream.clone(), ev.time);
-                s.streams.insert(stream.clone());
+                self.last.insert(ev.stream.to_string(), ev.time);
+                s.streams.insert(ev.stream.to_string());
             }
         }
-        if ev.actor.class == ActorClass::ServiceAccount {
-            if let Some(id) = ev.actor.id.as_ref().filter(|id| !s.service_accounts.contains(*id)) {
-                s.service_accounts.insert(id.clone());
-            }
+        if let Some(id) = ev.service_account.filter(|id| !s.service_accounts.contains(*id)) {
+            s.service_accounts.insert(id.to_string());
         }
     }
 }
@@ -309,18 +377,25 @@ fn known_outcome(name: &str) -> bool {
 }
 
 impl Evidence {
-    /// Read `stream` (from [`Evidence::read_from`] to the end of the period) once; the chain
-    /// head is that of the period's events as an export with `redactor` links them. With a
-    /// `store` (ClickHouse), the events are not kept: the heuristics ask the store, on a second
-    /// thread while the stream is read.
+    /// What the report keeps of each event of `period` and `baseline` (see [`Condense`]); the
+    /// chain head will be that of the period's events as an export with `redactor` links them.
+    /// `kept`: whether the events are kept here, or asked of a `store` (see [`Evidence::collect`]).
+    pub fn condense(period: Window, baseline: Window, redactor: Redactor, kept: bool) -> Condense {
+        Condense { period, baseline, redactor, rows: kept }
+    }
+
+    /// Read `stream` (from [`Evidence::read_from`] to the end of the period) once, each event
+    /// condensed by `condense` (made with `kept` = `store.is_none()`). With a `store`
+    /// (ClickHouse), the events are not kept: the heuristics ask the store, on a second thread
+    /// while the stream is read.
     pub fn collect(
         stream: EventStream,
-        period: Window,
-        baseline: Window,
+        condense: &Condense,
         settings: Settings,
-        redactor: Redactor,
         store: Option<Box<dyn Store>>,
     ) -> Result<Evidence, SourceError> {
+        assert_eq!(condense.rows, store.is_none(), "events are kept here exactly when no store is asked");
+        let (period, baseline) = (condense.period, condense.baseline);
         let mut reader = Reader {
             provisioned: BTreeSet::new(),
             sessions: Collector::summaries(),
@@ -330,8 +405,6 @@ impl Evidence {
                 days: BTreeMap::new(),
                 last: BTreeMap::new(),
                 chain: Chain::start(crate::chain::DEFAULT_ID, None, None).expect("the default id is valid"),
-                redactor,
-                buf: Vec::new(),
             },
         };
         let mut settings = settings;
@@ -353,7 +426,7 @@ impl Evidence {
                             .collect();
                         (anomalies::detect(&*store, period, baseline, &settings, &[]), provisioned)
                     });
-                    let read = reader.read(stream, period, baseline, None);
+                    let read = reader.read(stream, condense, None);
                     let asked = asked.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                     read.map(|()| asked)
                 })?;
@@ -364,7 +437,7 @@ impl Evidence {
             None => {
                 let mut data = Dataset::default();
                 let started = std::time::Instant::now();
-                reader.read(stream, period, baseline, Some(&mut data))?;
+                reader.read(stream, condense, Some(&mut data))?;
                 tracing::debug!(rows = data.rows.len(), seconds = started.elapsed().as_secs_f64(), "events read");
                 settings.provisioned.extend(std::mem::take(&mut reader.provisioned));
                 let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
@@ -398,20 +471,16 @@ impl Evidence {
     }
 
     /// Work for the source's threads ([`ReadOptions::prepare`](crate::sources::ReadOptions)):
-    /// the chain bytes of each event of `period`, so that [`Evidence::collect`] only hashes them
-    /// (records without them are encoded there, the same way). Events before the baseline or
-    /// after the period are needed only for their time (the oldest event: retention), unless they
-    /// may provision a service account; a file source yields them without building them.
-    pub fn prepare(period: Window, baseline: Window, redactor: Redactor) -> Prepare {
-        Prepare::new(move |ev| {
-            period.contains(&ev.time).then(|| {
-                // Room for the envelope too: growing the record once more costs a copy.
-                let mut out = Vec::with_capacity(1024 + ev.details.as_json().len());
-                chain_bytes(&redactor, ev, &mut out);
-                out
-            })
-        })
-        .needing(TimeRange { from: Some(baseline.from), to: Some(period.to) }, may_provision)
+    /// each event condensed to what the report keeps of it, so that [`Evidence::collect`] only
+    /// unpacks it (records that come whole are condensed there, the same way). Events before the
+    /// baseline or after the period are needed only for their time (the oldest event:
+    /// retention), unless they may provision a service account; a file source yields them
+    /// without building them.
+    pub fn prepare(condense: &Condense) -> Prepare {
+        let (from, to) = (condense.baseline.from, condense.period.to);
+        let condense = condense.clone();
+        Prepare::condensing(move |ev| condense.bytes(ev))
+            .needing(TimeRange { from: Some(from), to: Some(to) }, may_provision)
     }
 
     /// Where the stream given to [`Evidence::collect`] must start: the baseline when the events
@@ -501,15 +570,18 @@ mod tests {
     /// The head `collect` finds, with the records prepared by the source's threads or not.
     fn head(prepared: bool, period: Window, redactor: &Redactor) -> Head {
         let baseline = Window { from: at("2026-09-01T00:00:00Z"), to: period.from };
-        let work = Evidence::prepare(period, baseline, redactor.clone());
+        let condense = Evidence::condense(period, baseline, redactor.clone(), true);
+        let work = Evidence::prepare(&condense);
         let records: Vec<Result<Record, SourceError>> =
             events().into_iter().map(|ev| Ok(Prepare::record(prepared.then_some(&work), ev, None))).collect();
         if prepared {
-            let linked = records.iter().filter(|r| r.as_ref().unwrap().prepared.is_some()).count();
+            let bytes = || records.iter().filter_map(|r| r.as_ref().unwrap().prepared.as_deref());
+            assert_eq!(bytes().count(), 3, "the baseline's event is condensed too");
+            let linked = bytes().filter_map(Condensed::period).count();
             assert_eq!(linked, 2, "only the period's events are encoded");
         }
         let stream = Box::new(records.into_iter());
-        let ev = Evidence::collect(stream, period, baseline, Settings::default(), redactor.clone(), None).unwrap();
+        let ev = Evidence::collect(stream, &condense, Settings::default(), None).unwrap();
         ev.chain.unwrap()
     }
 

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod chart;
 pub mod checks;
+pub mod condensed;
 pub mod evidence;
 pub mod manifest;
 pub mod pdf;

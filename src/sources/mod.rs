@@ -67,7 +67,7 @@ impl Prepare {
     /// skips the record). An event's texts — some twenty allocations — are then freed by the
     /// thread that allocated them: freed by the reader's thread instead, each goes through the
     /// allocator's cross-thread list, which both threads pay for (`Dataset::prepare`: the
-    /// anomalies' rows).
+    /// anomalies' rows; `Evidence::prepare`: what a report keeps of each event).
     pub fn condensing(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
         Prepare { work: Arc::new(f), condense: true, needed: None }
     }

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use super::dataset::{prompt_secrets, RowParts, SCOPE_SEP};
 use crate::analyze::aggregate::Fact;
 use crate::model::{ActorClass, AuditEvent, Outcome};
+use crate::pack::Unpacker;
 
 /// An event as the store reads it: its row, the names it tells, what a session start says of
 /// its authorization, and the secrets in its prompts.
@@ -138,14 +139,35 @@ impl<'a> Draft<'a> {
     /// text's length (4 bytes, little-endian), then the texts back to back (checked as UTF-8
     /// once when decoded, not text by text).
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Each text [`Draft::encode`] writes, in order: fixed, names, secrets (plain loops: a chain
+    /// of iterators cost more than the copying).
+    fn each_text(&self, mut f: impl FnMut(&str)) {
+        self.texts().into_iter().for_each(&mut f);
+        for (id, name) in self.names.iter().flatten() {
+            f(id);
+            f(name);
+        }
+        if let Some((kinds, fields)) = &self.secrets {
+            kinds.iter().for_each(|k| f(k));
+            fields.iter().for_each(|k| f(k));
+        }
+    }
+
+    /// The length of [`Draft::encode`]'s bytes.
+    pub fn size(&self) -> usize {
+        let mut size = HEADER;
+        self.each_text(|t| size += 4 + t.len());
+        size
+    }
+
+    /// [`Draft::encode`], appended to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         let (kinds, fields) = self.secrets.as_ref().map_or((&[][..], &[][..]), |(k, f)| (&k[..], &f[..]));
-        let texts = || {
-            let names = self.names.iter().flatten().flat_map(|(id, name)| [*id, *name]);
-            let secrets = kinds.iter().copied().chain(fields.iter().map(String::as_str));
-            self.texts().into_iter().chain(names).chain(secrets)
-        };
-        let size = HEADER + texts().map(|t| 4 + t.len()).sum::<usize>();
-        let mut out = Vec::with_capacity(size);
         out.push(TAG);
         for n in [self.row.time, self.start.authorized_at.unwrap_or(0)] {
             out.extend_from_slice(&n.to_le_bytes());
@@ -165,18 +187,13 @@ impl<'a> Draft<'a> {
         let counts =
             [kinds.len(), fields.len()].map(|n| u8::try_from(n).expect("fewer than 256 kinds and prompt keys"));
         out.extend_from_slice(&counts);
-        for t in texts() {
-            out.extend_from_slice(&u32::try_from(t.len()).expect("texts under 4 GiB").to_le_bytes());
-        }
-        for t in texts() {
-            out.extend_from_slice(t.as_bytes());
-        }
-        out
+        self.each_text(|t| out.extend_from_slice(&u32::try_from(t.len()).expect("texts under 4 GiB").to_le_bytes()));
+        self.each_text(|t| out.extend_from_slice(t.as_bytes()));
     }
 
     /// A draft [`Draft::encode`] wrote; `None` for other bytes.
     pub fn decode(bytes: &'a [u8]) -> Option<Draft<'a>> {
-        let mut r = Reader { bytes: bytes.strip_prefix(&[TAG])? };
+        let mut r = Unpacker { bytes: bytes.strip_prefix(&[TAG])? };
         let time = r.i64()?;
         let authorized_at = r.i64()?;
         let input_tokens = r.u64()?;
@@ -245,27 +262,6 @@ impl<'a> Draft<'a> {
             },
             secrets,
         })
-    }
-}
-
-/// Reads an encoded draft's numbers and lengths.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.bytes.split_at_checked(n)?;
-        self.bytes = rest;
-        Some(head)
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 
