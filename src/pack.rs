@@ -29,12 +29,16 @@ impl Packer<'_> {
         self.out.extend_from_slice(&n.to_le_bytes());
     }
 
-    /// A number or its absence (a flag byte first).
-    pub fn opt_i64(&mut self, n: Option<i64>) {
-        self.u8(u8::from(n.is_some()));
-        if let Some(n) = n {
-            self.i64(n);
+    /// A value or its absence: a flag byte, then the value as `write` writes it.
+    pub fn opt<T>(&mut self, v: Option<T>, write: impl FnOnce(&mut Self, T)) {
+        self.u8(u8::from(v.is_some()));
+        if let Some(v) = v {
+            write(self, v);
         }
+    }
+
+    pub fn opt_i64(&mut self, n: Option<i64>) {
+        self.opt(n, Self::i64);
     }
 
     /// An instant to the nanosecond.
@@ -44,10 +48,7 @@ impl Packer<'_> {
     }
 
     pub fn opt_time(&mut self, t: Option<&Timestamp>) {
-        self.u8(u8::from(t.is_some()));
-        if let Some(t) = t {
-            self.time(t);
-        }
+        self.opt(t, Self::time);
     }
 
     pub fn text(&mut self, s: &str) {
@@ -113,8 +114,13 @@ impl<'a> Unpacker<'a> {
         }
     }
 
+    /// What [`Packer::opt`] wrote, the value read by `read`.
+    pub fn opt<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        Some(if self.flag()? { Some(read(self)?) } else { None })
+    }
+
     pub fn opt_i64(&mut self) -> Option<Option<i64>> {
-        Some(if self.flag()? { Some(self.i64()?) } else { None })
+        self.opt(Self::i64)
     }
 
     pub fn time(&mut self) -> Option<Timestamp> {
@@ -123,7 +129,7 @@ impl<'a> Unpacker<'a> {
     }
 
     pub fn opt_time(&mut self) -> Option<Option<Timestamp>> {
-        Some(if self.flag()? { Some(self.time()?) } else { None })
+        self.opt(Self::time)
     }
 
     pub fn text(&mut self) -> Option<&'a str> {

@@ -143,26 +143,24 @@ impl<'a> Seen<'a> {
 
     /// Appends what [`Seen::unpack`] reads back.
     pub fn pack(&self, p: &mut Packer) {
-        for name in &self.names {
-            p.opt_text(name.map(|n| n.0));
-            p.opt_text(name.map(|n| n.1));
+        for name in self.names {
+            p.opt(name, |p, (id, name)| {
+                p.text(id);
+                p.text(name);
+            });
         }
-        p.opt_i64(self.path.map(|p| p.0));
-        p.opt_text(self.path.map(|p| p.1));
-        p.u8(u8::from(self.session.is_some()));
-        if let Some(s) = &self.session {
-            s.pack(p);
-        }
+        p.opt(self.path, |p, (id, path)| {
+            p.i64(id);
+            p.text(path);
+        });
+        p.opt(self.session.as_ref(), |p, s| s.pack(p));
     }
 
     pub fn unpack(r: &mut Unpacker<'a>) -> Option<Seen<'a>> {
-        let mut name = || -> Option<Option<(&'a str, &'a str)>> { Some(r.opt_text()?.zip(r.opt_text()?)) };
-        let names = [name()?, name()?];
-        let path = r.opt_i64()?.zip(r.opt_text()?);
-        let session = match r.u8()? {
-            0 => None,
-            _ => Some(SessionEvent::unpack(r)?),
-        };
+        let name = |r: &mut Unpacker<'a>| Some((r.text()?, r.text()?));
+        let names = [r.opt(name)?, r.opt(name)?];
+        let path = r.opt(|r| Some((r.i64()?, r.text()?)))?;
+        let session = r.opt(SessionEvent::unpack)?;
         Some(Seen { names, path, session })
     }
 }

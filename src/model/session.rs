@@ -170,19 +170,17 @@ impl<'a> SessionEvent<'a> {
         p.opt_i64(self.user_id);
         p.opt_i64(self.service_account_id);
         p.opt_i64(self.project_id);
-        p.u8(u8::from(self.authorization.is_some()));
-        if let Some(a) = &self.authorization {
+        p.opt(self.authorization.as_ref(), |p, a| {
             p.opt_time(a.verified_at.as_ref());
             p.opt_text(a.method);
             p.u64(a.scopes.len() as u64);
             a.scopes.iter().for_each(|s| p.text(s));
-        }
-        p.u8(u8::from(self.resource.is_some()));
-        if let Some(r) = &self.resource {
+        });
+        p.opt(self.resource.as_ref(), |p, r| {
             p.text(&r.kind);
             p.text(&r.id);
             p.opt_text(r.action.as_deref());
-        }
+        });
     }
 
     pub fn unpack(r: &mut Unpacker<'a>) -> Option<SessionEvent<'a>> {
@@ -194,22 +192,20 @@ impl<'a> SessionEvent<'a> {
             user_id: r.opt_i64()?,
             service_account_id: r.opt_i64()?,
             project_id: r.opt_i64()?,
-            authorization: match r.u8()? {
-                0 => None,
-                _ => Some(SessionAuthorization {
+            authorization: r.opt(|r| {
+                Some(SessionAuthorization {
                     verified_at: r.opt_time()?,
                     method: r.opt_text()?,
                     scopes: (0..r.u64()?).map(|_| r.text()).collect::<Option<_>>()?,
-                }),
-            },
-            resource: match r.u8()? {
-                0 => None,
-                _ => Some(SessionResource {
+                })
+            })?,
+            resource: r.opt(|r| {
+                Some(SessionResource {
                     kind: Cow::Borrowed(r.text()?),
                     id: Cow::Borrowed(r.text()?),
                     action: r.opt_text()?.map(Cow::Borrowed),
-                }),
-            },
+                })
+            })?,
         })
     }
 }

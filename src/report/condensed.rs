@@ -31,7 +31,7 @@ pub struct Condense {
     pub redactor: Redactor,
     /// Whether the events are kept here (the store's rows and provisioning), not asked of a
     /// database.
-    pub rows: bool,
+    pub kept: bool,
 }
 
 /// Bits of the first byte.
@@ -54,13 +54,13 @@ impl Condense {
     pub fn bytes(&self, ev: &AuditEvent) -> Option<Vec<u8>> {
         let whole = self.baseline.from <= ev.time && ev.time < self.period.to;
         let in_period = self.period.contains(&ev.time);
-        let provisioned = (self.rows && ev.time < self.period.to && is_provisioning(&ev.event_name))
+        let provisioned = (self.kept && ev.time < self.period.to && is_provisioning(&ev.event_name))
             .then(|| ev.target.as_ref().and_then(|t| t.id.as_deref()))
             .flatten();
         if !whole && provisioned.is_none() {
             return None;
         }
-        let draft = (whole && self.rows).then(|| Draft::of(ev));
+        let draft = (whole && self.kept).then(|| Draft::of(ev));
         // Room for the record too: growing the buffer once more costs a copy.
         let record = if in_period { 1024 + ev.details.as_json().len() } else { 0 };
         let mut out = Vec::with_capacity(record + draft.as_ref().map_or(0, Draft::size) + 256);
@@ -130,17 +130,17 @@ mod tests {
         let baseline = Window { from: at("2026-10-01T00:00:00Z"), to: period.from };
         let redactor = Redactor::with_key(Mode::Prompts, b"k");
         let mut seen = [0; 5];
-        for rows in [true, false] {
-            let condense = Condense { period, baseline, redactor: redactor.clone(), rows };
+        for kept in [true, false] {
+            let condense = Condense { period, baseline, redactor: redactor.clone(), kept };
             for ev in &events {
                 let whole = baseline.from <= ev.time && ev.time < period.to;
-                let provisions = rows && ev.time < period.to && is_provisioning(&ev.event_name);
+                let provisions = kept && ev.time < period.to && is_provisioning(&ev.event_name);
                 let Some(bytes) = condense.bytes(ev) else {
                     assert!(!whole && !provisions, "{} is needed", ev.id);
                     continue;
                 };
                 let c = Condensed::unpack(&bytes).expect("reads back");
-                assert_eq!(c.draft, (whole && rows).then(|| Draft::of(ev)));
+                assert_eq!(c.draft, (whole && kept).then(|| Draft::of(ev)));
                 assert_eq!(c.seen, whole.then(|| Seen::of(ev)));
                 assert_eq!(c.provisioned, ev.target.as_ref().and_then(|t| t.id.as_deref()).filter(|_| provisions));
                 let mut record = Vec::new();
@@ -176,7 +176,7 @@ mod tests {
             period: Window { from: at("2026-10-12T00:00:00Z"), to: at("2026-10-19T00:00:00Z") },
             baseline: Window { from: at("2026-10-01T00:00:00Z"), to: at("2026-10-12T00:00:00Z") },
             redactor: Redactor::with_key(Mode::Prompts, b"k"),
-            rows: true,
+            kept: true,
         };
         let mut bytes = condense.bytes(&ev).unwrap();
         assert!(Condensed::unpack(&bytes).is_some());

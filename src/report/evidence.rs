@@ -381,7 +381,7 @@ impl Evidence {
     /// chain head will be that of the period's events as an export with `redactor` links them.
     /// `kept`: whether the events are kept here, or asked of a `store` (see [`Evidence::collect`]).
     pub fn condense(period: Window, baseline: Window, redactor: Redactor, kept: bool) -> Condense {
-        Condense { period, baseline, redactor, rows: kept }
+        Condense { period, baseline, redactor, kept }
     }
 
     /// Read `stream` (from [`Evidence::read_from`] to the end of the period) once, each event
@@ -394,7 +394,7 @@ impl Evidence {
         settings: Settings,
         store: Option<Box<dyn Store>>,
     ) -> Result<Evidence, SourceError> {
-        assert_eq!(condense.rows, store.is_none(), "events are kept here exactly when no store is asked");
+        assert_eq!(condense.kept, store.is_none(), "events are kept here exactly when no store is asked");
         let (period, baseline) = (condense.period, condense.baseline);
         let mut reader = Reader {
             provisioned: BTreeSet::new(),
