@@ -198,18 +198,17 @@ impl Collector {
     }
 
     pub fn add(&mut self, ev: &AuditEvent) {
-        if self.take(&Seen::of(ev)) {
+        if let Some(sid) = self.take(&Seen::of(ev)) {
             self.builder.content(ev);
             if self.timelines {
-                let sid = ev.ai.as_ref().and_then(|a| a.session_id.as_ref()).expect("a session's event");
-                self.steps.entry(sid.clone()).or_default().push(step(ev));
+                self.steps.entry(sid.to_string()).or_default().push(step(ev));
             }
         }
     }
 
-    /// What a summary needs of an event (see [`Collector::summaries`]); whether the event is of a
-    /// session collected.
-    pub fn take(&mut self, seen: &Seen) -> bool {
+    /// What a summary needs of an event (see [`Collector::summaries`]); the id of its session,
+    /// when that is collected.
+    pub fn take<'s>(&mut self, seen: &Seen<'s>) -> Option<&'s str> {
         for (id, name) in seen.names.iter().flatten() {
             if !self.names.contains_key(*id) {
                 self.names.insert(id.to_string(), name.to_string());
@@ -218,16 +217,16 @@ impl Collector {
         if let Some((id, path)) = seen.path {
             self.paths.entry(id).or_insert_with(|| path.to_string());
         }
-        let Some(ev) = &seen.session else { return false };
+        let ev = seen.session.as_ref()?;
         let sid = ev.session_id;
         if self.ids.as_ref().is_some_and(|ids| !ids.contains(sid)) {
-            return false;
+            return None;
         }
         if ev.event_name == "duo_flow_started" && !self.started.contains(sid) {
             self.started.insert(sid.to_string());
         }
         self.builder.take(ev);
-        true
+        Some(sid)
     }
 
     /// The reports, in order of start time and id.

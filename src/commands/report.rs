@@ -93,7 +93,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     };
     read.range.from = Some(Evidence::read_from(store.as_deref(), &period, &baseline));
     // What the report keeps of each event is taken where the source builds it.
-    let condense = Evidence::condense(period, baseline, redactor.clone(), store.is_none());
+    let condense = Evidence::condense(period, baseline, redactor.clone(), store.as_deref());
     read.prepare = Some(Evidence::prepare(&condense));
     let stream = spec.open(&read).with_context(|| format!("cannot open source {}", spec.describe()))?;
     let stream = crate::logging::counted(stream, crate::logging::progress("events read"));

@@ -379,13 +379,13 @@ fn known_outcome(name: &str) -> bool {
 impl Evidence {
     /// What the report keeps of each event of `period` and `baseline` (see [`Condense`]); the
     /// chain head will be that of the period's events as an export with `redactor` links them.
-    /// `kept`: whether the events are kept here, or asked of a `store` (see [`Evidence::collect`]).
-    pub fn condense(period: Window, baseline: Window, redactor: Redactor, kept: bool) -> Condense {
-        Condense { period, baseline, redactor, kept }
+    /// The events are kept here unless a `store` is asked (see [`Evidence::collect`]).
+    pub fn condense(period: Window, baseline: Window, redactor: Redactor, store: Option<&dyn Store>) -> Condense {
+        Condense { period, baseline, redactor, kept: store.is_none() }
     }
 
     /// Read `stream` (from [`Evidence::read_from`] to the end of the period) once, each event
-    /// condensed by `condense` (made with `kept` = `store.is_none()`). With a `store`
+    /// condensed by `condense` (made for the same `store`). With a `store`
     /// (ClickHouse), the events are not kept: the heuristics ask the store, on a second thread
     /// while the stream is read.
     pub fn collect(
@@ -570,7 +570,7 @@ mod tests {
     /// The head `collect` finds, with the records prepared by the source's threads or not.
     fn head(prepared: bool, period: Window, redactor: &Redactor) -> Head {
         let baseline = Window { from: at("2026-09-01T00:00:00Z"), to: period.from };
-        let condense = Evidence::condense(period, baseline, redactor.clone(), true);
+        let condense = Evidence::condense(period, baseline, redactor.clone(), None);
         let work = Evidence::prepare(&condense);
         let records: Vec<Result<Record, SourceError>> =
             events().into_iter().map(|ev| Ok(Prepare::record(prepared.then_some(&work), ev, None))).collect();
