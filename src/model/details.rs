@@ -138,19 +138,24 @@ impl Details {
     /// text copied and its entries found in one pass, instead of parsing it into entries and
     /// writing each again (most sources write details compact, some in key order).
     fn canonical(text: &str) -> Option<Details> {
+        Details::canonical_at_start(text).filter(|(_, end)| *end == text.len()).map(|(d, _)| d)
+    }
+
+    /// The details of the canonical object `text` starts with, and where it ends; `None` when
+    /// it does not start with one (a line's reader takes them in its own pass this way).
+    pub fn canonical_at_start(text: &str) -> Option<(Details, usize)> {
         let mut entries = Vec::new();
         let mut keys = [0; 4];
         let b = text.as_bytes();
-        let canonical = super::canonical::object(text, |key, key_end, end| {
+        let end = super::canonical::object_at_start(text, |key, key_end, end| {
             let (word, bit) = key_bit(&b[key..key_end]);
             keys[word] |= bit;
             entries.push(Entry::at(b, key, key_end, end, b[key_end + 2] == b'"'));
-        });
-        match canonical {
-            false => None,
-            true if entries.is_empty() => Some(Details::new()),
-            true => Some(Details { text: text.to_string(), entries, escaped_keys: false, keys }),
-        }
+        })?;
+        Some(match entries.is_empty() {
+            true => (Details::new(), end),
+            false => (Details { text: text[..end].to_string(), entries, escaped_keys: false, keys }, end),
+        })
     }
 
     /// Append an entry (keys come in order, each once).
@@ -243,7 +248,9 @@ impl Details {
         let text = self.text.as_bytes();
         let key = key.as_bytes();
         let sig = signature(key);
-        self.entries.iter().find(|e| e.sig == sig && &text[e.key as usize..e.key_end as usize] == key)
+        self.entries
+            .iter()
+            .find(|e| e.sig == sig && super::canonical::same(&text[e.key as usize..e.key_end as usize], key))
     }
 
     /// A value's canonical JSON text.

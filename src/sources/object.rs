@@ -13,6 +13,7 @@ use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::model::canonical::Scan;
 use crate::model::details::{KeyText, Part};
 use crate::model::Details;
 
@@ -54,7 +55,7 @@ fn slot(key: &str) -> Option<usize> {
         return None;
     }
     let i = usize::from(PLACES[place(b)]);
-    (i > 0 && KNOWN[i - 1] == key).then(|| i - 1)
+    (i > 0 && crate::model::canonical::same(KNOWN[i - 1].as_bytes(), b)).then(|| i - 1)
 }
 
 const fn place(b: &[u8]) -> usize {
@@ -81,11 +82,13 @@ const _: () = assert!(matches!(KNOWN[DETAILS].as_bytes(), b"details"));
 /// A JSON object: the known keys' values parsed in their slots; `details` and every other key
 /// kept as the text the line wrote (validated, not parsed into values): they become the event's
 /// [`Details`] without a tree in between.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Object<'a> {
     slots: [Option<Value>; KNOWN.len()],
-    details: Option<&'a RawValue>,
-    rest: Vec<(Cow<'a, str>, &'a RawValue)>,
+    details: Option<&'a str>,
+    /// `details` read already, when [`Object::scan`] found it canonical.
+    details_read: Option<Details>,
+    rest: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl<'a> Object<'a> {
@@ -107,6 +110,7 @@ impl<'a> Object<'a> {
         match slot(key) {
             Some(DETAILS) => {
                 self.details = None;
+                self.details_read = None;
                 None
             }
             Some(i) => self.slots[i].take(),
@@ -118,24 +122,37 @@ impl<'a> Object<'a> {
     }
 
     pub fn details_is_object(&self) -> bool {
-        self.details.is_some_and(|d| d.get().starts_with('{'))
+        self.details.is_some_and(|d| d.starts_with('{'))
     }
 
     /// Take the text of `details`.
     pub fn take_details(&mut self) -> Option<&'a str> {
-        self.details.take().map(RawValue::get)
+        self.details_read = None;
+        self.details.take()
+    }
+
+    /// Take `details` when it is an object, as the event's details (what [`Details::from_json`]
+    /// makes of its text).
+    pub fn take_details_object(&mut self) -> Option<Result<Details, serde_json::Error>> {
+        let text = self.details.take_if(|d| d.starts_with('{'))?;
+        Some(self.details_read.take().map_or_else(|| Details::from_json(text), Ok))
     }
 
     /// Whether no key is left.
     pub fn is_empty(&self) -> bool {
-        self.details.is_none() && self.rest.is_empty() && self.slots.iter().all(Option::is_none)
+        self.details.is_none() && self.only_details()
+    }
+
+    /// Whether no key is left but `details`, if that.
+    pub fn only_details(&self) -> bool {
+        self.rest.is_empty() && self.slots.iter().all(Option::is_none)
     }
 
     fn parts(&self) -> Vec<(Cow<'_, str>, Part<'_>)> {
         let slots =
             KNOWN.iter().zip(&self.slots).filter_map(|(k, v)| Some((Cow::Borrowed(*k), Part::Value(v.as_ref()?))));
-        let details = self.details.map(|d| (Cow::Borrowed("details"), Part::Json(d.get())));
-        let rest = self.rest.iter().map(|(k, v)| (Cow::Borrowed(&**k), Part::Json(v.get())));
+        let details = self.details.map(|d| (Cow::Borrowed("details"), Part::Json(d)));
+        let rest = self.rest.iter().map(|(k, v)| (Cow::Borrowed(&**k), Part::Json(v)));
         slots.chain(details).chain(rest).collect()
     }
 
@@ -163,10 +180,89 @@ impl<'a> Object<'a> {
 /// A parsed line: an object, or any other JSON value (which no shape accepts).
 // Lives on the parser's stack for one line: boxing the object would cost an allocation a line.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Line<'a> {
     Object(Object<'a>),
     NotAnObject,
+}
+
+impl<'a> Line<'a> {
+    /// Parse `text`, one JSON value: an object in one pass of [`Object::scan`] when it can read
+    /// it, else by `serde_json` (which reads any other and tells what is wrong with invalid ones).
+    pub fn read(text: &'a str) -> Result<Line<'a>, serde_json::Error> {
+        match Object::scan(text) {
+            Some(obj) => Ok(Line::Object(obj)),
+            None => serde_json::from_str(text),
+        }
+    }
+}
+
+impl<'a> Object<'a> {
+    /// The object `text` holds, read in one pass, or `None` where `serde_json` is left to read it
+    /// (what is not an object, what is not valid JSON, a key written with escapes, nesting
+    /// deeper than [`MAX_DEPTH`](crate::model::canonical::MAX_DEPTH)): the same object `serde_json` reads through [`Line`], which
+    /// the test `the_scan_reads_what_serde_json_reads` holds it to.
+    ///
+    /// `serde_json` delimits the values it passes over (`details` and unknown keys, most of a
+    /// line's bytes) one byte at a time, and `details` was then read a second time to take it
+    /// as it stands ([`Details::from_json`]); here texts go eight bytes at a time.
+    pub fn scan(text: &'a str) -> Option<Object<'a>> {
+        let mut r = Scan::new(text);
+        let mut obj = Object::default();
+        r.ws();
+        r.eat(b'{')?;
+        r.ws();
+        if r.eat(b'}').is_none() {
+            loop {
+                let (key, key_end) = r.text()?;
+                let key = &text[key..key_end];
+                r.ws();
+                r.eat(b':')?;
+                r.ws();
+                let start = r.i;
+                match slot(key) {
+                    Some(DETAILS) => {
+                        // Mostly canonical already, and then taken as it stands in this pass.
+                        obj.details_read = match Details::canonical_at_start(&text[start..]) {
+                            Some((details, len)) => {
+                                r.i = start + len;
+                                Some(details)
+                            }
+                            None => {
+                                r.any_value(0)?;
+                                None
+                            }
+                        };
+                        obj.details = Some(&text[start..r.i]);
+                    }
+                    Some(i) => {
+                        let value = match r.text() {
+                            Some((from, to)) => Value::String(text[from..to].to_string()),
+                            None => {
+                                // Numbers, escapes, nested values: as `serde_json` reads them.
+                                r.i = start;
+                                r.any_value(0)?;
+                                serde_json::from_str(&text[start..r.i]).ok()?
+                            }
+                        };
+                        obj.slots[i] = Some(value);
+                    }
+                    None => {
+                        r.any_value(0)?;
+                        obj.rest.push((Cow::Borrowed(key), &text[start..r.i]));
+                    }
+                }
+                r.ws();
+                match r.byte()? {
+                    b',' => r.ws(),
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        r.ws();
+        (r.i == text.len()).then_some(obj)
+    }
 }
 
 impl<'de> de::Deserialize<'de> for Line<'de> {
@@ -254,9 +350,9 @@ impl<'de> Visitor<'de> for LineVisitor {
             match slot(&key) {
                 Some(i) if self.glance && GLANCED & 1 << i == 0 => _ = map.next_value::<IgnoredAny>()?,
                 None if self.glance => _ = map.next_value::<IgnoredAny>()?,
-                Some(DETAILS) => obj.details = Some(map.next_value()?),
+                Some(DETAILS) => obj.details = Some(map.next_value::<&RawValue>()?.get()),
                 Some(i) => obj.slots[i] = Some(map.next_value()?),
-                None => obj.rest.push((key, map.next_value()?)),
+                None => obj.rest.push((key, map.next_value::<&RawValue>()?.get())),
             }
         }
         Ok(Line::Object(obj))
@@ -266,6 +362,7 @@ impl<'de> Visitor<'de> for LineVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::canonical::MAX_DEPTH;
 
     #[test]
     fn every_known_key_has_its_slot_and_no_other_key_has_one() {
@@ -315,6 +412,142 @@ mod tests {
             let err = serde_json::from_str::<Line>(text).unwrap_err().to_string();
             assert_eq!(err, serde_json::from_str::<Value>(text).unwrap_err().to_string());
             assert_eq!(err, error);
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    fn serde_reads(text: &str) -> Option<Line<'_>> {
+        serde_json::from_str::<Line>(text).ok()
+    }
+
+    fn without_read(line: Line) -> Line {
+        match line {
+            Line::Object(obj) => Line::Object(Object { details_read: None, ..obj }),
+            other => other,
+        }
+    }
+
+    /// [`Object::scan`]'s object as `serde_json` reads it: the details it read in its pass are
+    /// checked to be what their text reads as, then left out.
+    fn scan(text: &str) -> Option<Line<'_>> {
+        let mut obj = Object::scan(text)?;
+        if let Some(read) = obj.details_read.take() {
+            assert_eq!(read, Details::from_json(obj.details.unwrap()).unwrap(), "{text}");
+            assert!(!read.is_empty() || obj.details == Some("{}"), "{text}");
+        }
+        Some(Line::Object(obj))
+    }
+
+    /// Every line of the demo data is read in one pass, to the object `serde_json` reads; so are
+    /// lines spaced, escaped and numbered otherwise, and those left to `serde_json` are read as
+    /// it reads them.
+    #[test]
+    fn the_scan_reads_what_serde_json_reads() {
+        let (mut n, mut read) = (0, 0);
+        for input in crate::sources::demo::inputs() {
+            for line in std::io::BufRead::lines(input.open().unwrap()) {
+                let line = line.unwrap();
+                let scanned = scan(&line).unwrap_or_else(|| panic!("not scanned: {line}"));
+                assert_eq!(Some(scanned), serde_reads(&line), "{line}");
+                read += usize::from(Object::scan(&line).unwrap().details_read.is_some());
+                n += 1;
+            }
+        }
+        assert!(n > 60_000, "{n}");
+        assert!(read > 20_000, "details read in the pass: {read}");
+        for (text, scanned) in [
+            (r#"{}"#, true),
+            (" { } ", true),
+            (
+                r#"{"time" : "t" , "details" : { "b" : [ 1 , 2.5e-3 , -0.0 ] , "a" : "x\u00e9\n" } , "x" : -12E+2 }"#,
+                true,
+            ),
+            (
+                r#"{"id":"a\"b","author_id":12345678901234567890,"entity_id":-3,"time":1.5,"zeta":[true,false,null]}"#,
+                true,
+            ),
+            (r#"{"id":"1","id":"2","zz":1,"zz":2,"details":{},"details":null}"#, true),
+            (r#"{"details":{"a":1,"b":{"c":[]}},"details":{"a":"x"},"time":"t"}"#, true),
+            (r#"{"details":{"b":1,"a":2},"time":"t"}"#, true),
+            (r#"{"details":{"a":1,"b":{"c":[]}}x,"time":"t"}"#, false),
+            (r#"{"":0,"a":"","é":"é","😀":{"😀":[]}}"#, true),
+            (r#"{"actor":{"type":"poll_cycle","id":"p"},"target":{"b":{"c":[{}]}},"error":"\ud83d\ude00"}"#, true),
+            (r#"{"a\u0063tion":"x"}"#, false),
+            (r#"{"action":"\ud800"}"#, false),
+            (r#"{"time":1e999}"#, false),
+            (r#"{"x":"\ud800"}"#, true),
+            (r#"[1]"#, false),
+            (r#""x""#, false),
+            (r#"{"a":1}x"#, false),
+            (r#"{"a":01}"#, false),
+            (r#"{"a":1.}"#, false),
+            (r#"{"a":.5}"#, false),
+            (r#"{"a":-}"#, false),
+            (r#"{"a":1e}"#, false),
+            (r#"{"a":"\x"}"#, false),
+            (r#"{"a":"\u12g4"}"#, false),
+            ("{\"a\":\"\u{1}\"}", false),
+            (r#"{"a":[1,]}"#, false),
+            (r#"{"a":{"b":1,}}"#, false),
+            (r#"{"a":1,}"#, false),
+            (r#"{"a" 1}"#, false),
+            (r#"{"a":tru}"#, false),
+            (r#"{"a":nulls}"#, false),
+            (r#"{"a":{"b"}}"#, false),
+            (r#"{"a":[1 2]}"#, false),
+            (r#"{"a":1"#, false),
+        ] {
+            let scan = scan(text);
+            assert_eq!(scan.is_some(), scanned, "{text}");
+            if scan.is_some() {
+                assert_eq!(scan, serde_reads(text), "{text}");
+            }
+            assert_eq!(Line::read(text).ok().map(without_read), serde_reads(text), "{text}");
+        }
+        let deep = |n: usize| format!(r#"{{"details":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
+        assert!(Object::scan(&deep(MAX_DEPTH)).is_some());
+        assert!(Object::scan(&deep(MAX_DEPTH + 1)).is_none(), "deeper nests are left to serde_json");
+        assert_eq!(Line::read(&deep(MAX_DEPTH + 1)).ok().map(without_read), serde_reads(&deep(MAX_DEPTH + 1)));
+    }
+
+    proptest::proptest! {
+        /// What the scan accepts, `serde_json` reads to the same object: any object of any values
+        /// under the known keys and others, written compact or spaced, with one byte deleted,
+        /// inserted or replaced. And it accepts every such object unmodified whose keys are
+        /// written without escapes and whose known keys' values `serde_json` reads.
+        #[test]
+        fn what_the_scan_accepts_serde_json_reads_alike(
+            entries in proptest::collection::vec((
+                proptest::prop_oneof![
+                    proptest::sample::select(KNOWN.to_vec()).prop_map(String::from),
+                    "[a-z\"\\\\]{0,3}",
+                ],
+                crate::model::canonical::tests::json_value(),
+            ), 0..6),
+            pretty in proptest::prelude::any::<bool>(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            op in 0..4u8,
+            byte in proptest::sample::select(b"{}[]:,\"\\ \n0123456789.eE+-tfrunlsau\x01\x7f".to_vec()),
+        ) {
+            let map: Map<String, Value> = entries.into_iter().collect();
+            let written = if pretty { serde_json::to_string_pretty(&map) } else { serde_json::to_string(&map) }.unwrap();
+            let mut bytes = written.clone().into_bytes();
+            let i = at.index(bytes.len() + 1);
+            match op {
+                0 if i < bytes.len() => drop(bytes.remove(i)),
+                1 => bytes.insert(i, byte),
+                2 if i < bytes.len() => bytes[i] = byte,
+                _ => {}
+            }
+            let text = String::from_utf8(bytes).unwrap_or_default();
+            if let Some(line) = scan(&text) {
+                proptest::prop_assert_eq!(Some(line), serde_reads(&text), "{}", text);
+            }
+            let plain_keys = map.keys().all(|k| !k.contains(['"', '\\']));
+            if plain_keys && serde_reads(&written).is_some() {
+                proptest::prop_assert!(Object::scan(&written).is_some(), "{}", written);
+            }
         }
     }
 }

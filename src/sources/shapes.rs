@@ -162,31 +162,30 @@ fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
 fn gitlab_streaming(mut obj: Object) -> Result<AuditEvent, String> {
     let envelope = take_envelope(&mut obj, &["event_type", "event_name"])?;
     let native_id = take_text(&mut obj, "id");
-    let nested = obj.take_details();
-    let details = match nested {
-        // The usual payload: the envelope was all there was beside the details.
-        Some(d) if d.starts_with('{') && obj.is_empty() => Details::from_json(d).map_err(invalid)?,
-        _ => {
-            let mut details = match nested.map(parse_value).transpose()? {
-                Some(Value::Object(d)) => d,
-                Some(Value::Null) | None => Map::new(),
-                Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
-            };
-            // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
-            for (k, v) in obj.into_map().map_err(invalid)? {
-                match details.get(&k) {
-                    Some(existing) if *existing != v => {
-                        details.insert(format!("payload_{k}"), v);
-                    }
-                    _ => {
-                        details.insert(k, v);
-                    }
-                }
-            }
-            Details::from_map(&details)
+    let origin = Origin { format: "gitlab_streaming".into(), native_id };
+    // The usual payload: the envelope was all there was beside the details.
+    if obj.only_details() {
+        if let Some(details) = obj.take_details_object() {
+            return envelope.into_event(origin, details.map_err(invalid)?);
         }
+    }
+    let mut details = match obj.take_details().map(parse_value).transpose()? {
+        Some(Value::Object(d)) => d,
+        Some(Value::Null) | None => Map::new(),
+        Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
     };
-    envelope.into_event(Origin { format: "gitlab_streaming".into(), native_id }, details)
+    // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
+    for (k, v) in obj.into_map().map_err(invalid)? {
+        match details.get(&k) {
+            Some(existing) if *existing != v => {
+                details.insert(format!("payload_{k}"), v);
+            }
+            _ => {
+                details.insert(k, v);
+            }
+        }
+    }
+    envelope.into_event(origin, Details::from_map(&details))
 }
 
 /// A value the line's parser delimited (valid JSON, but maybe nested deeper than is read).

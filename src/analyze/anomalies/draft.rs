@@ -203,7 +203,7 @@ impl<'a> Draft<'a> {
         let names = 2 * (usize::from(on(ACTOR_NAME)) + usize::from(on(HELPER_NAME)));
         let secrets = if on(SECRETS) { usize::from(kinds) + usize::from(fields) } else { 0 };
         let lengths = r.take(4 * (TEXTS + names + secrets))?;
-        let all = std::str::from_utf8(r.bytes).ok()?;
+        let all = simdutf8::basic::from_utf8(r.bytes).ok()?;
         let mut at = 0;
         let mut texts = lengths.chunks_exact(4).map(|len| {
             let end = at + usize::try_from(u32::from_le_bytes(len.try_into().ok()?)).ok()?;
