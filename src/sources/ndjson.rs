@@ -299,7 +299,7 @@ fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> 
         // A line that seems not to be needed whole is glanced at to be sure: its time as its shape
         // reads it (the bytes may show a nested key's), nothing else built.
         if time_hint(bytes).is_some_and(|t| !work.needs(&t, bytes)) {
-            if let Ok(Glance(Line::Object(obj))) = serde_json::from_str(text) {
+            if let Ok(Glance(Line::Object(obj))) = Glance::read(text) {
                 if let Some(time) = shapes::time_of(&obj).filter(|t| !work.needs(t, bytes)) {
                     return Ok(Some(Record::hollow(time)));
                 }

@@ -207,6 +207,12 @@ impl<'a> Object<'a> {
     /// line's bytes) one byte at a time, and `details` was then read a second time to take it
     /// as it stands ([`Details::from_json`]); here texts go eight bytes at a time.
     pub fn scan(text: &'a str) -> Option<Object<'a>> {
+        Object::scan_with(text, false)
+    }
+
+    /// [`Object::scan`], or when `glance`, the object a [`Glance`] reads: the values of the keys
+    /// it does not keep are checked and passed over.
+    fn scan_with(text: &'a str, glance: bool) -> Option<Object<'a>> {
         let mut r = Scan::new(text);
         let mut obj = Object::default();
         r.ws();
@@ -221,6 +227,12 @@ impl<'a> Object<'a> {
                 r.ws();
                 let start = r.i;
                 match slot(key) {
+                    Some(i) if glance && GLANCED & 1 << i == 0 => r.any_value(0)?,
+                    None if glance => r.any_value(0)?,
+                    Some(DETAILS) if glance => {
+                        r.any_value(0)?;
+                        obj.details = Some(&text[start..r.i]);
+                    }
                     Some(DETAILS) => {
                         // Mostly canonical already, and then taken as it stands in this pass.
                         obj.details_read = match Details::canonical_at_start(&text[start..]) {
@@ -275,7 +287,19 @@ impl<'de> de::Deserialize<'de> for Line<'de> {
 /// `action`, `details`, `id`, `author_id` and the time keys): every other value is checked and
 /// passed over, not kept. What [`Shape`](super::shapes) and [`time_of`](super::shapes::time_of)
 /// make of it is what they make of the whole [`Line`].
+#[derive(Debug, PartialEq)]
 pub struct Glance<'a>(pub Line<'a>);
+
+impl<'a> Glance<'a> {
+    /// [`Line::read`] for a glance: in one pass of [`Object::scan`]'s when it can, else by
+    /// `serde_json`.
+    pub fn read(text: &'a str) -> Result<Glance<'a>, serde_json::Error> {
+        match Object::scan_with(text, true) {
+            Some(obj) => Ok(Glance(Line::Object(obj))),
+            None => serde_json::from_str(text),
+        }
+    }
+}
 
 impl<'de> de::Deserialize<'de> for Glance<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Glance<'de>, D::Error> {
@@ -421,6 +445,10 @@ mod tests {
         serde_json::from_str::<Line>(text).ok()
     }
 
+    fn serde_glances(text: &str) -> Option<Glance<'_>> {
+        serde_json::from_str::<Glance>(text).ok()
+    }
+
     fn without_read(line: Line) -> Line {
         match line {
             Line::Object(obj) => Line::Object(Object { details_read: None, ..obj }),
@@ -450,6 +478,8 @@ mod tests {
                 let line = line.unwrap();
                 let scanned = scan(&line).unwrap_or_else(|| panic!("not scanned: {line}"));
                 assert_eq!(Some(scanned), serde_reads(&line), "{line}");
+                let glance = Object::scan_with(&line, true).map(|o| Glance(Line::Object(o)));
+                assert_eq!(glance, serde_glances(&line), "{line}");
                 read += usize::from(Object::scan(&line).unwrap().details_read.is_some());
                 n += 1;
             }
@@ -504,6 +534,8 @@ mod tests {
                 assert_eq!(scan, serde_reads(text), "{text}");
             }
             assert_eq!(Line::read(text).ok().map(without_read), serde_reads(text), "{text}");
+            assert_eq!(Glance::read(text).ok(), serde_glances(text), "{text}");
+            assert_eq!(Object::scan_with(text, true).is_some(), scanned, "{text}");
         }
         let deep = |n: usize| format!(r#"{{"details":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
         assert!(Object::scan(&deep(MAX_DEPTH)).is_some());
@@ -543,6 +575,9 @@ mod tests {
             let text = String::from_utf8(bytes).unwrap_or_default();
             if let Some(line) = scan(&text) {
                 proptest::prop_assert_eq!(Some(line), serde_reads(&text), "{}", text);
+            }
+            if let Some(obj) = Object::scan_with(&text, true) {
+                proptest::prop_assert_eq!(Some(Glance(Line::Object(obj))), serde_glances(&text), "{}", text);
             }
             let plain_keys = map.keys().all(|k| !k.contains(['"', '\\']));
             if plain_keys && serde_reads(&written).is_some() {
