@@ -98,8 +98,8 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
         }
 }
 
-/// A pass over JSON text: [`Scan::value`] accepts canonical text only, [`Scan::any_value`]
-/// any valid JSON (a line's reader, `sources::object`, delimits values with it).
+/// A pass over JSON text: canonical text only, as [`is_canonical`] and [`object`] read it, or any
+/// valid JSON ([`Scan::any_value`]: a line's reader, `sources::object`, delimits values with it).
 pub struct Scan<'a> {
     b: &'a [u8],
     /// Where the pass is.

@@ -6,6 +6,10 @@
 //! their texts. Here a known key costs no allocation and taking its value moves it; what is left
 //! becomes the event's details as one canonical text ([`Object::into_details`]), the same
 //! entries the map held.
+//!
+//! The object is read in one pass of the tool's own ([`Object::scan`]), which leaves to
+//! `serde_json` ([`Line`]'s `Deserialize`) only what it does not read itself, and is held to
+//! read what `serde_json` reads.
 
 use std::borrow::Cow;
 
@@ -200,8 +204,9 @@ impl<'a> Line<'a> {
 impl<'a> Object<'a> {
     /// The object `text` holds, read in one pass, or `None` where `serde_json` is left to read it
     /// (what is not an object, what is not valid JSON, a key written with escapes, nesting
-    /// deeper than [`MAX_DEPTH`](crate::model::canonical::MAX_DEPTH)): the same object `serde_json` reads through [`Line`], which
-    /// the test `the_scan_reads_what_serde_json_reads` holds it to.
+    /// deeper than [`MAX_DEPTH`](crate::model::canonical::MAX_DEPTH)): the same object
+    /// `serde_json` reads through [`Line`], which the test `the_scan_reads_what_serde_json_reads`
+    /// holds it to.
     ///
     /// `serde_json` delimits the values it passes over (`details` and unknown keys, most of a
     /// line's bytes) one byte at a time, and `details` was then read a second time to take it
