@@ -357,7 +357,7 @@ fn to_u32(n: usize) -> u32 {
 
 /// Whether JSON writes `s` with escapes.
 fn needs_escape(s: &str) -> bool {
-    s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+    super::canonical::plain_prefix(s.as_bytes()) < s.len()
 }
 
 /// A canonical value's JSON text, parsed (it was written by this module: it parses).
