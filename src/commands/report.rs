@@ -209,6 +209,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })
     .context("cannot write to stdout")?;
+    // The process ends here: freeing millions of rows one by one would only delay it (0.14 s
+    // of 10 on the benchmark's month).
+    std::mem::forget(ev);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::analyze::anomalies::dataset::Row;
-use crate::analyze::anomalies::lifecycle::Problem;
+use crate::analyze::anomalies::lifecycle::Problems;
 use crate::analyze::anomalies::service_accounts::may_provision;
 use crate::analyze::anomalies::store::{in_order, Filter, Store};
-use crate::analyze::anomalies::{self, Dataset, Finding, Settings, Window};
+use crate::analyze::anomalies::{self, Dataset, Finding, Input, Settings, Window};
 use crate::analyze::sessions::{Collector, SessionReport};
 use crate::chain::{Chain, Head};
 use crate::encode::json::JsonEncoder;
@@ -20,7 +20,6 @@ use crate::encode::Encoder;
 use crate::model::{time, ActorClass, AuditEvent, Outcome, Timestamp};
 use crate::pack::{Packer, Unpacker};
 use crate::range::TimeRange;
-use crate::report::checks::Exception;
 use crate::report::condensed::{Condense, Condensed};
 use crate::secrets::redactor::Redactor;
 use crate::sources::{EventStream, Prepare, Record, SourceError};
@@ -114,8 +113,9 @@ pub struct Evidence {
     pub signed: bool,
     /// The head of the hash chain of the period's events as `export --format json` links them.
     pub chain: Option<Head>,
-    /// The period's lifecycle problems, once computed (see `checks::lifecycle::exceptions`).
-    pub lifecycle: std::sync::OnceLock<Vec<(Problem, Exception)>>,
+    /// The period's lifecycle problems, as the lifecycle heuristic found them (see
+    /// `checks::lifecycle::exceptions`).
+    pub lifecycle: Problems,
 }
 
 struct Reader {
@@ -408,8 +408,15 @@ impl Evidence {
             },
         };
         let mut settings = settings;
+        let lifecycle = Problems::default();
         let pushed = store.is_some();
-        let (store, findings) = match store {
+        // Sessions wholly in the baseline are no evidence of the period.
+        let summaries = |c: Collector| {
+            c.finish_where(|started, resources| {
+                period.contains(&started) || resources.iter().any(|r| period.contains(&r.created_at))
+            })
+        };
+        let (store, findings, mut sessions) = match store {
             // A database source reads only the baseline and the period, where the heuristics
             // find the provisioned service accounts themselves: nothing to wait for.
             Some(store) => {
@@ -424,14 +431,22 @@ impl Evidence {
                             .map(|i| store.row(i).extra().target.to_string())
                             .filter(|t| !t.is_empty())
                             .collect();
-                        (anomalies::detect(&*store, period, baseline, &settings, &[]), provisioned)
+                        let input = Input {
+                            data: &*store,
+                            range: period,
+                            baseline,
+                            settings: &settings,
+                            lifecycle: &lifecycle,
+                        };
+                        (anomalies::detect_in(&input, &[]), provisioned)
                     });
                     let read = reader.read(stream, condense, None);
                     let asked = asked.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                     read.map(|()| asked)
                 })?;
                 settings.provisioned.extend(provisioned);
-                (store, findings)
+                let sessions = summaries(std::mem::take(&mut reader.sessions));
+                (store, findings, sessions)
             }
             // Files are read whole: accounts provisioned before the baseline count as known too.
             None => {
@@ -440,16 +455,22 @@ impl Evidence {
                 reader.read(stream, condense, Some(&mut data))?;
                 tracing::debug!(rows = data.rows.len(), seconds = started.elapsed().as_secs_f64(), "events read");
                 settings.provisioned.extend(std::mem::take(&mut reader.provisioned));
-                let findings = anomalies::detect(&data, period, baseline, &settings, &[]);
-                (Box::new(data) as Box<dyn Store>, findings)
+                let input = Input { data: &data, range: period, baseline, settings: &settings, lifecycle: &lifecycle };
+                let collected = std::mem::take(&mut reader.sessions);
+                // The sessions are summed up while the heuristics run: neither waits for the other.
+                let (findings, sessions) = std::thread::scope(|s| {
+                    let sessions = std::thread::Builder::new()
+                        .name("report-sessions".into())
+                        .spawn_scoped(s, move || summaries(collected))
+                        .expect("cannot start a thread");
+                    let findings = anomalies::detect_in(&input, &[]);
+                    (findings, sessions.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                });
+                (Box::new(data) as Box<dyn Store>, findings, sessions)
             }
         };
         let mut stats = reader.period.stats;
         stats.per_day = reader.period.days.iter().map(|(d, n)| (d.format("%Y-%m-%d").to_string(), *n)).collect();
-        // Sessions wholly in the baseline are no evidence of the period.
-        let mut sessions = reader.sessions.finish_where(|started, resources| {
-            period.contains(&started) || resources.iter().any(|r| period.contains(&r.created_at))
-        });
         if pushed {
             // The stream began late: the names people go by are the store's (the first each
             // gave in the baseline and the period), not the first the stream happened to show.
@@ -466,8 +487,19 @@ impl Evidence {
             settings,
             signed: false,
             chain: reader.period.chain.head(),
-            lifecycle: std::sync::OnceLock::new(),
+            lifecycle,
         })
+    }
+
+    /// What the heuristics saw: the store, the period against the baseline, the settings.
+    pub fn input(&self) -> Input<'_> {
+        Input {
+            data: &*self.store,
+            range: self.period,
+            baseline: self.baseline,
+            settings: &self.settings,
+            lifecycle: &self.lifecycle,
+        }
     }
 
     /// Work for the source's threads ([`ReadOptions::prepare`](crate::sources::ReadOptions)):

@@ -169,12 +169,35 @@ fn on_behalf_of(d: &Details) -> Option<Actor> {
         }
     };
     for key in ["on_behalf_of", "user"] {
-        if let Some(actor) = d.get(key).as_ref().and_then(from_value) {
-            return Some(actor);
+        let actor = match d.raw(key).and_then(user_object) {
+            Some(actor) => actor,
+            None => d.get(key).as_ref().and_then(from_value),
+        };
+        if actor.is_some() {
+            return actor;
         }
     }
     let id = ["scoped_user_id", "user_id"].iter().find_map(|k| d.i64(k))?;
     Some(Actor { id: Some(id.to_string()), name: text(d, "username"), class: ActorClass::User })
+}
+
+/// What [`on_behalf_of`] takes of a `user` object (most agent events carry one), read without
+/// building the object; `None` where it is read whole instead: not an object, a field given
+/// twice.
+fn user_object(raw: &str) -> Option<Option<Actor>> {
+    #[derive(serde::Deserialize)]
+    struct User {
+        id: Option<Value>,
+        username: Option<Value>,
+        name: Option<Value>,
+    }
+    if !raw.starts_with('{') {
+        return None;
+    }
+    let u: User = serde_json::from_str(raw).ok()?;
+    let id = u.id.as_ref().and_then(value_i64).map(|i| i.to_string());
+    let name = [&u.username, &u.name].into_iter().find_map(|v| v.as_ref().and_then(value_text));
+    Some((id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User }))
 }
 
 fn u64_of(d: &Details, key: &str) -> Option<u64> {
@@ -282,6 +305,11 @@ mod tests {
         );
         assert_eq!(who(json!({"user": [1], "scoped_user_id": "5"})), pair(Some("5"), None));
         assert_eq!(who(json!({"user": true})), None);
+        // A field given twice: the object is read whole, the last one counts (serde_json's map).
+        let twice = Details::from_json(r#"{"user":{"id":1,"username":"a","id":2}}"#).unwrap();
+        assert_eq!(on_behalf_of(&twice).map(|a| (a.id, a.name)), pair(Some("2"), Some("a")));
+        let spaced = Details::from_json(r#"{"user": { "name" : "b" , "id" : "4" } }"#).unwrap();
+        assert_eq!(on_behalf_of(&spaced).map(|a| (a.id, a.name)), pair(Some("4"), Some("b")));
     }
 
     #[test]

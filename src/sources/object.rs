@@ -256,10 +256,15 @@ impl<'a> Object<'a> {
                         let value = match r.text() {
                             Some((from, to)) => Value::String(text[from..to].to_string()),
                             None => {
-                                // Numbers, escapes, nested values: as `serde_json` reads them.
+                                // Numbers, escapes, nested values: as `serde_json` reads them
+                                // (integers, most of them, read here the same).
                                 r.i = start;
                                 r.any_value(0)?;
-                                serde_json::from_str(&text[start..r.i]).ok()?
+                                let raw = &text[start..r.i];
+                                match integer(raw) {
+                                    Some(n) => n,
+                                    None => serde_json::from_str(raw).ok()?,
+                                }
                             }
                         };
                         obj.slots[i] = Some(value);
@@ -279,6 +284,25 @@ impl<'a> Object<'a> {
         }
         r.ws();
         (r.i == text.len()).then_some(obj)
+    }
+}
+
+/// A JSON value of up to 18 digits (never out of range), with or without `-`, as `serde_json`
+/// reads it: a `u64`, or an `i64` when negative; `None` for anything else — fractions,
+/// exponents, `-0` (a float to `serde_json`), other values. `raw` is valid JSON (no `01`).
+fn integer(raw: &str) -> Option<Value> {
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, raw),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    match (negative, n) {
+        (false, n) => Some(Value::from(n)),
+        (true, 0) => None,
+        (true, n) => Some(Value::from(-(n as i64))),
     }
 }
 
@@ -503,6 +527,9 @@ mod tests {
                 true,
             ),
             (r#"{"id":"1","id":"2","zz":1,"zz":2,"details":{},"details":null}"#, true),
+            (r#"{"author_id":-0,"entity_id":0,"target_id":999999999999999999,"id":-999999999999999999}"#, true),
+            (r#"{"author_id":-9223372036854775808,"entity_id":18446744073709551615,"target_id":-1,"id":7}"#, true),
+            (r#"{"author_id":-9223372036854775809,"entity_id":18446744073709551616,"id":1E2,"target_id":0.0}"#, true),
             (r#"{"details":{"a":1,"b":{"c":[]}},"details":{"a":"x"},"time":"t"}"#, true),
             (r#"{"details":{"b":1,"a":2},"time":"t"}"#, true),
             (r#"{"details":{"a":1,"b":{"c":[]}}x,"time":"t"}"#, false),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::draft::Draft;
-use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Key, SessionSummary};
+use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Having, Key, SessionSummary};
 use crate::analyze::aggregate::AggregateError;
 use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
@@ -381,6 +381,10 @@ pub struct Session {
     /// Resources created, and the first one's row.
     pub resources: u32,
     pub first_resource: Option<u32>,
+    /// The times of its earliest and latest rows (kept as rows come: reading them back from
+    /// the rows is a random access each).
+    pub first: i64,
+    pub last: i64,
     /// Every row of the session (as `u32`: half the room of an index, for millions of rows).
     pub rows: Vec<u32>,
 }
@@ -460,11 +464,13 @@ impl Dataset {
         if !ev.row.session.is_empty() {
             if !self.sessions.contains_key(ev.row.session) {
                 let id = self.intern(ev.row.session);
-                self.sessions.insert(id, Session::default());
+                let time = ev.row.time;
+                self.sessions.insert(id, Session { first: time, last: time, ..Session::default() });
             }
             let s = self.sessions.get_mut(ev.row.session).expect("inserted above");
             let row = u32::try_from(i).expect("fewer than 2^32 rows in memory");
             s.rows.push(row);
+            (s.first, s.last) = (s.first.min(ev.row.time), s.last.max(ev.row.time));
             match ev.row.event_name {
                 "duo_flow_started" => {
                     s.start.get_or_insert(row);
@@ -652,15 +658,21 @@ impl super::store::Store for Dataset {
         group_rows(self.passing(filters, window), keys)
     }
 
-    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &super::Window, each: &mut dyn FnMut(GroupRef)) {
-        group_rows_each(self.passing(filters, window), keys, each)
+    fn group_each(
+        &self,
+        keys: &[Key],
+        filters: &[Filter],
+        window: &super::Window,
+        having: Having,
+        each: &mut dyn FnMut(GroupRef),
+    ) {
+        group_rows_each(self.passing(filters, window), keys, Some(having), each)
     }
 
     fn sessions(&self, window: &super::Window) -> Vec<SessionSummary> {
         let mut out = Vec::new();
         for (id, s) in &self.sessions {
-            let times = s.rows.iter().map(|i| self.rows[*i as usize].time());
-            let (first, last) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
+            let (first, last) = (s.first, s.last);
             if !window.contains_micros(first)
                 && !window.contains_micros(last)
                 && s.start.is_none_or(|i| !window.contains_micros(self.rows[i as usize].time()))
@@ -711,8 +723,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<Text>(), 8);
         assert_eq!(std::mem::size_of::<EventId>(), 24);
         assert_eq!(std::mem::size_of::<Row>(), 104);
-        // A session: flags, counts and 32-bit rows; its list of rows is the only allocation.
-        assert_eq!(std::mem::size_of::<Session>(), 64);
+        // A session: flags, counts, its span and 32-bit rows; its list of rows is the only
+        // allocation.
+        assert_eq!(std::mem::size_of::<Session>(), 80);
     }
 
     #[test]

@@ -3,11 +3,10 @@
 //! `--first-seen`) they never used in the baseline. False positives: new offices or VPN exits,
 //! model upgrades rolled out to everyone (those show up for many actors at once).
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::dataset::{Row, Text};
 use super::store::{Filter, Key};
 use super::{Draft, Heuristic, Input};
+use crate::collections::{FastMap, FastSet};
 
 pub struct FirstSeen;
 
@@ -72,31 +71,46 @@ impl Heuristic for FirstSeen {
 
     fn run(&self, input: &Input) -> Vec<Draft> {
         let mut out = Vec::new();
-        let mut events: BTreeMap<String, u64> = BTreeMap::new();
-        // Only actors with enough history are judged: the others (most of them one poll cycle
-        // each) are not kept, nor are their pairs below.
-        input.data.group_each(&[Key::Principal], &[], &input.baseline, &mut |g| {
-            if g.count >= MIN_BASELINE_EVENTS {
-                events.insert(g.text(0).into_owned(), g.count);
-            }
-        });
+        // The baseline events of each actor judged (those with enough history), counted from
+        // the first attribute's pairs below; most actors (one poll cycle each) are left out
+        // by the store.
+        let mut events: Option<FastMap<String, u64>> = None;
         for attr in &input.settings.first_seen {
             let keys = [Key::Principal, Key::Attr(*attr)];
-            // The baseline's pairs of the actors judged, their texts copied as they are kept.
-            let mut known: BTreeSet<(String, String)> = BTreeSet::new();
-            input.data.group_each(&keys, &[], &input.baseline, &mut |g| {
-                let actor = g.text(0);
-                if events.contains_key(&*actor) {
-                    known.insert((actor.into_owned(), g.text(1).into_owned()));
+            let judged = |actor: &str, _, rows| match &events {
+                Some(events) => events.contains_key(actor),
+                None => rows >= MIN_BASELINE_EVENTS,
+            };
+            // The baseline's values of each actor judged, copied as they are kept. The pairs
+            // come sorted by actor: an actor's are held until its count is known.
+            let mut known: FastMap<String, FastSet<String>> = FastMap::default();
+            let mut counted: FastMap<String, u64> = FastMap::default();
+            let (mut actor, mut values, mut total) = (String::new(), FastSet::default(), 0u64);
+            let mut settle = |actor: &mut String, values: &mut FastSet<String>, total: u64| {
+                if total > 0 {
+                    counted.insert(actor.clone(), total);
+                    known.insert(std::mem::take(actor), std::mem::take(values));
                 }
+            };
+            input.data.group_each(&keys, &[], &input.baseline, &judged, &mut |g| {
+                if total == 0 || *g.text(0) != *actor {
+                    settle(&mut actor, &mut values, total);
+                    (actor, total) = (g.text(0).into_owned(), 0);
+                }
+                total += g.count;
+                values.insert(g.text(1).into_owned());
             });
+            settle(&mut actor, &mut values, total);
+            let events = events.get_or_insert(counted);
             // The range's pairs one at a time: only those of actors judged are looked at.
-            input.data.group_each(&keys, &[], &input.range, &mut |g| {
-                let Some(&baseline_events) = events.get(&*g.text(0)) else { return };
-                let (actor, value) = (g.text(0).into_owned(), g.text(1).into_owned());
-                if actor.is_empty() || value.is_empty() || known.contains(&(actor.clone(), value.clone())) {
+            let judged = |actor: &str, _, _| events.contains_key(actor);
+            input.data.group_each(&keys, &[], &input.range, &judged, &mut |g| {
+                let (actor, value) = (g.text(0), g.text(1));
+                let Some(&baseline_events) = events.get(&*actor) else { return };
+                if actor.is_empty() || value.is_empty() || known.get(&*actor).is_some_and(|k| k.contains(&*value)) {
                     return;
                 }
+                let (actor, value) = (actor.into_owned(), value.into_owned());
                 let filters = [Filter::Principal(actor.clone()), Filter::Attr(*attr, value.clone())];
                 out.push(Draft {
                     severity: if *attr == Attr::Ip { 6 } else { 4 },

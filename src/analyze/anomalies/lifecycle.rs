@@ -29,7 +29,20 @@ impl Heuristic for Lifecycle {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        problems(input).into_iter().map(|(_, d)| d).collect()
+        input.lifecycle.of(input).iter().map(|(_, d)| d.clone()).collect()
+    }
+}
+
+/// The lifecycle problems of one [`Input`], found by whoever asks first: the heuristic, or one
+/// of the report's checks that turn them into exceptions (on ClickHouse a heavy question; here
+/// a pass over every session).
+#[derive(Debug, Default)]
+pub struct Problems(std::sync::OnceLock<Vec<(Problem, Draft)>>);
+
+impl Problems {
+    /// The problems of `input`, which must be the input this was first asked with.
+    pub fn of(&self, input: &Input) -> &[(Problem, Draft)] {
+        self.0.get_or_init(|| problems(input))
     }
 }
 

@@ -101,6 +101,9 @@ pub struct Input<'a> {
     /// The window before it that defines normal.
     pub baseline: Window,
     pub settings: &'a Settings,
+    /// The sessions' lifecycle problems in `range`, found once for the heuristic and whoever
+    /// else asks with the same input (the report's checks).
+    pub lifecycle: &'a lifecycle::Problems,
 }
 
 /// One explained anomaly.
@@ -138,7 +141,7 @@ pub struct Finding {
 }
 
 /// The fields a heuristic fills; [`Draft::finish`] adds the id and caps the evidence.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Draft {
     pub severity: u8,
     pub actor: String,
@@ -225,10 +228,16 @@ pub const HEURISTICS: &[&dyn Heuristic] = &[
 /// Run the heuristics named in `only` (all when empty); findings sorted by window start,
 /// heuristic and id.
 pub fn detect(data: &dyn Store, range: Window, baseline: Window, settings: &Settings, only: &[String]) -> Vec<Finding> {
-    let input = Input { data, range, baseline, settings };
+    detect_in(&Input { data, range, baseline, settings, lifecycle: &Default::default() }, only)
+}
+
+/// [`detect`] with `input`, whose answers shared between heuristics stay there for later
+/// questions.
+pub fn detect_in(input: &Input, only: &[String]) -> Vec<Finding> {
+    let Input { data, settings, .. } = *input;
     let chosen: Vec<&dyn Heuristic> =
         HEURISTICS.iter().copied().filter(|h| only.is_empty() || only.iter().any(|o| o == h.name())).collect();
-    let drafts: Vec<(&'static str, Draft)> = run_all(&chosen, &input, data.workers())
+    let drafts: Vec<(&'static str, Draft)> = run_all(&chosen, input, data.workers())
         .into_iter()
         .zip(&chosen)
         .flat_map(|(drafts, h)| drafts.into_iter().map(|d| (h.name(), d)))
@@ -346,7 +355,7 @@ mod tests {
         let data = Dataset::default();
         let settings = Settings::default();
         let w = Window::from_micros(0, 1);
-        let input = Input { data: &data, range: w, baseline: w, settings: &settings };
+        let input = Input { data: &data, range: w, baseline: w, settings: &settings, lifecycle: &Default::default() };
         // The first is slow: the others finish before it, on the other thread.
         let list: [&dyn Heuristic; 4] = [&Named("a", 300), &Named("b", 0), &Named("c", 0), &Named("d", 0)];
         for workers in [1, 2, 8] {

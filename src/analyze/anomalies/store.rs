@@ -103,6 +103,13 @@ pub fn is_auth_failure(r: &Row) -> bool {
     auth && (super::Dataset::failed(r) || n.contains("failed"))
 }
 
+/// Which values of a grouping's first key [`Store::group_each`] hands on (SQL's `HAVING`, over
+/// the first key): asked once per value — as text, "" for a number — with its number of groups
+/// and of rows. The heuristics keep the actors with enough history out of hundreds of
+/// thousands (poll cycles, one day each): a store in memory leaves the others out before
+/// sorting the groups, most of the work.
+pub type Having<'h> = &'h dyn Fn(&str, usize, u64) -> bool;
+
 /// One group of a count: its key values, the number of rows and their model tokens.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Group {
@@ -205,10 +212,26 @@ pub trait Store: Sync {
     /// The groups of [`Store::group`], in its order, handed to `each` one at a time and
     /// borrowed: a caller that keeps only part of each group never holds them all, and copies
     /// only the texts it keeps (principal × day is hundreds of thousands of groups, most of them
-    /// one poll cycle's, which no heuristic keeps).
-    fn group_each(&self, keys: &[Key], filters: &[Filter], window: &Window, each: &mut dyn FnMut(GroupRef)) {
-        for g in self.group(keys, filters, window) {
-            each(GroupRef::of(&g));
+    /// one poll cycle's, which no heuristic keeps). Only the groups whose first key's value
+    /// `having` accepts are handed on (see [`Having`]).
+    fn group_each(
+        &self,
+        keys: &[Key],
+        filters: &[Filter],
+        window: &Window,
+        having: Having,
+        each: &mut dyn FnMut(GroupRef),
+    ) {
+        let groups = self.group(keys, filters, window);
+        // Sorted: the groups of a first key's value are next to each other.
+        for run in groups.chunk_by(|a, b| a.keys.first() == b.keys.first()) {
+            let first = run[0].keys.first().map_or("", |c| match c {
+                Cell::Text(s) => s,
+                Cell::Int(_) => "",
+            });
+            if having(first, run.len(), run.iter().map(|g| g.count).sum()) {
+                run.iter().for_each(|g| each(GroupRef::of(g)));
+            }
         }
     }
     /// The groups of [`Store::group`] with more than `min_tokens` tokens.
@@ -393,22 +416,27 @@ fn sort_in_order(rows: &mut [(usize, Row)]) {
 /// while counting (no text is copied per row).
 pub fn group_rows<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key]) -> Vec<Group> {
     let mut out = Vec::new();
-    group_rows_each(rows, keys, &mut |g| {
+    group_rows_each(rows, keys, None, &mut |g| {
         let keys = g.keys.into_iter().filter_map(Kv::cell).collect();
         out.push(Group { keys, count: g.count, tokens: g.tokens })
     });
     out
 }
 
-/// [`group_rows`], each group handed to `each` in order, borrowed (the in-memory
-/// [`Store::group_each`]).
-pub fn group_rows_each<'a>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(GroupRef<'a>)) {
+/// [`group_rows`], each group whose first key `having` accepts (all without) handed to `each`
+/// in order, borrowed (the in-memory [`Store::group_each`]).
+pub fn group_rows_each<'a>(
+    rows: impl Iterator<Item = &'a Row>,
+    keys: &[Key],
+    having: Option<Having>,
+    each: &mut dyn FnMut(GroupRef<'a>),
+) {
     // One map entry per group (hundreds of thousands for principal × day): an entry's key is as
     // wide as the grouping, not as the widest grouping.
     match keys.len() {
-        0 | 1 => group_by::<1>(rows, keys, each),
-        2 => group_by::<2>(rows, keys, each),
-        3 => group_by::<3>(rows, keys, each),
+        0 | 1 => group_by::<1>(rows, keys, having, each),
+        2 => group_by::<2>(rows, keys, having, each),
+        3 => group_by::<3>(rows, keys, having, each),
         n => panic!("at most {MAX_KEYS} keys, not {n}"),
     }
 }
@@ -424,7 +452,12 @@ struct Tally<'a> {
 /// A group while sorting: its texts' [`Kv::prefix`]es, its key's slots, its tally.
 type Counted<'a, const N: usize> = ([u128; N], [u64; N], Tally<'a>);
 
-fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key], each: &mut dyn FnMut(GroupRef<'a>)) {
+fn group_by<'a, const N: usize>(
+    rows: impl Iterator<Item = &'a Row>,
+    keys: &[Key],
+    having: Option<Having>,
+    each: &mut dyn FnMut(GroupRef<'a>),
+) {
     // A map entry is 40 bytes for two keys (a key of numbers, a row, two counts): groupings of
     // millions of rows make millions of groups (principal × day: one per poll cycle), and
     // entries of the values themselves took 64.
@@ -457,6 +490,22 @@ fn group_by<'a, const N: usize>(rows: impl Iterator<Item = &'a Row>, keys: &[Key
         }
     }
     drop(scope_ids);
+    if let Some(having) = having {
+        // Each value of the first key asked once, with its groups and rows; the groups of the
+        // values refused are gone before anything is sorted (or any text read for it).
+        let mut firsts: crate::collections::FastMap<u64, (usize, u64, &'a Row)> = Default::default();
+        for (key, tally) in &m {
+            let e = firsts.entry(key[0]).or_insert((0, 0, tally.row));
+            (e.0, e.1) = (e.0 + 1, e.1 + tally.count);
+        }
+        let first = |slot: u64, row: &'a Row| keys.first().map_or(Kv::None, |k| k.value(slot, row, &scopes)).text();
+        let kept: crate::collections::FastSet<u64> = firsts
+            .into_iter()
+            .filter(|(slot, (groups, rows, row))| having(&first(*slot, row), *groups, *rows))
+            .map(|(slot, _)| slot)
+            .collect();
+        m.retain(|key, _| kept.contains(&key[0]));
+    }
     let value = |c: usize, g: &Counted<'a, N>| keys[c].value(g.1[c], g.2.row, &scopes);
     // Sorted with the map already freed, in the order of the cells the keys become. The first
     // 16 bytes of each text are taken once, in a pass over the groups, and order most pairs
@@ -557,6 +606,92 @@ mod tests {
         let expected: Vec<Group> =
             expected.into_iter().map(|(keys, (count, tokens))| Group { keys, count, tokens }).collect();
         assert_eq!(group_rows(d.rows.iter(), &[Key::Principal, Key::Day]), expected);
+    }
+
+    /// A store that answers `group_each` as the trait does, from `group` (as ClickHouse's).
+    struct Grouping<'a>(&'a Dataset);
+
+    impl Store for Grouping<'_> {
+        fn row(&self, i: usize) -> Row {
+            self.0.row(i)
+        }
+        fn rows(&self, filters: &[Filter], window: &Window) -> Vec<usize> {
+            self.0.rows(filters, window)
+        }
+        fn group(&self, keys: &[Key], filters: &[Filter], window: &Window) -> Vec<Group> {
+            self.0.group(keys, filters, window)
+        }
+        fn sessions(&self, window: &Window) -> Vec<SessionSummary> {
+            self.0.sessions(window)
+        }
+        fn secrets(&self, window: &Window) -> Vec<crate::analyze::anomalies::dataset::SecretHit> {
+            self.0.secrets(window)
+        }
+        fn name_of(&self, actor: &str) -> String {
+            self.0.name_of(actor)
+        }
+    }
+
+    #[test]
+    fn having_leaves_out_the_first_keys_it_refuses_in_memory_as_from_groups() {
+        let mut d = Dataset::default();
+        for (principal, day, hour) in
+            [("a", 1, 1), ("b", 1, 2), ("a", 2, 3), ("c", 3, 4), ("a", 2, 5), ("b", 4, 6), ("", 5, 7), ("c", 3, 8)]
+        {
+            row(&mut d, &format!("2026-10-{day:02}T{hour:02}:00:00Z"), principal, "", 1);
+        }
+        let day = |d: u32| crate::model::time::parse(&format!("2026-10-{d:02}T00:00:00Z")).unwrap().timestamp_micros();
+        let window = Window::from_micros(day(1), day(31));
+        let each = |store: &dyn Store, having: Having| {
+            let mut out = Vec::new();
+            store.group_each(&[Key::Principal, Key::Day], &[], &window, having, &mut |g| {
+                out.push((g.text(0).into_owned(), g.int(1), g.count));
+            });
+            out
+        };
+        let (a, b, c) = ([("a", 1, 1), ("a", 2, 2)], [("b", 1, 1), ("b", 4, 1)], [("c", 3, 2)]);
+        // (principal, day of October, events) of each group handed on.
+        type Groups<'a> = Vec<(&'a str, u32, u64)>;
+        let cases: [(Having, Groups); 4] = [
+            // Two days or more: a (days 1, 2), b (1, 4); not c (two events on one day).
+            (&|_, groups, _| groups >= 2, [&a[..], &b].concat()),
+            // Two events or more: a, b, c.
+            (&|_, _, rows| rows >= 2, [&a[..], &b, &c].concat()),
+            // Without a principal of its own, a row is its actor's ("sa").
+            (&|p, _, _| p == "sa" || p == "c", [&c[..], &[("sa", 5, 1)]].concat()),
+            (&|_, _, _| false, vec![]),
+        ];
+        for (having, expected) in cases {
+            let expected: Vec<(String, i64, u64)> =
+                expected.iter().map(|(p, d, n)| (p.to_string(), day(*d), *n)).collect();
+            assert_eq!(each(&d, having), expected);
+            assert_eq!(each(&Grouping(&d), having), expected);
+        }
+        // A first key of numbers is asked about as "".
+        let days: Vec<i64> = group_rows(d.rows.iter(), &[Key::Day, Key::Principal]).iter().map(|g| g.int(0)).collect();
+        let asked = |store: &dyn Store| {
+            let seen = std::sync::Mutex::new(Vec::new());
+            store.group_each(
+                &[Key::Day, Key::Principal],
+                &[],
+                &window,
+                &|v, groups, rows| {
+                    seen.lock().unwrap().push((v.to_string(), groups, rows));
+                    true
+                },
+                &mut |_| {},
+            );
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort();
+            seen
+        };
+        assert_eq!(asked(&d), asked(&Grouping(&d)));
+        assert_eq!(asked(&d).len(), {
+            let mut d = days.clone();
+            d.dedup();
+            d.len()
+        });
+        assert!(asked(&d).iter().all(|(v, _, _)| v.is_empty()));
     }
 
     #[test]

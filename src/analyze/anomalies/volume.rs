@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::store::{Filter, GroupRef, Key, Store};
+use super::store::{Filter, GroupRef, Having, Key, Store};
 use super::{median_mad, Draft, Heuristic, Input, Window};
 use crate::analyze::aggregate::Bucket;
 
@@ -19,21 +19,19 @@ const MIN_BASELINE_DAYS: usize = 5;
 type Days = Vec<(i64, i64)>;
 
 /// Each principal's days and their counts (from groups by principal and day, one at a time),
-/// for the principals `keep` keeps given their days. A store gives a principal's groups one
-/// after the other (they are sorted): the others are dropped as soon as they are complete —
-/// most principals (one per poll cycle, say) never have enough days to matter.
-fn per_actor_day(data: &dyn Store, window: &Window, keep: &dyn Fn(&str, &Days) -> bool) -> BTreeMap<String, Days> {
+/// for the principals `having` keeps given their number of days (and of events): most
+/// principals (one per poll cycle, say) never have enough days to matter, and a store in
+/// memory leaves them out before it sorts the groups. A store gives a principal's groups one
+/// after the other (they are sorted).
+fn per_actor_day(data: &dyn Store, window: &Window, having: Having) -> BTreeMap<String, Days> {
     let mut m: BTreeMap<String, Days> = BTreeMap::new();
-    // The principal whose groups are coming and its days so far: its text is copied into the
-    // same buffer each time (most principals are dropped), and again only when kept.
     let (mut actor, mut days) = (String::new(), Days::new());
     let done = |m: &mut BTreeMap<String, Days>, actor: &str, days: &mut Days| {
-        if !days.is_empty() && keep(actor, days) {
+        if !days.is_empty() {
             m.entry(actor.to_string()).or_default().append(days);
         }
-        days.clear();
     };
-    data.group_each(&[Key::Principal, Key::Day], &[], window, &mut |g: GroupRef| {
+    data.group_each(&[Key::Principal, Key::Day], &[], window, having, &mut |g: GroupRef| {
         let text = g.text(0);
         if *text != *actor {
             done(&mut m, &actor, &mut days);
@@ -56,8 +54,8 @@ impl Heuristic for VolumeSpike {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let base = per_actor_day(input.data, &input.baseline, &|_, days| days.len() >= MIN_BASELINE_DAYS);
-        let now = per_actor_day(input.data, &input.range, &|actor, _| base.contains_key(actor));
+        let base = per_actor_day(input.data, &input.baseline, &|_, days, _| days >= MIN_BASELINE_DAYS);
+        let now = per_actor_day(input.data, &input.range, &|actor, _, _| base.contains_key(actor));
         let day = Bucket::Day.micros();
         let mut out = Vec::new();
         for (actor, days) in now {

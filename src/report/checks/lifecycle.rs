@@ -5,24 +5,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Check, CheckResult, Exception, Params, Table};
 use crate::analyze::anomalies::first_seen::Attr;
-use crate::analyze::anomalies::lifecycle::{problems, Problem};
+use crate::analyze::anomalies::lifecycle::Problem;
 use crate::analyze::anomalies::store::{Filter, Key};
-use crate::analyze::anomalies::Input;
 use crate::report::evidence::Evidence;
 
 pub struct Lifecycle;
 
 /// The lifecycle problems of the period's sessions of the given kinds, as exceptions. Three
-/// checks ask; the sessions are examined once per report (on ClickHouse, a heavy question).
+/// checks ask; the sessions were examined once per report, by the lifecycle heuristic (on
+/// ClickHouse, a heavy question).
 pub fn exceptions(ev: &Evidence, kinds: &[Problem]) -> Vec<Exception> {
-    let all = ev.lifecycle.get_or_init(|| {
-        let input = Input { data: &*ev.store, range: ev.period, baseline: ev.baseline, settings: &ev.settings };
-        problems(&input)
-            .into_iter()
-            .map(|(p, d)| (p, Exception::of_finding(&d.finish("lifecycle", &*ev.store, ev.settings.max_event_ids))))
-            .collect()
-    });
-    all.iter().filter(|(p, _)| kinds.contains(p)).map(|(_, e)| e.clone()).collect()
+    let input = ev.input();
+    input
+        .lifecycle
+        .of(&input)
+        .iter()
+        .filter(|(p, _)| kinds.contains(p))
+        .map(|(_, d)| Exception::of_finding(&d.clone().finish("lifecycle", &*ev.store, ev.settings.max_event_ids)))
+        .collect()
 }
 
 impl Check for Lifecycle {
