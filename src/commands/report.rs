@@ -123,31 +123,53 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     }
 
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let mut files = Vec::new();
-    let evidence = render::render(&report, Format::Json, None).context("cannot render the evidence")?;
-    for f in &formats {
-        let bytes = if *f == Format::Json {
-            evidence.clone()
-        } else {
-            render::render(&report, *f, args.template_dir.as_deref()).context("cannot render the report")?
-        };
-        let path = out_dir.join(f.file_name());
-        write_atomic(&path, &bytes)?;
-        files.push(FileHash {
-            name: f.file_name().into(),
-            bytes: bytes.len() as u64,
-            sha256: manifest::sha256(&bytes),
-        });
-    }
-    // The whole traceability matrix, streamed: the report itself shows at most MATRIX_SHOWN.
+    // Each format rendered and written on a thread of its own, beside the whole traceability
+    // matrix (streamed: the report itself shows at most MATRIX_SHOWN); the files are listed in
+    // the order of the formats asked for, the matrix last.
     let matrix = out_dir.join(rep::MATRIX_FILE);
-    let entry = crate::files::write_atomic_with(&matrix, crate::files::PRIVATE, |w| {
-        let mut w = manifest::Hashing::new(w);
-        render::matrix_csv(ev.period_sessions(), &mut w)?;
-        w.finish(rep::MATRIX_FILE)
-    })
-    .with_context(|| format!("cannot write {}", matrix.display()))?;
-    files.push(entry);
+    let (evidence, written, entry) = std::thread::scope(|s| {
+        let matrix = s.spawn(|| {
+            crate::files::write_atomic_with(&matrix, crate::files::PRIVATE, |w| {
+                let mut w = manifest::Hashing::new(w);
+                render::matrix_csv(ev.period_sessions(), &mut w)?;
+                w.finish(rep::MATRIX_FILE)
+            })
+            .with_context(|| format!("cannot write {}", matrix.display()))
+        });
+        let (report, out_dir) = (&report, &out_dir);
+        let write = |f: Format, bytes: &[u8]| -> anyhow::Result<FileHash> {
+            write_atomic(&out_dir.join(f.file_name()), bytes)?;
+            Ok(FileHash { name: f.file_name().into(), bytes: bytes.len() as u64, sha256: manifest::sha256(bytes) })
+        };
+        let others: Vec<_> = formats
+            .iter()
+            .filter(|f| **f != Format::Json)
+            .map(|&f| {
+                s.spawn(move || {
+                    let bytes =
+                        render::render(report, f, args.template_dir.as_deref()).context("cannot render the report")?;
+                    write(f, &bytes)
+                })
+            })
+            .collect();
+        let evidence = render::render(report, Format::Json, None).context("cannot render the evidence");
+        let mut json = match (&evidence, formats.contains(&Format::Json)) {
+            (Ok(bytes), true) => Some(write(Format::Json, bytes)),
+            _ => None,
+        };
+        let mut others = others.into_iter().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        let written: Vec<anyhow::Result<FileHash>> = formats
+            .iter()
+            .map(|f| match f {
+                Format::Json => json.take().expect("JSON written once"),
+                _ => others.next().expect("a thread per format"),
+            })
+            .collect();
+        (evidence, written, matrix.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    });
+    let evidence = evidence?;
+    let mut files = written.into_iter().collect::<anyhow::Result<Vec<FileHash>>>()?;
+    files.push(entry?);
     let mut options = BTreeMap::new();
     options.insert("range".to_string(), format!("{}..{}", time::format(&period.from), time::format(&period.to)));
     options.insert("baseline".to_string(), format!("{}..{}", time::format(&baseline.from), time::format(&baseline.to)));
