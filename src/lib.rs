@@ -50,7 +50,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Jobs(cli::JobsCommand::List(args)) => commands::jobs::list(&args),
         cli::Command::Jobs(cli::JobsCommand::Validate(args)) => commands::jobs::validate(&args),
         cli::Command::Schedule(args) => commands::schedule::run(&args),
-        cli::Command::Report(args) => commands::report::run(&args),
+        cli::Command::Report(args) => commands::report::run_and_exit(&args),
         cli::Command::Verify(args) => commands::report::verify(&args),
         cli::Command::VerifyChain(args) => commands::chain::verify(&args),
     }
