@@ -4,7 +4,7 @@
 //! baseline 95th percentile of off-hours events per active day). False positives: on-call work,
 //! people in other time zones (set `--tz`), planned weekend migrations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::store::{Filter, Key};
 use super::{quantile, Draft, Heuristic, Input, Window};
@@ -27,20 +27,28 @@ impl Heuristic for OffHours {
         let (start, end) = s.business_hours;
         let keys = [Key::Principal, Key::LocalDay(s.tz)];
         let off = [Filter::OffHours(s.tz, start, end)];
+        // The range's days first, of the actors who could cross the threshold at all (more
+        // than MIN_COUNT off-hours events in the range); then the baseline of only those.
+        let mut now = Vec::new();
+        input.data.group_each(&keys, &off, &input.range, &|_, _, rows| rows > MIN_COUNT as u64, &mut |g| {
+            if g.count > MIN_COUNT as u64 {
+                now.push((g.text(0).into_owned(), g.text(1).into_owned(), g.count));
+            }
+        });
+        let candidates: BTreeSet<&str> = now.iter().map(|(actor, _, _)| actor.as_str()).collect();
         let mut per_actor: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for g in input.data.group(&keys, &off, &input.baseline) {
-            per_actor.entry(g.text(0).to_string()).or_default().push(g.count as f64);
-        }
-        let now = input.data.group(&keys, &off, &input.range);
+        input.data.group_each(&keys, &off, &input.baseline, &|actor, _, _| candidates.contains(actor), &mut |g| {
+            per_actor.entry(g.text(0).into_owned()).or_default().push(g.count as f64);
+        });
         let mut out = Vec::new();
-        for g in now {
-            let (actor, day) = (g.text(0), g.text(1));
+        for (actor, day, count) in &now {
+            let (actor, day, count) = (actor.as_str(), day.as_str(), *count);
             if actor.is_empty() {
                 continue;
             }
             let p95 = per_actor.get_mut(actor).map_or(0.0, |v| quantile(v, 0.95));
             let threshold = (MIN_COUNT as f64).max(5.0 * p95);
-            if (g.count as f64) <= threshold {
+            if (count as f64) <= threshold {
                 continue;
             }
             let filters =
@@ -49,7 +57,7 @@ impl Heuristic for OffHours {
             out.push(Draft {
                 severity: 5,
                 actor: actor.to_string(),
-                value: format!("{} events outside business hours on {day}", g.count),
+                value: format!("{count} events outside business hours on {day}"),
                 threshold: format!(
                     "business hours {start:02}:00–{end:02}:00 {} Mon–Fri; baseline p95 {p95:.0} off-hours events/day; threshold {threshold:.0}",
                     s.tz
