@@ -167,15 +167,13 @@ fn report(args: &ReportArgs) -> anyhow::Result<(ExitCode, Evidence)> {
             })
             .collect();
         let evidence = render::render(report, Format::Json, None).context("cannot render the evidence");
-        let mut json = match (&evidence, formats.contains(&Format::Json)) {
-            (Ok(bytes), true) => Some(write(Format::Json, bytes)),
-            _ => None,
-        };
         let mut others = others.into_iter().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        // Formats are listed once each: JSON's file is the evidence, written here.
         let written: Vec<anyhow::Result<FileHash>> = formats
             .iter()
-            .map(|f| match f {
-                Format::Json => json.take().expect("JSON written once"),
+            .map(|f| match (f, &evidence) {
+                (Format::Json, Ok(bytes)) => write(Format::Json, bytes),
+                (Format::Json, Err(_)) => Err(anyhow::anyhow!("the evidence was not rendered")),
                 _ => others.next().expect("a thread per format"),
             })
             .collect();

@@ -154,11 +154,7 @@ fn change_message(d: &Details) -> Option<String> {
 fn on_behalf_of(d: &Details) -> Option<Actor> {
     let from_value = |v: &Value| -> Option<Actor> {
         match v {
-            Value::Object(o) => {
-                let id = o.get("id").and_then(value_i64).map(|i| i.to_string());
-                let name = ["username", "name"].iter().find_map(|k| o.get(*k).and_then(value_text));
-                (id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User })
-            }
+            Value::Object(o) => user(o.get("id"), o.get("username"), o.get("name")),
             Value::Number(_) => {
                 Some(Actor { id: value_i64(v).map(|i| i.to_string()), name: None, class: ActorClass::User })
             }
@@ -195,9 +191,15 @@ fn user_object(raw: &str) -> Option<Option<Actor>> {
         return None;
     }
     let u: User = serde_json::from_str(raw).ok()?;
-    let id = u.id.as_ref().and_then(value_i64).map(|i| i.to_string());
-    let name = [&u.username, &u.name].into_iter().find_map(|v| v.as_ref().and_then(value_text));
-    Some((id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User }))
+    Some(user(u.id.as_ref(), u.username.as_ref(), u.name.as_ref()))
+}
+
+/// The user a `user` object names: its id (a number or numeric text), its username or else its
+/// name; `None` when it gives neither.
+fn user(id: Option<&Value>, username: Option<&Value>, name: Option<&Value>) -> Option<Actor> {
+    let id = id.and_then(value_i64).map(|i| i.to_string());
+    let name = [username, name].into_iter().find_map(|v| v.and_then(value_text));
+    (id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User })
 }
 
 fn u64_of(d: &Details, key: &str) -> Option<u64> {

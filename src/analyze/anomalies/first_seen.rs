@@ -81,8 +81,8 @@ impl Heuristic for FirstSeen {
                 Some(events) => events.contains_key(actor),
                 None => rows >= MIN_BASELINE_EVENTS,
             };
-            // The baseline's values of each actor judged, copied as they are kept. The pairs
-            // come sorted by actor: an actor's are held until its count is known.
+            // The baseline's values and events of each actor judged, copied as they are kept.
+            // The pairs come sorted by actor: an actor's are gathered until the next begins.
             let mut known: FastMap<String, FastSet<String>> = FastMap::default();
             let mut counted: FastMap<String, u64> = FastMap::default();
             let (mut actor, mut values, mut total) = (String::new(), FastSet::default(), 0u64);

@@ -225,10 +225,7 @@ pub trait Store: Sync {
         let groups = self.group(keys, filters, window);
         // Sorted: the groups of a first key's value are next to each other.
         for run in groups.chunk_by(|a, b| a.keys.first() == b.keys.first()) {
-            let first = run[0].keys.first().map_or("", |c| match c {
-                Cell::Text(s) => s,
-                Cell::Int(_) => "",
-            });
+            let first = if run[0].keys.is_empty() { "" } else { run[0].text(0) };
             if having(first, run.len(), run.iter().map(|g| g.count).sum()) {
                 run.iter().for_each(|g| each(GroupRef::of(g)));
             }
