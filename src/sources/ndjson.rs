@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::object::{Glance, Line};
 use super::{shapes, Location, Prepare, Record, SourceError};
+use crate::model::AuditEvent;
 
 /// Longest line accepted (bytes); longer lines are reported, not buffered without bound.
 pub const MAX_LINE: usize = 64 * 1024 * 1024;
@@ -265,24 +266,70 @@ fn skip_line(reader: &mut Box<dyn BufRead + Send>) {
 
 fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
     let mut out = Vec::with_capacity(batch.items.len());
+    let mut bundle = Bundle::default();
     let mut start = 0;
     for item in batch.items {
-        match item {
+        let failed = match item {
             Item::Line { file, line, end } => {
-                match parse_line(&batch.text[start..end], &file, line, work) {
-                    Ok(None) => {}
-                    Ok(Some(rec)) => out.push(Ok(rec)),
-                    Err(e) => out.push(Err(e)),
-                }
+                let read = parse_line(&batch.text[start..end], &file, line, work);
                 start = end;
+                match read {
+                    Ok(None) => None,
+                    Ok(Some(LineRead::Hollow(time))) => {
+                        bundle.flush(&mut out);
+                        out.push(Ok(Record::hollow(time)));
+                        None
+                    }
+                    Ok(Some(LineRead::Event(ev))) => {
+                        let time = ev.time;
+                        match work.and_then(|w| w.bundle_into(&ev, &mut bundle.bytes)) {
+                            Some(true) => bundle.earliest = Some(bundle.earliest.map_or(time, |e| e.min(time))),
+                            Some(false) => {}
+                            None => out.push(Ok(Prepare::record(work, ev, None))),
+                        }
+                        None
+                    }
+                    Err(e) => Some(e),
+                }
             }
-            Item::Failed(e) => out.push(Err(e)),
+            Item::Failed(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            bundle.flush(&mut out);
+            out.push(Err(e));
         }
     }
+    bundle.flush(&mut out);
     out
 }
 
-fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> Result<Option<Record>, SourceError> {
+/// The bytes of consecutive events for a bundling work ([`Prepare::bundling`]), and the
+/// earliest of their times.
+#[derive(Default)]
+struct Bundle {
+    earliest: Option<crate::model::Timestamp>,
+    bytes: Vec<u8>,
+}
+
+impl Bundle {
+    /// End the bundle as a record, if it holds any event.
+    fn flush(&mut self, out: &mut Parsed) {
+        if let Some(time) = self.earliest.take() {
+            let prepared = Some(std::mem::take(&mut self.bytes));
+            out.push(Ok(Record { event: Box::new(AuditEvent::hollow(time)), position: None, prepared }));
+        }
+    }
+}
+
+/// What a line is to the reader: an event, or one not needed whole ([`Prepare::needing`]).
+// On the parser's stack for one line: boxing the event would cost an allocation a line.
+#[allow(clippy::large_enum_variant)]
+enum LineRead {
+    Event(AuditEvent),
+    Hollow(crate::model::Timestamp),
+}
+
+fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> Result<Option<LineRead>, SourceError> {
     let location = || Location { file: file.to_string(), line: line_no };
     let mut bytes = line.trim_ascii();
     if line_no == 1 {
@@ -307,7 +354,7 @@ fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> 
         if time_hint(bytes).is_some_and(|t| !work.needs(&t, bytes)) {
             if let Ok(Glance(Line::Object(obj))) = Glance::read(text) {
                 if let Some(time) = shapes::time_of(&obj).filter(|t| !work.needs(t, bytes)) {
-                    return Ok(Some(Record::hollow(time)));
+                    return Ok(Some(LineRead::Hollow(time)));
                 }
             }
         }
@@ -322,7 +369,7 @@ fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> 
         return Ok(None);
     }
     let ev = shapes::recognize(obj, text).map_err(|reason| SourceError::Malformed { location: location(), reason })?;
-    Ok(Some(Prepare::record(work, ev, None)))
+    Ok(Some(LineRead::Event(ev)))
 }
 
 /// The time a line seems to hold, from its bytes: the text that follows the first key
@@ -493,6 +540,68 @@ mod tests {
         assert_eq!(rec(6).event.actor.id.as_deref(), Some("7"));
         assert_eq!(rec(7).event.id, "", "spaced as some writers space it");
         assert_eq!(results.len(), 8);
+    }
+
+    /// A bundling work's events come several to a record, in order, with errors and hollow
+    /// events in their place, and nothing for the events it had no bytes for.
+    #[test]
+    fn bundling_work_gets_the_events_of_a_batch_in_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..600 {
+            let time = if i % 100 == 7 { "2026-09-01T00:00:00Z" } else { "2026-10-01T00:00:00Z" };
+            text.push_str(&match i {
+                300 => "{oops\n".to_string(),
+                _ => format!("{{\"time\":\"{time}\",\"author_id\":{i},\"event_name\":\"n{i}\"}}\n"),
+            });
+        }
+        std::fs::write(dir.path().join("a.log"), text).unwrap();
+        let at = |t: &str| crate::model::time::parse(t).unwrap();
+        let october =
+            crate::range::TimeRange { from: Some(at("2026-10-01T00:00:00Z")), to: Some(at("2026-11-01T00:00:00Z")) };
+        let work = Prepare::bundling(|ev, out| {
+            out.extend_from_slice(ev.actor.id.as_deref().unwrap().as_bytes());
+            ev.event_name != "n5"
+        })
+        .needing(october, |_| false);
+        let results: Vec<_> =
+            NdjsonSource::from_paths(&[dir.path().to_path_buf()]).unwrap().prepare(Some(work)).collect();
+        // What came, in order: an event's number (from its bytes), a hollow event, an error.
+        let mut seen = Vec::new();
+        for r in &results {
+            match r {
+                Ok(rec) if rec.prepared.is_none() => {
+                    assert_eq!(*rec.event, AuditEvent::hollow(at("2026-09-01T00:00:00Z")));
+                    seen.push("-".to_string());
+                }
+                Ok(rec) => {
+                    let frames: Vec<_> = Prepare::frames(rec.prepared.as_deref().unwrap())
+                        .map(|f| std::str::from_utf8(f).unwrap().to_string())
+                        .collect();
+                    assert!(!frames.is_empty());
+                    // The earliest time of its events (here, all the same).
+                    assert_eq!(*rec.event, AuditEvent::hollow(at("2026-10-01T00:00:00Z")));
+                    seen.extend(frames);
+                }
+                Err(e) => {
+                    assert!(e
+                        .to_string()
+                        .ends_with("a.log:301: invalid JSON: key must be a string at line 1 column 2"));
+                    seen.push("E".to_string());
+                }
+            }
+        }
+        let wanted: Vec<String> = (0..600)
+            .filter(|i| *i != 5)
+            .map(|i| match i {
+                300 => "E".to_string(),
+                i if i % 100 == 7 => "-".to_string(),
+                i => i.to_string(),
+            })
+            .collect();
+        assert_eq!(seen, wanted);
+        // Fewer records than events: a batch's events share one, up to a hollow event or an error.
+        assert!(results.len() < 20, "{} records", results.len());
     }
 
     #[test]

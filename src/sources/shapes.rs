@@ -204,14 +204,22 @@ fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
     let time = take_time(&mut obj, Shape::AgentAudit.time_keys())?.ok_or("no \"timestamp\"")?;
     obj.remove("event_type");
     let action = take_text(&mut obj, "action").ok_or("empty \"action\"")?;
-    let actor = match obj.remove("actor") {
-        Some(Value::Object(a)) => Actor {
-            id: a.get("id").and_then(value_text),
-            name: a.get("name").and_then(value_text),
-            class: a.get("type").and_then(Value::as_str).map(ActorClass::from_source).unwrap_or_default(),
+    // The actor and target objects are read as details are (the same values: texts as
+    // `value_text` gives them, the last of a key given twice), without a tree.
+    let actor = match obj.written("actor") {
+        Some(raw) => {
+            obj.remove("actor");
+            let a = Details::from_json(raw).map_err(invalid)?;
+            Actor {
+                id: a.text("id"),
+                name: a.text("name"),
+                class: a.str("type").map(|t| ActorClass::from_source(&t)).unwrap_or_default(),
+            }
+        }
+        None => match obj.remove("actor") {
+            None | Some(Value::Null) => Actor::default(),
+            Some(other) => return Err(format!("field \"actor\" is not an object: {other}")),
         },
-        None | Some(Value::Null) => Actor::default(),
-        Some(other) => return Err(format!("field \"actor\" is not an object: {other}")),
     };
     let outcome = match obj.remove("outcome").as_ref().and_then(Value::as_str) {
         Some("success") => Outcome::Success,
@@ -227,19 +235,16 @@ fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
     );
     ev.outcome = outcome;
     ev.correlation_id = correlation_id;
-    if let Some(Value::Object(t)) = obj.get("target") {
-        let get = |k: &str| t.get(k).and_then(value_text);
+    if let Some(raw) = obj.written("target") {
+        let t = Details::from_json(raw).map_err(invalid)?;
+        let get = |k: &str| t.text(k);
         ev.target = Some(Target {
             kind: get("resource_type"),
             id: ["resource_id", "id", "iid", "commit_sha"].iter().find_map(|k| get(k)),
             details: ["title", "branch", "path"].iter().find_map(|k| get(k)),
         });
         if let Some(project) = get("project") {
-            ev.scope = Some(Scope {
-                kind: "Project".into(),
-                id: t.get("project_id").and_then(value_i64),
-                path: Some(project),
-            });
+            ev.scope = Some(Scope { kind: "Project".into(), id: t.i64("project_id"), path: Some(project) });
         }
     }
     ev.ip_address = obj.get("source_ip").and_then(value_text);
@@ -295,6 +300,33 @@ mod tests {
         assert_eq!(ev.ip_address.as_deref(), Some("203.0.113.9"));
         assert_eq!(ev.correlation_id.as_deref(), Some("c-1"));
         assert_eq!(ev.category.as_deref(), Some("agent_webhook"));
+    }
+
+    /// The actor's and target's fields are read as values (numbers and escaped texts alike, the
+    /// last of a field given twice), and the target stays in the details as written canonically.
+    #[test]
+    fn agent_audit_actor_and_target_fields() {
+        let ev = parse(r#"{"timestamp":"2026-10-01T10:00:00Z","event_type":"audit","action":"a","actor":{"id":7,"type":"user","id":"u\u0031","name":null},"target":{"title":"t\"q","resource_id":5,"project":"g/p","project_id":"12"},"id":"e1"}"#).unwrap();
+        assert_eq!(ev.actor, Actor { id: Some("u1".into()), name: None, class: ActorClass::User });
+        let target = ev.target.as_ref().unwrap();
+        assert_eq!(
+            (target.id.as_deref(), target.details.as_deref(), target.kind.as_deref()),
+            (Some("5"), Some("t\"q"), None)
+        );
+        assert_eq!(ev.scope, Some(Scope { kind: "Project".into(), id: Some(12), path: Some("g/p".into()) }));
+        assert_eq!(
+            ev.details.as_json(),
+            r#"{"target":{"project":"g/p","project_id":"12","resource_id":5,"title":"t\"q"}}"#
+        );
+        assert_eq!(
+            parse(r#"{"timestamp":"2026-10-01T10:00:00Z","event_type":"audit","action":"a","actor":[1]}"#).unwrap_err(),
+            "field \"actor\" is not an object: [1]"
+        );
+        let nobody = parse(
+            r#"{"timestamp":"2026-10-01T10:00:00Z","event_type":"audit","action":"a","actor":null,"target":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!((nobody.actor, nobody.target), (Actor::default(), None));
     }
 
     #[test]

@@ -389,6 +389,32 @@ pub struct Session {
     pub rows: Vec<u32>,
 }
 
+impl Session {
+    /// What the event at `row` tells of its session.
+    fn note(&mut self, row: u32, ev: &Draft) {
+        self.rows.push(row);
+        (self.first, self.last) = (self.first.min(ev.row.time), self.last.max(ev.row.time));
+        match ev.row.event_name {
+            "duo_flow_started" => {
+                self.start.get_or_insert(row);
+                self.authorization_recorded |= ev.start.recorded;
+                if ev.start.authorized {
+                    self.authorized = true;
+                    self.authorized_at = ev.start.authorized_at;
+                }
+            }
+            "duo_flow_completed" | "duo_flow_failed" | "duo_flow_stopped" | "duo_flow_dropped" => self.ended = true,
+            "duo_flow_paused" => self.paused = true,
+            "duo_flow_resumed" => self.paused = false,
+            name if name.starts_with("duo_flow_resource_") => {
+                self.resources += 1;
+                self.first_resource.get_or_insert(row);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Secrets or personal data found in an event's prompt text.
 #[derive(Debug, Clone)]
 pub struct SecretHit {
@@ -411,7 +437,8 @@ pub struct Dataset {
 
 impl Dataset {
     /// Read the stream's events within `within` (baseline and range together). A stream opened
-    /// with [`Dataset::prepare`] brings each event as its [`Draft`]'s bytes; others, as events.
+    /// with [`Dataset::prepare`] brings events as their [`Draft`]s' bytes, one or more to a
+    /// record; others, as events.
     pub fn read(stream: EventStream, within: &TimeRange) -> Result<Dataset, AggregateError> {
         let mut d = Dataset::default();
         for rec in stream {
@@ -419,8 +446,12 @@ impl Dataset {
             if !within.contains(&rec.event.time) {
                 continue;
             }
-            match rec.prepared.as_deref().and_then(Draft::decode) {
-                Some(draft) => d.push_draft(draft),
+            match rec.prepared.as_deref() {
+                Some(bytes) => {
+                    for draft in Prepare::frames(bytes) {
+                        d.push_draft(Draft::decode(draft).expect("a draft reads back"));
+                    }
+                }
                 None => d.push(&rec.event),
             }
         }
@@ -433,8 +464,14 @@ impl Dataset {
     ///
     /// [`ReadOptions::prepare`]: crate::sources::ReadOptions::prepare
     pub fn prepare(within: TimeRange) -> Prepare {
-        Prepare::condensing(move |ev| within.contains(&ev.time).then(|| Draft::of(ev).encode()))
-            .needing(within, |_| false)
+        Prepare::bundling(move |ev, out| {
+            let keep = within.contains(&ev.time);
+            if keep {
+                Draft::of(ev).encode_into(out);
+            }
+            keep
+        })
+        .needing(within, |_| false)
     }
 
     fn intern(&mut self, s: &str) -> Text {
@@ -462,32 +499,17 @@ impl Dataset {
             }
         }
         if !ev.row.session.is_empty() {
-            if !self.sessions.contains_key(ev.row.session) {
-                let id = self.intern(ev.row.session);
-                let time = ev.row.time;
-                self.sessions.insert(id, Session { first: time, last: time, ..Session::default() });
-            }
-            let s = self.sessions.get_mut(ev.row.session).expect("inserted above");
             let row = u32::try_from(i).expect("fewer than 2^32 rows in memory");
-            s.rows.push(row);
-            (s.first, s.last) = (s.first.min(ev.row.time), s.last.max(ev.row.time));
-            match ev.row.event_name {
-                "duo_flow_started" => {
-                    s.start.get_or_insert(row);
-                    s.authorization_recorded |= ev.start.recorded;
-                    if ev.start.authorized {
-                        s.authorized = true;
-                        s.authorized_at = ev.start.authorized_at;
-                    }
+            // One lookup for a session seen before (most rows of the millions of a session index).
+            match self.sessions.get_mut(ev.row.session) {
+                Some(s) => s.note(row, &ev),
+                None => {
+                    let id = self.intern(ev.row.session);
+                    let time = ev.row.time;
+                    let mut s = Session { first: time, last: time, ..Session::default() };
+                    s.note(row, &ev);
+                    self.sessions.insert(id, s);
                 }
-                "duo_flow_completed" | "duo_flow_failed" | "duo_flow_stopped" | "duo_flow_dropped" => s.ended = true,
-                "duo_flow_paused" => s.paused = true,
-                "duo_flow_resumed" => s.paused = false,
-                name if name.starts_with("duo_flow_resource_") => {
-                    s.resources += 1;
-                    s.first_resource.get_or_insert(row);
-                }
-                _ => {}
             }
         }
         if let Some((kinds, fields)) = ev.secrets {
