@@ -190,13 +190,13 @@ impl<'a> Object<'a> {
     }
 
     /// Every key left, as details (an error for values nested deeper than JSON is read).
-    pub fn into_details(self) -> Result<Details, serde_json::Error> {
+    pub fn to_details(&self) -> Result<Details, serde_json::Error> {
         Details::from_parts(self.parts())
     }
 
     /// Every key left, as a map.
-    pub fn into_map(self) -> Result<Map<String, Value>, serde_json::Error> {
-        Ok(self.into_details()?.to_map())
+    pub fn to_map(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        Ok(self.to_details()?.to_map())
     }
 
     /// The canonical text of the object (keys sorted, compact: what `serde_json` writes for the
@@ -239,9 +239,23 @@ impl<'a> Line<'a> {
     /// Parse `text`, one JSON value: an object in one pass of [`Object::scan`] when it can read
     /// it, else by `serde_json` (which reads any other and tells what is wrong with invalid ones).
     pub fn read(text: &'a str) -> Result<Line<'a>, serde_json::Error> {
-        match Object::scan(text) {
-            Some(obj) => Ok(Line::Object(obj)),
-            None => serde_json::from_str(text),
+        let mut obj = Object::default();
+        Ok(if Line::read_into(text, &mut obj)? { Line::Object(obj) } else { Line::NotAnObject })
+    }
+
+    /// [`Line::read`] into `obj`, an empty object, where it lies (an object is most of a
+    /// kilobyte: one returned was copied again at every step between the line and its event);
+    /// whether the line is an object.
+    pub fn read_into(text: &'a str, obj: &mut Object<'a>) -> Result<bool, serde_json::Error> {
+        if Object::scan_into(text, false, obj).is_some() {
+            return Ok(true);
+        }
+        match serde_json::from_str(text)? {
+            Line::Object(read) => {
+                *obj = read;
+                Ok(true)
+            }
+            Line::NotAnObject => Ok(false),
         }
     }
 }
@@ -263,8 +277,15 @@ impl<'a> Object<'a> {
     /// [`Object::scan`], or when `glance`, the object a [`Glance`] reads: the values of the keys
     /// it does not keep are checked and passed over.
     fn scan_with(text: &'a str, glance: bool) -> Option<Object<'a>> {
-        let mut r = Scan::new(text);
         let mut obj = Object::default();
+        Object::scan_into(text, glance, &mut obj)?;
+        Some(obj)
+    }
+
+    /// [`Object::scan_with`] into `obj`, an empty object (see [`Line::read_into`]). On `None` it
+    /// holds part of the object.
+    fn scan_into(text: &'a str, glance: bool, obj: &mut Object<'a>) -> Option<()> {
+        let mut r = Scan::new(text);
         r.ws();
         r.eat(b'{')?;
         r.ws();
@@ -332,7 +353,7 @@ impl<'a> Object<'a> {
             }
         }
         r.ws();
-        (r.i == text.len()).then_some(obj)
+        (r.i == text.len()).then_some(())
     }
 }
 
@@ -505,7 +526,7 @@ mod tests {
         let mut left = map;
         left.remove("id");
         left.remove("zeta");
-        assert_eq!(obj.into_map().unwrap(), left);
+        assert_eq!(obj.to_map().unwrap(), left);
     }
 
     /// The objects of `actor` and `target` are kept as written (the last given), other values
@@ -520,7 +541,7 @@ mod tests {
         assert_eq!(obj.canonical(text).unwrap(), r#"{"actor":{"type":"u"},"target":[2]}"#);
         assert_eq!(obj.remove("actor"), Some(serde_json::json!({"type": "u"})));
         assert!(!obj.contains_key("actor") && obj.written("actor").is_none());
-        assert_eq!(obj.into_details().unwrap().as_json(), r#"{"target":[2]}"#);
+        assert_eq!(obj.to_details().unwrap().as_json(), r#"{"target":[2]}"#);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::model::{
 };
 
 /// Turn one parsed JSON object, written as `line`, into an event, or say why it cannot be one.
-pub fn recognize(obj: Object, line: &str) -> Result<AuditEvent, String> {
-    let shape = Shape::of(&obj).ok_or_else(|| {
+pub fn recognize(obj: &mut Object, line: &str) -> Result<AuditEvent, String> {
+    let shape = Shape::of(obj).ok_or_else(|| {
         "unrecognized record: expected a GitLab audit_json.log line, a GitLab streaming audit event, an agent \
          audit entry or a compliance-report JSON export line"
             .to_string()
@@ -38,12 +38,12 @@ pub fn recognize(obj: Object, line: &str) -> Result<AuditEvent, String> {
 }
 
 /// A line of this tool's JSON export, read back as it was written.
-fn export(mut obj: Object) -> Result<AuditEvent, String> {
+fn export(obj: &mut Object) -> Result<AuditEvent, String> {
     // The hash chain belongs to the export, not to the event (a re-export links anew).
     for k in ["chain_id", "chain_seq", "chain_hash"] {
         obj.remove(k);
     }
-    serde_json::from_value(Value::Object(obj.into_map().map_err(invalid)?))
+    serde_json::from_value(Value::Object(obj.to_map().map_err(invalid)?))
         .map_err(|e| format!("invalid {SCHEMA} record: {e}"))
 }
 
@@ -138,18 +138,18 @@ fn take_envelope(obj: &mut Object, name_keys: &[&str]) -> Result<GitlabEnvelope,
 }
 
 /// A line of GitLab's `log/audit_json.log`: a flat object whose non-envelope keys are the details.
-fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
-    let envelope = take_envelope(&mut obj, &["event_name"])?;
-    let native_id = take_text(&mut obj, "id");
+fn gitlab_audit_log(obj: &mut Object) -> Result<AuditEvent, String> {
+    let envelope = take_envelope(obj, &["event_name"])?;
+    let native_id = take_text(obj, "id");
     let details = match obj.take_details() {
         // The usual line: flat, its remaining keys are the details as they stand.
-        Some("null") | None => obj.into_details().map_err(invalid)?,
+        Some("null") | None => obj.to_details().map_err(invalid)?,
         Some(nested) => {
             let mut details = match parse_value(nested)? {
                 Value::Object(d) => d,
                 other => Map::from_iter([("details".to_string(), other)]),
             };
-            for (k, v) in obj.into_map().map_err(invalid)? {
+            for (k, v) in obj.to_map().map_err(invalid)? {
                 details.entry(k).or_insert(v);
             }
             Details::from_map(&details)
@@ -159,9 +159,9 @@ fn gitlab_audit_log(mut obj: Object) -> Result<AuditEvent, String> {
 }
 
 /// A GitLab streaming audit event payload (`id` is a string, `details` nested, `event_type`).
-fn gitlab_streaming(mut obj: Object) -> Result<AuditEvent, String> {
-    let envelope = take_envelope(&mut obj, &["event_type", "event_name"])?;
-    let native_id = take_text(&mut obj, "id");
+fn gitlab_streaming(obj: &mut Object) -> Result<AuditEvent, String> {
+    let envelope = take_envelope(obj, &["event_type", "event_name"])?;
+    let native_id = take_text(obj, "id");
     let origin = Origin { format: "gitlab_streaming".into(), native_id };
     // The usual payload: the envelope was all there was beside the details.
     if obj.only_details() {
@@ -175,7 +175,7 @@ fn gitlab_streaming(mut obj: Object) -> Result<AuditEvent, String> {
         Some(other) => return Err(format!("field \"details\" is not an object: {other}")),
     };
     // Keep payload keys beyond the documented envelope; a clash with a detail keeps both.
-    for (k, v) in obj.into_map().map_err(invalid)? {
+    for (k, v) in obj.to_map().map_err(invalid)? {
         match details.get(&k) {
             Some(existing) if *existing != v => {
                 details.insert(format!("payload_{k}"), v);
@@ -200,10 +200,10 @@ fn invalid(e: serde_json::Error) -> String {
 
 /// An agent service's audit log entry:
 /// `{"timestamp","event_type":"audit","action","actor":{"type","id"},"target":{…},"outcome",…}`.
-fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
-    let time = take_time(&mut obj, Shape::AgentAudit.time_keys())?.ok_or("no \"timestamp\"")?;
+fn agent_audit(obj: &mut Object) -> Result<AuditEvent, String> {
+    let time = take_time(obj, Shape::AgentAudit.time_keys())?.ok_or("no \"timestamp\"")?;
     obj.remove("event_type");
-    let action = take_text(&mut obj, "action").ok_or("empty \"action\"")?;
+    let action = take_text(obj, "action").ok_or("empty \"action\"")?;
     // The actor and target objects are read as details are (the same values: texts as
     // `value_text` gives them, the last of a key given twice), without a tree.
     let actor = match obj.written("actor") {
@@ -226,13 +226,9 @@ fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
         Some("failure") => Outcome::Failure,
         _ => Outcome::Unknown,
     };
-    let correlation_id = take_text(&mut obj, "correlation_id");
-    let mut ev = AuditEvent::new(
-        time,
-        action,
-        actor,
-        Origin { format: "agent_audit".into(), native_id: take_text(&mut obj, "id") },
-    );
+    let correlation_id = take_text(obj, "correlation_id");
+    let mut ev =
+        AuditEvent::new(time, action, actor, Origin { format: "agent_audit".into(), native_id: take_text(obj, "id") });
     ev.outcome = outcome;
     ev.correlation_id = correlation_id;
     if let Some(raw) = obj.written("target") {
@@ -249,7 +245,7 @@ fn agent_audit(mut obj: Object) -> Result<AuditEvent, String> {
     }
     ev.ip_address = obj.get("source_ip").and_then(value_text);
     ev.message = obj.get("error").and_then(value_text).or_else(|| obj.get("rejection_reason").and_then(value_text));
-    ev.details = obj.into_details().map_err(invalid)?;
+    ev.details = obj.to_details().map_err(invalid)?;
     enrich(&mut ev);
     Ok(ev)
 }
@@ -259,10 +255,10 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> Result<AuditEvent, String> {
-        let super::super::object::Line::Object(obj) = serde_json::from_str(line).unwrap() else {
+        let super::super::object::Line::Object(mut obj) = serde_json::from_str(line).unwrap() else {
             panic!("not an object: {line}")
         };
-        recognize(obj, line)
+        recognize(&mut obj, line)
     }
 
     #[test]
