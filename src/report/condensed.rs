@@ -52,21 +52,27 @@ pub struct Condensed<'a> {
 impl Condense {
     /// What the report keeps of `ev`; `None` when that is its time alone.
     pub fn bytes(&self, ev: &AuditEvent) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.bytes_into(ev, &mut out).then_some(out)
+    }
+
+    /// [`Condense::bytes`], appended to `out`; whether there were any.
+    pub fn bytes_into(&self, ev: &AuditEvent, out: &mut Vec<u8>) -> bool {
         let whole = self.baseline.from <= ev.time && ev.time < self.period.to;
         let in_period = self.period.contains(&ev.time);
         let provisioned = (self.kept && ev.time < self.period.to && is_provisioning(&ev.event_name))
             .then(|| ev.target.as_ref().and_then(|t| t.id.as_deref()))
             .flatten();
         if !whole && provisioned.is_none() {
-            return None;
+            return false;
         }
         let draft = (whole && self.kept).then(|| Draft::of(ev));
         // Room for the record too: growing the buffer once more costs a copy.
         let record = if in_period { 1024 + ev.details.as_json().len() } else { 0 };
-        let mut out = Vec::with_capacity(record + draft.as_ref().map_or(0, Draft::size) + 256);
+        out.reserve(record + draft.as_ref().map_or(0, Draft::size) + 256);
         let flag = |on: bool, bit: u8| if on { bit } else { 0 };
         out.push(flag(in_period, PERIOD) | flag(draft.is_some(), DRAFT) | flag(whole, SEEN));
-        let mut p = Packer { out: &mut out };
+        let mut p = Packer { out };
         if in_period {
             p.nested(|p| PeriodEvent::pack(ev, &self.redactor, p));
         }
@@ -77,7 +83,7 @@ impl Condense {
         if whole {
             Seen::of(ev).pack(&mut p);
         }
-        Some(out)
+        true
     }
 }
 

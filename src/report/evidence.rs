@@ -138,7 +138,7 @@ struct Period {
     chain: Chain,
 }
 
-/// Events handed to the period's thread at a time.
+/// Events of the period handed to its thread at a time (at least).
 const PERIOD_BATCH: usize = 1024;
 
 impl Reader {
@@ -153,39 +153,57 @@ impl Reader {
     ) -> Result<(), SourceError> {
         let Reader { provisioned, sessions, earliest, period: stats } = self;
         std::thread::scope(|s| {
+            // The records holding the period's events, in order, as the source made them (a file's
+            // hold a batch of events each: see `Prepare::bundling`), sent on in batches.
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(4);
             let worker = std::thread::Builder::new()
                 .name("report-period".into())
                 .spawn_scoped(s, move || {
                     for batch in rx {
-                        for bytes in &batch {
-                            stats.add(&Condensed::period(bytes).expect("the period's part of a condensed event"));
+                        for bytes in batch.iter().flat_map(|bundle| Prepare::frames(bundle)) {
+                            if let Some(event) = Condensed::period(bytes) {
+                                stats.add(&event);
+                            }
                         }
                     }
                 })
                 .expect("cannot start a thread");
-            let mut batch = Vec::with_capacity(PERIOD_BATCH);
+            let (mut batch, mut batched) = (Vec::new(), 0);
             let read = || -> Result<(), SourceError> {
                 for rec in stream {
                     let Record { event, prepared, .. } = rec?;
                     *earliest = Some(earliest.map_or(event.time, |e| e.min(event.time)));
-                    let Some(bytes) = prepared.or_else(|| condense.bytes(&event)) else { continue };
-                    let c = Condensed::unpack(&bytes).expect("a condensed event reads back");
-                    // Provisioning is looked for in all the history read, not only the baseline
-                    // (a store is asked instead: see `collect`).
-                    if let Some(id) = c.provisioned {
-                        provisioned.insert(id.to_string());
+                    let bundle = match prepared {
+                        Some(bundle) => bundle,
+                        None => match condense.bytes(&event) {
+                            Some(bytes) => crate::sources::framed(&bytes),
+                            None => continue,
+                        },
+                    };
+                    let mut in_period = 0;
+                    for bytes in Prepare::frames(&bundle) {
+                        let c = Condensed::unpack(bytes).expect("a condensed event reads back");
+                        // Provisioning is looked for in all the history read, not only the baseline
+                        // (a store is asked instead: see `collect`).
+                        if let Some(id) = c.provisioned {
+                            provisioned.insert(id.to_string());
+                        }
+                        if let (Some(data), Some(draft)) = (data.as_deref_mut(), c.draft) {
+                            data.push_draft(draft);
+                        }
+                        if let Some(seen) = &c.seen {
+                            sessions.take(seen);
+                        }
+                        in_period += usize::from(c.period);
                     }
-                    if let (Some(data), Some(draft)) = (data.as_deref_mut(), c.draft) {
-                        data.push_draft(draft);
-                    }
-                    if let Some(seen) = &c.seen {
-                        sessions.take(seen);
-                    }
-                    if c.period {
-                        batch.push(bytes);
-                        if batch.len() == PERIOD_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
-                            break; // the thread failed: joined below
+                    if in_period > 0 {
+                        batch.push(bundle);
+                        batched += in_period;
+                        if batched >= PERIOD_BATCH {
+                            batched = 0;
+                            if tx.send(std::mem::take(&mut batch)).is_err() {
+                                break; // the thread failed: joined below
+                            }
                         }
                     }
                 }
@@ -511,7 +529,7 @@ impl Evidence {
     pub fn prepare(condense: &Condense) -> Prepare {
         let (from, to) = (condense.baseline.from, condense.period.to);
         let condense = condense.clone();
-        Prepare::condensing(move |ev| condense.bytes(ev))
+        Prepare::bundling(move |ev, out| condense.bytes_into(ev, out))
             .needing(TimeRange { from: Some(from), to: Some(to) }, may_provision)
     }
 
@@ -607,7 +625,8 @@ mod tests {
         let records: Vec<Result<Record, SourceError>> =
             events().into_iter().map(|ev| Ok(Prepare::record(prepared.then_some(&work), ev, None))).collect();
         if prepared {
-            let bytes = || records.iter().filter_map(|r| r.as_ref().unwrap().prepared.as_deref());
+            let bytes =
+                || records.iter().filter_map(|r| r.as_ref().unwrap().prepared.as_deref()).flat_map(Prepare::frames);
             assert_eq!(bytes().count(), 3, "the baseline's event is condensed too");
             let linked = bytes().filter_map(Condensed::period).count();
             assert_eq!(linked, 2, "only the period's events are encoded");

@@ -83,9 +83,9 @@ impl Prepare {
     /// (returning whether it had any), so that a source reading in batches (NDJSON files) can
     /// put those of consecutive events in one record: the bytes of each event, framed by their
     /// length ([`Prepare::frames`] reads them), back to back in [`Record::prepared`], the
-    /// record's event [hollow](AuditEvent::hollow) at the earliest of their times. Errors and
-    /// the events not needed whole ([`Prepare::needing`]) stay in their place between bundles;
-    /// events without bytes get no record. Other sources give every event its own record, its
+    /// record's event [hollow](AuditEvent::hollow) at the earliest of their times. Errors, and
+    /// hollow the events not needed whole ([`Prepare::needing`]) and those without bytes, stay
+    /// in their place between bundles. Other sources give every event its own record, its
     /// bytes framed the same way.
     ///
     /// Per event a record cost a boxed hollow event and a buffer, both freed by the reading
@@ -159,6 +159,16 @@ impl Prepare {
         };
         Record { event: Box::new(event), position, prepared }
     }
+}
+
+/// `bytes` framed as a [bundling](Prepare::bundling) work's source frames an event's.
+pub fn framed(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    frame(&mut out, |out| {
+        out.extend_from_slice(bytes);
+        true
+    });
+    out
 }
 
 /// Append what `write` appends to `out`, after its length; nothing when it says it wrote none.
@@ -360,6 +370,7 @@ mod tests {
         // A tail cut short ends the frames (no source writes one).
         assert_eq!(Prepare::frames(&out[..out.len() - 1]).count(), 2);
         assert_eq!(Prepare::frames(&out[..3]).count(), 0);
+        assert_eq!(framed(b"cde"), b"\x03\0\0\0cde");
         // A source that does not bundle gives each event its own record, framed the same way.
         let rec = Prepare::record(Some(&work), event("ab"), None);
         assert_eq!(rec.prepared.as_deref(), Some(&b"\x02\0\0\0ab"[..]));
