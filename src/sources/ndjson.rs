@@ -273,38 +273,26 @@ fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
     }
     let mut start = 0;
     for item in batch.items {
-        let failed = match item {
+        match item {
             Item::Line { file, line, end } => {
                 let read = parse_line(&batch.text[start..end], &file, line, work);
                 start = end;
                 match read {
-                    Ok(None) => None,
-                    Ok(Some(LineRead::Hollow(time))) => {
-                        bundle.flush(&mut out);
-                        out.push(Ok(Record::hollow(time)));
-                        None
-                    }
+                    Ok(None) => {}
+                    Ok(Some(LineRead::Hollow(time))) => bundle.then(&mut out, Ok(Record::hollow(time))),
                     Ok(Some(LineRead::Event(ev))) => {
                         let time = ev.time;
                         match work.and_then(|w| w.bundle_into(&ev, &mut bundle.bytes)) {
                             Some(true) => bundle.earliest = Some(bundle.earliest.map_or(time, |e| e.min(time))),
                             // Its time alone, in its place (a report's retention counts it).
-                            Some(false) => {
-                                bundle.flush(&mut out);
-                                out.push(Ok(Record::hollow(time)));
-                            }
+                            Some(false) => bundle.then(&mut out, Ok(Record::hollow(time))),
                             None => out.push(Ok(Prepare::record(work, ev, None))),
                         }
-                        None
                     }
-                    Err(e) => Some(e),
+                    Err(e) => bundle.then(&mut out, Err(e)),
                 }
             }
-            Item::Failed(e) => Some(e),
-        };
-        if let Some(e) = failed {
-            bundle.flush(&mut out);
-            out.push(Err(e));
+            Item::Failed(e) => bundle.then(&mut out, Err(e)),
         }
     }
     bundle.flush(&mut out);
@@ -324,6 +312,12 @@ struct Bundle {
 }
 
 impl Bundle {
+    /// End the bundle, then put `item` after it (something in its place between bundles).
+    fn then(&mut self, out: &mut Parsed, item: Result<Record, SourceError>) {
+        self.flush(out);
+        out.push(item);
+    }
+
     /// End the bundle as a record, if it holds any event.
     fn flush(&mut self, out: &mut Parsed) {
         if let Some(time) = self.earliest.take() {

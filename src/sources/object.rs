@@ -122,6 +122,12 @@ impl<'a> Object<'a> {
         slot(key).and_then(written_at).and_then(|w| self.written[w])
     }
 
+    /// Take the object a [`WRITTEN`] key holds, as written, without parsing it (`None`, and the
+    /// key left, for any other value).
+    pub fn take_written(&mut self, key: &str) -> Option<&'a str> {
+        slot(key).and_then(written_at).and_then(|w| self.written[w].take())
+    }
+
     pub fn contains_key(&self, key: &str) -> bool {
         match slot(key) {
             Some(DETAILS) => self.details.is_some(),

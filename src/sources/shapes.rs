@@ -206,9 +206,8 @@ fn agent_audit(obj: &mut Object) -> Result<AuditEvent, String> {
     let action = take_text(obj, "action").ok_or("empty \"action\"")?;
     // The actor and target objects are read as details are (the same values: texts as
     // `value_text` gives them, the last of a key given twice), without a tree.
-    let actor = match obj.written("actor") {
+    let actor = match obj.take_written("actor") {
         Some(raw) => {
-            obj.remove("actor");
             let a = Details::from_json(raw).map_err(invalid)?;
             Actor {
                 id: a.text("id"),
