@@ -313,10 +313,16 @@ impl AuditEvent {
     /// else from `content` (the source record's canonical text). Two byte-identical source
     /// records without ids therefore share an id, which is what a de-duplicating receiver wants.
     pub fn assign_id(&mut self, content: &str) {
+        self.id = AuditEvent::id_of(&self.origin.format, self.origin.native_id.as_deref(), content);
+    }
+
+    /// The id [`AuditEvent::assign_id`] derives for an event of source format `format` with the
+    /// source's id `native_id`, else with the canonical text `content`.
+    pub fn id_of(format: &str, native_id: Option<&str>, content: &str) -> String {
         let mut h = Sha256::new();
-        match &self.origin.native_id {
+        match native_id {
             Some(native) => {
-                h.update(self.origin.format.as_bytes());
+                h.update(format.as_bytes());
                 h.update([0]);
                 h.update(native.as_bytes());
             }
@@ -332,7 +338,7 @@ impl AuditEvent {
             id.push(HEX[(b >> 4) as usize] as char);
             id.push(HEX[(b & 15) as usize] as char);
         }
-        self.id = id;
+        id
     }
 
     /// The AI context, created on first use.

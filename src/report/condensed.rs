@@ -21,6 +21,7 @@ use crate::model::AuditEvent;
 use crate::pack::{Packer, Unpacker};
 use crate::report::evidence::PeriodEvent;
 use crate::secrets::redactor::Redactor;
+use crate::sources::summary::Summary;
 
 /// What to keep of each event.
 #[derive(Clone)]
@@ -66,7 +67,8 @@ impl Condense {
         if !whole && provisioned.is_none() {
             return false;
         }
-        let draft = (whole && self.kept).then(|| Draft::of(ev));
+        let summary = (whole && self.kept).then(|| Summary::of_event(ev));
+        let draft = summary.as_ref().map(Draft::of);
         // Room for the record too: growing the buffer once more costs a copy.
         let record = if in_period { 1024 + ev.details.as_json().len() } else { 0 };
         out.reserve(record + draft.as_ref().map_or(0, Draft::size) + 256);
@@ -146,7 +148,8 @@ mod tests {
                     continue;
                 };
                 let c = Condensed::unpack(&bytes).expect("reads back");
-                assert_eq!(c.draft, (whole && kept).then(|| Draft::of(ev)));
+                let summary = Summary::of_event(ev);
+                assert_eq!(c.draft, (whole && kept).then(|| Draft::of(&summary)));
                 assert_eq!(c.seen, whole.then(|| Seen::of(ev)));
                 assert_eq!(c.provisioned, ev.target.as_ref().and_then(|t| t.id.as_deref()).filter(|_| provisions));
                 let mut record = Vec::new();

@@ -11,6 +11,7 @@ pub mod normalize;
 pub mod object;
 pub mod postgres;
 pub mod shapes;
+pub mod summary;
 pub mod tables;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::Position;
 use crate::model::AuditEvent;
+use summary::Summary;
 
 /// One event and, for sources that support incremental export, where it sits in its table.
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ pub struct Prepare {
     needed: Option<Needed>,
     /// The work as it appends to a buffer, for a source that bundles ([`Prepare::bundling`]).
     bundle: Option<Arc<BundleFn>>,
+    /// The work on what an event says, for a source that can tell it without building the
+    /// event ([`Prepare::bundling_summaries`]).
+    summarize: Option<Arc<SummaryFn>>,
 }
 
 /// The events a reader needs whole: those of a window, and outside it those whose line passes
@@ -63,9 +68,12 @@ type PrepareFn = dyn Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync;
 /// buffer; whether it had any.
 type BundleFn = dyn Fn(&AuditEvent, &mut Vec<u8>) -> bool + Send + Sync;
 
+/// The work of a [`Prepare::bundling_summaries`]: bytes for what an event says, appended.
+type SummaryFn = dyn Fn(&Summary, &mut Vec<u8>) -> bool + Send + Sync;
+
 impl Prepare {
     pub fn new(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
-        Prepare { work: Arc::new(f), condense: false, needed: None, bundle: None }
+        Prepare { work: Arc::new(f), condense: false, needed: None, bundle: None, summarize: None }
     }
 
     /// Work whose bytes are all the reader needs of an event: the worker drops the event once it
@@ -76,7 +84,7 @@ impl Prepare {
     /// allocator's cross-thread list, which both threads pay for (`Dataset::prepare`: the
     /// anomalies' rows; `Evidence::prepare`: what a report keeps of each event).
     pub fn condensing(f: impl Fn(&AuditEvent) -> Option<Vec<u8>> + Send + Sync + 'static) -> Prepare {
-        Prepare { work: Arc::new(f), condense: true, needed: None, bundle: None }
+        Prepare { work: Arc::new(f), condense: true, needed: None, bundle: None, summarize: None }
     }
 
     /// [Condensing](Prepare::condensing) work that appends each event's bytes to a buffer
@@ -102,7 +110,30 @@ impl Prepare {
             condense: true,
             needed: None,
             bundle: Some(bundle),
+            summarize: None,
         }
+    }
+
+    /// [Bundling](Prepare::bundling) work that reads only what an event says ([`Summary`]): a
+    /// source that can tell it from a record without building the event (the usual line of a
+    /// GitLab streaming audit log) does so; for any other record, the event is built and
+    /// summarized ([`Summary::of_event`]).
+    pub fn bundling_summaries(f: impl Fn(&Summary, &mut Vec<u8>) -> bool + Send + Sync + 'static) -> Prepare {
+        let summarize: Arc<SummaryFn> = Arc::new(f);
+        let each = summarize.clone();
+        Prepare { summarize: Some(summarize), ..Prepare::bundling(move |ev, out| each(&Summary::of_event(ev), out)) }
+    }
+
+    /// Append the framed bytes of what an event says to `out`, when the work reads summaries
+    /// ([`Prepare::bundling_summaries`]); `None` for other work.
+    pub fn bundle_summary(&self, summary: &Summary, out: &mut Vec<u8>) -> Option<bool> {
+        let f = self.summarize.as_ref()?;
+        Some(frame(out, |out| f(summary, out)))
+    }
+
+    /// Whether the work reads summaries ([`Prepare::bundling_summaries`]).
+    pub fn summarizes(&self) -> bool {
+        self.summarize.is_some()
     }
 
     /// Whether the work is [bundling](Prepare::bundling).

@@ -275,10 +275,13 @@ fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
     for item in batch.items {
         match item {
             Item::Line { file, line, end } => {
-                let read = parse_line(&batch.text[start..end], &file, line, work);
+                let read = parse_line(&batch.text[start..end], &file, line, work, &mut bundle.bytes);
                 start = end;
                 match read {
                     Ok(None) => {}
+                    Ok(Some(LineRead::Bundled(time))) => {
+                        bundle.earliest = Some(bundle.earliest.map_or(time, |e| e.min(time)));
+                    }
                     Ok(Some(LineRead::Hollow(time))) => bundle.then(&mut out, Ok(Record::hollow(time))),
                     Ok(Some(LineRead::Event(ev))) => {
                         let time = ev.time;
@@ -333,9 +336,18 @@ impl Bundle {
 enum LineRead {
     Event(AuditEvent),
     Hollow(crate::model::Timestamp),
+    /// What the event says, appended to the bundle's bytes without building it
+    /// ([`Prepare::bundling_summaries`]).
+    Bundled(crate::model::Timestamp),
 }
 
-fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> Result<Option<LineRead>, SourceError> {
+fn parse_line(
+    line: &[u8],
+    file: &str,
+    line_no: u64,
+    work: Option<&Prepare>,
+    bundle: &mut Vec<u8>,
+) -> Result<Option<LineRead>, SourceError> {
     let location = || Location { file: file.to_string(), line: line_no };
     let mut bytes = line.trim_ascii();
     if line_no == 1 {
@@ -374,6 +386,15 @@ fn parse_line(line: &[u8], file: &str, line_no: u64, work: Option<&Prepare>) -> 
     // Chain anchors in a read-back export vouch for the chain; they are not events.
     if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
         return Ok(None);
+    }
+    if let Some(work) = work.filter(|w| w.summarizes()) {
+        if let Some(summary) = shapes::summarize(&obj) {
+            let time = summary.time;
+            return Ok(Some(match work.bundle_summary(&summary, bundle) {
+                Some(true) => LineRead::Bundled(time),
+                _ => LineRead::Hollow(time),
+            }));
+        }
     }
     let ev =
         shapes::recognize(&mut obj, text).map_err(|reason| SourceError::Malformed { location: location(), reason })?;

@@ -39,12 +39,7 @@ impl GitlabEnvelope {
             // GitLab's name for audit events recorded without a specific type.
             .unwrap_or_else(|| "audit_operation".to_string());
         let author_name = self.author_name.or_else(|| details.text("author_name"));
-        let class = details
-            .str("author_class")
-            .map(|c| ActorClass::from_source(&c))
-            .filter(|c| *c != ActorClass::Unknown)
-            .or_else(|| self.author_id.and_then(ActorClass::from_gitlab_author_id))
-            .unwrap_or(if self.author_id.is_some() { ActorClass::User } else { ActorClass::Unknown });
+        let class = author_class(&details, self.author_id);
         let actor = Actor { id: self.author_id.map(|i| i.to_string()), name: author_name, class };
         let mut ev = AuditEvent::new(time, event_name, actor, origin);
         ev.scope = self.entity_type.map(|kind| Scope {
@@ -67,12 +62,58 @@ impl GitlabEnvelope {
     }
 }
 
+/// A GitLab author's class: the details' `author_class`, else what GitLab's reserved author
+/// ids stand for, else a user (an author of no id: unknown).
+pub fn author_class(details: &Details, author_id: Option<i64>) -> ActorClass {
+    details
+        .str("author_class")
+        .map(|c| ActorClass::from_source(&c))
+        .filter(|c| *c != ActorClass::Unknown)
+        .or_else(|| author_id.and_then(ActorClass::from_gitlab_author_id))
+        .unwrap_or(if author_id.is_some() { ActorClass::User } else { ActorClass::Unknown })
+}
+
 fn text(details: &Details, key: &str) -> Option<String> {
-    details.text(key).filter(|s| !s.is_empty())
+    text_ref(details, key).map(Cow::into_owned)
 }
 
 fn first_text(details: &Details, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| text(details, k))
+    first_text_ref(details, keys).map(Cow::into_owned)
+}
+
+/// A detail as text ([`Details::text_ref`]), unless empty.
+pub fn text_ref<'d>(details: &'d Details, key: &str) -> Option<Cow<'d, str>> {
+    details.text_ref(key).filter(|s| !s.is_empty())
+}
+
+/// The first of `keys` that holds a text ([`text_ref`]).
+pub fn first_text_ref<'d>(details: &'d Details, keys: &[&str]) -> Option<Cow<'d, str>> {
+    keys.iter().find_map(|k| text_ref(details, k))
+}
+
+/// The outcome of an event that names none itself: the details' `outcome`, else a failure when
+/// its name says so, else a success (GitLab records audit events for actions that happened).
+pub fn outcome_of(d: &Details, event_name: &str) -> Outcome {
+    match d.str("outcome").as_deref() {
+        Some("success") => Outcome::Success,
+        Some("failure") => Outcome::Failure,
+        _ if event_name.contains("fail") => Outcome::Failure,
+        _ => Outcome::Success,
+    }
+}
+
+/// The actor's class, given what the details say: a user (or an actor of no known class) is a
+/// service account when the details say so, or when it acted for someone under composite
+/// identity (`acting_for`: whether [`on_behalf_of`] names someone).
+pub fn class_of(class: ActorClass, d: &Details, acting_for: bool) -> ActorClass {
+    let service_account = || {
+        text_ref(d, "author_user_type").as_deref() == Some("service_account")
+            || d.bool("composite_identity") == Some(true) && acting_for
+    };
+    match class {
+        ActorClass::User | ActorClass::Unknown if service_account() => ActorClass::ServiceAccount,
+        other => other,
+    }
 }
 
 /// Fill the typed views (message, outcome, correlation id, AI context, on-behalf-of user)
@@ -89,13 +130,7 @@ pub fn enrich(ev: &mut AuditEvent) {
         };
     }
     if ev.outcome == Outcome::Unknown {
-        ev.outcome = match d.str("outcome").as_deref() {
-            Some("success") => Outcome::Success,
-            Some("failure") => Outcome::Failure,
-            _ if ev.event_name.contains("fail") => Outcome::Failure,
-            // GitLab records audit events for actions that happened.
-            _ => Outcome::Success,
-        };
+        ev.outcome = outcome_of(d, &ev.event_name);
     }
     if ev.correlation_id.is_none() {
         ev.correlation_id = text(d, "correlation_id");
@@ -103,12 +138,7 @@ pub fn enrich(ev: &mut AuditEvent) {
     if ev.on_behalf_of.is_none() {
         ev.on_behalf_of = on_behalf_of(d);
     }
-    if matches!(ev.actor.class, ActorClass::User | ActorClass::Unknown)
-        && (text(d, "author_user_type").as_deref() == Some("service_account")
-            || d.bool("composite_identity") == Some(true) && ev.on_behalf_of.is_some())
-    {
-        ev.actor.class = ActorClass::ServiceAccount;
-    }
+    ev.actor.class = class_of(ev.actor.class, d, ev.on_behalf_of.is_some());
     let ai = ai_context(d);
     if !ai.is_empty() {
         let mut ai = ai;
@@ -151,7 +181,7 @@ fn change_message(d: &Details) -> Option<String> {
 
 /// The human a service account acted for: `user` (object, id or name), `on_behalf_of`, or
 /// `user_id`/`scoped_user_id` in the details.
-fn on_behalf_of(d: &Details) -> Option<Actor> {
+pub fn on_behalf_of(d: &Details) -> Option<Actor> {
     let from_value = |v: &Value| -> Option<Actor> {
         match v {
             Value::Object(o) => user(o.get("id"), o.get("username"), o.get("name")),
@@ -202,7 +232,7 @@ fn user(id: Option<&Value>, username: Option<&Value>, name: Option<&Value>) -> O
     (id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User })
 }
 
-fn u64_of(d: &Details, key: &str) -> Option<u64> {
+pub fn u64_of(d: &Details, key: &str) -> Option<u64> {
     d.i64(key).and_then(|i| u64::try_from(i).ok())
 }
 
@@ -217,13 +247,29 @@ fn scopes(v: &Value) -> Vec<String> {
     }
 }
 
-/// AI-agent fields from a details hash (documented in README, "Recognized detail keys").
-pub fn ai_context(d: &Details) -> crate::model::AiContext {
+/// The detail keys of [`AiContext`](crate::model::AiContext)'s texts, the first holding a text
+/// winning (read where an event is not built: `shapes::summarize`).
+pub const SESSION_KEYS: [&str; 2] = ["session_id", "flow_session_id"];
+pub const FLOW_TYPE_KEYS: [&str; 2] = ["flow_type", "workflow_definition"];
+pub const MODEL_PROVIDER_KEY: &str = "model_provider";
+pub const MODEL_ENGINE_KEYS: [&str; 2] = ["model_engine", "model_name"];
+
+/// The authorization the details record: when it was verified, how, and the scopes; `None`
+/// when they record none of it.
+pub fn authorization(d: &Details) -> Option<Authorization> {
     let verified_at = text(d, "authorization_verified_at").and_then(|t| time::parse(&t));
     let method = text(d, "authorization_method");
     let scope_list = d.get("authorized_scopes").as_ref().map(scopes).unwrap_or_default();
-    let authorization = (verified_at.is_some() || method.is_some() || !scope_list.is_empty())
-        .then_some(Authorization { verified_at, method, scopes: scope_list });
+    (verified_at.is_some() || method.is_some() || !scope_list.is_empty()).then_some(Authorization {
+        verified_at,
+        method,
+        scopes: scope_list,
+    })
+}
+
+/// AI-agent fields from a details hash (documented in README, "Recognized detail keys").
+pub fn ai_context(d: &Details) -> crate::model::AiContext {
+    let authorization = authorization(d);
     // `duration` is in seconds (fractions allowed); `duration_ms` wins when both are present.
     let duration_ms = u64_of(d, "duration_ms").or_else(|| {
         d.get("duration")
@@ -232,13 +278,13 @@ pub fn ai_context(d: &Details) -> crate::model::AiContext {
             .map(|s| (s * 1000.0).round() as u64)
     });
     crate::model::AiContext {
-        session_id: first_text(d, &["session_id", "flow_session_id"]),
-        flow_type: first_text(d, &["flow_type", "workflow_definition"]),
+        session_id: first_text(d, &SESSION_KEYS),
+        flow_type: first_text(d, &FLOW_TYPE_KEYS),
         agent_name: text(d, "agent_name"),
         workflow_id: d.i64("workflow_id"),
         cloud_event_id: text(d, "cloud_event_id"),
-        model_provider: text(d, "model_provider"),
-        model_engine: first_text(d, &["model_engine", "model_name"]),
+        model_provider: text(d, MODEL_PROVIDER_KEY),
+        model_engine: first_text(d, &MODEL_ENGINE_KEYS),
         input_tokens: u64_of(d, "input_tokens"),
         output_tokens: u64_of(d, "output_tokens"),
         duration_ms,

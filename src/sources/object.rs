@@ -158,6 +158,24 @@ impl<'a> Object<'a> {
         }
     }
 
+    /// The slots of `keys` (known keys), as bits for [`Object::only`].
+    pub fn slots_of(keys: &[&str]) -> u32 {
+        keys.iter().map(|k| 1 << slot(k).unwrap_or_else(|| panic!("{k} is a known key"))).sum()
+    }
+
+    /// Whether the only keys are `details` and those of the slots `slots` ([`Object::slots_of`]).
+    pub fn only(&self, slots: u32) -> bool {
+        self.rest.is_empty()
+            && self.written.iter().all(Option::is_none)
+            && self.slots.iter().enumerate().all(|(i, v)| v.is_none() || slots & 1 << i != 0)
+    }
+
+    /// `details` when it is an object the line's reader took in its pass (canonical), without
+    /// taking it.
+    pub fn details_read(&self) -> Option<&Details> {
+        self.details_read.as_ref().filter(|_| self.details_is_object())
+    }
+
     pub fn details_is_object(&self) -> bool {
         self.details.is_some_and(|d| d.starts_with('{'))
     }

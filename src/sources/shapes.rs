@@ -6,8 +6,9 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::normalize::{enrich, GitlabEnvelope};
+use super::normalize::{self, enrich, GitlabEnvelope};
 use super::object::Object;
+use super::summary::{self, Authorized, Named, Summary};
 use crate::model::{
     time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Origin, Outcome, Scope, Target, SCHEMA,
 };
@@ -90,6 +91,87 @@ impl Shape {
 pub fn time_of(obj: &Object) -> Option<time::Timestamp> {
     let keys = Shape::of(obj)?.time_keys();
     keys.iter().find_map(|k| obj.get(k).filter(|v| !v.is_null()))?.as_str().and_then(time::parse)
+}
+
+/// What the event `obj` would become says ([`Summary`]), read without building the event, for
+/// the usual line of a GitLab streaming audit log: the envelope, an `id`, and `details` an
+/// object the line's reader took in its pass. `None` for any other line, and wherever
+/// [`recognize`] would fail or read the line another way (a key beyond the envelope, a time
+/// under `time`, an empty `event_type`, a value that is not what its field takes): build its
+/// event instead.
+pub fn summarize<'o>(obj: &'o Object) -> Option<Summary<'o>> {
+    static ENVELOPE: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        Object::slots_of(&[
+            "author_id",
+            "author_name",
+            "created_at",
+            "entity_id",
+            "entity_path",
+            "entity_type",
+            "event_type",
+            "id",
+            "ip_address",
+            "target_details",
+            "target_id",
+            "target_type",
+        ])
+    });
+    if Shape::of(obj)? != Shape::GitlabStreaming || !obj.only(*ENVELOPE) {
+        return None;
+    }
+    let details = obj.details_read()?;
+    let event_name = obj.get("event_type")?.as_str().filter(|s| !s.is_empty())?;
+    let time = time::parse(obj.get("created_at")?.as_str()?)?;
+    let native_id = text_of(obj.get("id"))?;
+    let author_id = i64_of(obj.get("author_id"))?;
+    let entity_id = i64_of(obj.get("entity_id"))?;
+    // As `GitlabEnvelope::into_event` and `enrich` read them.
+    let or_detail = |key: &str| text_of(obj.get(key)).or_else(|| details.text_ref(key));
+    let helper = normalize::on_behalf_of(details);
+    let class = normalize::author_class(details, author_id);
+    let project = text_of(obj.get("entity_type"))
+        .map(|kind| summary::project(&kind, entity_id, or_detail("entity_path")))
+        .unwrap_or_default();
+    Some(Summary {
+        time: time::to_micros(time),
+        id: Cow::Owned(AuditEvent::id_of("gitlab_streaming", Some(&native_id), "")),
+        event_name: Cow::Borrowed(event_name),
+        actor_id: author_id.map(|i| Cow::Owned(i.to_string())),
+        actor_name: or_detail("author_name"),
+        class: normalize::class_of(class, details, helper.is_some()),
+        on_behalf_of: helper.map(|h| Named { id: h.id.map(Cow::Owned), name: h.name.map(Cow::Owned) }),
+        ip: or_detail("ip_address").filter(|s| !s.is_empty()),
+        outcome: normalize::outcome_of(details, event_name),
+        project,
+        target_id: or_detail("target_id"),
+        session: normalize::first_text_ref(details, &normalize::SESSION_KEYS),
+        flow_type: normalize::first_text_ref(details, &normalize::FLOW_TYPE_KEYS),
+        model_provider: normalize::text_ref(details, normalize::MODEL_PROVIDER_KEY),
+        model_engine: normalize::first_text_ref(details, &normalize::MODEL_ENGINE_KEYS),
+        input_tokens: normalize::u64_of(details, "input_tokens"),
+        output_tokens: normalize::u64_of(details, "output_tokens"),
+        authorization: normalize::authorization(details)
+            .map(|a| Authorized { verified_at: a.verified_at, scopes: Cow::Owned(a.scopes) }),
+        authorization_recorded: true,
+        details,
+    })
+}
+
+/// A value as [`take_text`] takes it, borrowed.
+fn text_of(v: Option<&Value>) -> Option<Cow<'_, str>> {
+    match v? {
+        Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+        other => value_text(other).map(Cow::Owned),
+    }
+    .filter(|s| !s.is_empty())
+}
+
+/// A value as [`take_i64`] takes it: `None` where it fails.
+fn i64_of(v: Option<&Value>) -> Option<Option<i64>> {
+    match v {
+        None | Some(Value::Null) => Some(None),
+        Some(v) => value_i64(v).map(Some),
+    }
 }
 
 fn take_text(obj: &mut Object, key: &str) -> Option<String> {
@@ -407,5 +489,143 @@ mod tests {
             assert_eq!(time_of(&glance(line)), None, "{line}");
             assert!(parse(line).is_err(), "{line}");
         }
+    }
+
+    /// [`summarize`] on `line`, held to the event [`recognize`] builds of it: the same summary,
+    /// and never one of a line that is no event. Whether it summarized the line.
+    fn summarizes_as_recognized(line: &str) -> bool {
+        // As the parser reads it (in one pass, which reads details as it goes).
+        let Ok(super::super::object::Line::Object(obj)) = super::super::object::Line::read(line) else {
+            panic!("not an object: {line}")
+        };
+        let Some(summary) = summarize(&obj) else { return false };
+        let ev = parse(line).unwrap_or_else(|e| panic!("summarized a line that is no event ({e}): {line}"));
+        assert_eq!(summary, crate::sources::summary::Summary::of_event(&ev), "{line}");
+        true
+    }
+
+    /// Every line of the demo data that `summarize` takes reads as its event says, and it takes
+    /// most of the streaming payloads (the others have details it does not read in one pass,
+    /// such as fractions).
+    #[test]
+    fn summaries_of_the_demo_data_are_what_its_events_say() {
+        for input in crate::sources::demo::inputs() {
+            let crate::sources::ndjson::Input::Embedded { name, .. } = input else { unreachable!("demo data") };
+            let (mut lines, mut taken) = (0, 0);
+            for line in std::io::BufRead::lines(input.open().unwrap()) {
+                let line = line.unwrap();
+                lines += 1;
+                taken += usize::from(summarizes_as_recognized(&line));
+            }
+            let streaming = name.starts_with("audit_events_stream");
+            assert!(lines > 1000, "{name}");
+            assert!(if streaming { taken * 10 > lines * 8 } else { taken == 0 }, "{name}: {taken} of {lines}");
+        }
+    }
+
+    /// Lines of every mix of envelope fields and details, spelled in every form a field may take
+    /// (and some it may not): whatever `summarize` takes, it reads as the event says.
+    #[test]
+    fn summaries_of_any_streaming_line_are_what_its_events_say() {
+        use proptest::prelude::*;
+        use serde_json::json;
+        let values = |choices: Vec<Value>| proptest::sample::select(choices).prop_map(Some).boxed();
+        let maybe = |choices: Vec<Value>| prop_oneof![Just(None), values(choices)].boxed();
+        // Keys that send a line to be built: now and then.
+        let rarely = |choices: Vec<Value>| prop_oneof![6 => Just(None), 1 => values(choices)].boxed();
+        let envelope = vec![
+            (
+                "author_id",
+                maybe(vec![json!(null), json!(-1), json!(-3), json!(42), json!("42"), json!("x"), json!(1.5)]),
+            ),
+            ("author_name", maybe(vec![json!(""), json!("Ann"), json!(5)])),
+            (
+                "created_at",
+                prop_oneof![
+                    4 => values(vec![json!("2026-10-01T10:00:00.1234567Z")]),
+                    1 => maybe(vec![json!(null), json!("soon"), json!(5)])
+                ]
+                .boxed(),
+            ),
+            ("time", rarely(vec![json!("2026-10-02T00:00:00Z")])),
+            ("entity_type", maybe(vec![json!("Project"), json!("Group"), json!("")])),
+            ("entity_id", maybe(vec![json!(7), json!("7"), json!("x"), json!(null)])),
+            ("entity_path", maybe(vec![json!("acme/app"), json!("")])),
+            ("target_id", maybe(vec![json!(9), json!("9"), json!("")])),
+            ("target_type", maybe(vec![json!("Project")])),
+            ("ip_address", maybe(vec![json!(""), json!("10.0.0.1")])),
+            ("event_type", values(vec![json!("push"), json!("duo_flow_failed"), json!(""), json!(3)])),
+            ("event_name", rarely(vec![json!("named")])),
+            (
+                "id",
+                prop_oneof![3 => values(vec![json!("77")]), 1 => maybe(vec![json!(""), json!(78), json!(null)])]
+                    .boxed(),
+            ),
+            ("outcome", rarely(vec![json!("failure")])),
+            ("other", rarely(vec![json!(1)])),
+        ];
+        let in_details = vec![
+            ("author_class", maybe(vec![json!("User"), json!("DeployKey"), json!("Robot"), json!(5)])),
+            ("author_name", maybe(vec![json!("From details"), json!(null)])),
+            ("author_user_type", maybe(vec![json!("service_account"), json!("human")])),
+            ("composite_identity", maybe(vec![json!(true), json!(false), json!("true")])),
+            (
+                "user",
+                maybe(vec![
+                    json!({"id": 1037, "username": "liam"}),
+                    json!({"id": "12", "name": "Mia"}),
+                    json!({"username": "only"}),
+                    json!({}),
+                    json!(5),
+                    json!("someone"),
+                    json!(null),
+                ]),
+            ),
+            ("on_behalf_of", maybe(vec![json!(8), json!({"id": 9})])),
+            ("user_id", maybe(vec![json!(31), json!("32")])),
+            ("username", maybe(vec![json!("uname")])),
+            ("outcome", maybe(vec![json!("success"), json!("failure"), json!("other")])),
+            ("session_id", maybe(vec![json!("s-1"), json!(""), json!(4)])),
+            ("flow_session_id", maybe(vec![json!("s-2")])),
+            ("flow_type", maybe(vec![json!("code_review"), json!("")])),
+            ("workflow_definition", maybe(vec![json!("chat")])),
+            ("model_provider", maybe(vec![json!("anthropic"), json!("")])),
+            ("model_engine", maybe(vec![json!("claude"), json!(null)])),
+            ("model_name", maybe(vec![json!("name")])),
+            ("input_tokens", maybe(vec![json!(5), json!("6"), json!(-1), json!(1.5)])),
+            ("output_tokens", maybe(vec![json!(7)])),
+            ("authorization_verified_at", maybe(vec![json!("2026-10-01T09:59:59Z"), json!("never")])),
+            ("authorization_method", maybe(vec![json!("oauth"), json!("")])),
+            ("authorized_scopes", maybe(vec![json!(["api", "read"]), json!("api, read"), json!([]), json!(5)])),
+            ("target_id", maybe(vec![json!("from-details"), json!(3)])),
+            ("ip_address", maybe(vec![json!("10.9.9.9")])),
+            ("entity_path", maybe(vec![json!("acme/from-details")])),
+            ("input_prompt", maybe(vec![json!("use glpat-abcdefghijklmnopqrst"), json!("quoted \"x\"")])),
+            ("duration", maybe(vec![json!(1.5)])),
+        ];
+        let fields = |spec: Vec<(&'static str, BoxedStrategy<Option<Value>>)>| {
+            let (keys, strategies): (Vec<_>, Vec<_>) = spec.into_iter().unzip();
+            strategies.prop_map(move |values| {
+                keys.iter().zip(values).filter_map(|(k, v)| Some((k.to_string(), v?))).collect::<Vec<(String, Value)>>()
+            })
+        };
+        // Details as sources mostly write them, in key order (which the line's reader reads in its pass).
+        let details = prop_oneof![
+            8 => fields(in_details).prop_map(|d| serde_json::to_string(&d.into_iter().collect::<std::collections::BTreeMap<_, _>>()).unwrap()),
+            1 => proptest::sample::select(vec!["null".to_string(), "5".into(), r#"{"b":1,"a":2}"#.into()]),
+        ];
+        let taken = std::cell::Cell::new(0);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(4000));
+        runner
+            .run(&(fields(envelope), proptest::option::weighted(0.9, details)), |(envelope, details)| {
+                let mut line = Value::Object(envelope.into_iter().collect()).to_string();
+                if let Some(d) = details {
+                    line = format!(r#"{{"details":{d},{}"#, &line[1..]);
+                }
+                taken.set(taken.get() + usize::from(summarizes_as_recognized(&line)));
+                Ok(())
+            })
+            .unwrap();
+        assert!(taken.get() > 100, "summarized {} of 4000 lines", taken.get());
     }
 }

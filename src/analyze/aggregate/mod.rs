@@ -165,11 +165,10 @@ impl Fact {
 
     /// The project as facts name it: a project scope's id, else its path ("" for other scopes).
     pub fn project_of(ev: &AuditEvent) -> std::borrow::Cow<'_, str> {
-        match ev.scope.as_ref().filter(|s| s.kind == "Project") {
-            Some(s) => match s.id {
-                Some(id) => std::borrow::Cow::Owned(id.to_string()),
-                None => std::borrow::Cow::Borrowed(s.path.as_deref().unwrap_or_default()),
-            },
+        match &ev.scope {
+            Some(s) => {
+                crate::sources::summary::project(&s.kind, s.id, s.path.as_deref().map(std::borrow::Cow::Borrowed))
+            }
             None => std::borrow::Cow::Borrowed(""),
         }
     }

@@ -464,10 +464,10 @@ impl Dataset {
     ///
     /// [`ReadOptions::prepare`]: crate::sources::ReadOptions::prepare
     pub fn prepare(within: TimeRange) -> Prepare {
-        Prepare::bundling(move |ev, out| {
-            let keep = within.contains(&ev.time);
+        Prepare::bundling_summaries(move |s, out| {
+            let keep = within.contains(&s.time);
             if keep {
-                Draft::of(ev).encode_into(out);
+                Draft::of(s).encode_into(out);
             }
             keep
         })
@@ -487,7 +487,7 @@ impl Dataset {
     }
 
     pub fn push(&mut self, ev: &AuditEvent) {
-        self.push_draft(Draft::of(ev));
+        self.push_draft(Draft::of(&crate::sources::summary::Summary::of_event(ev)));
     }
 
     /// Keep an event's row, the names it tells, its session's state and its secrets.

@@ -1,4 +1,4 @@
-//! What the in-memory store keeps of an event, taken from it in one place ([`Draft::of`]) —
+//! What the in-memory store keeps of an event, taken from what it says in one place ([`Draft::of`]) —
 //! in the source's worker threads when the store reads a stream ([`Dataset::prepare`]).
 //!
 //! Reading files, events are built on the parser threads. When the thread reading the stream
@@ -15,9 +15,9 @@
 use std::borrow::Cow;
 
 use super::dataset::{prompt_secrets, RowParts, SCOPE_SEP};
-use crate::analyze::aggregate::Fact;
-use crate::model::{ActorClass, AuditEvent, Outcome};
+use crate::model::{ActorClass, Outcome};
 use crate::pack::Unpacker;
+use crate::sources::summary::Summary;
 
 /// An event as the store reads it: its row, the names it tells, what a session start says of
 /// its authorization, and the secrets in its prompts.
@@ -58,58 +58,50 @@ const TEXTS: usize = 13;
 const HEADER: usize = 1 + 4 * 8 + 3;
 
 impl<'a> Draft<'a> {
-    /// What the store keeps of `ev`.
-    pub fn of(ev: &'a AuditEvent) -> Draft<'a> {
-        let ai = ev.ai.as_ref();
-        let text = |s: &'a Option<String>| s.as_deref().unwrap_or_default();
-        let engine = ai.and_then(|a| a.model_engine.as_deref());
-        let model = match (ai.and_then(|a| a.model_provider.as_deref()), engine) {
+    /// What the store keeps of an event that says `s` ([`Summary::of_event`] for an event).
+    pub fn of(s: &'a Summary<'_>) -> Draft<'a> {
+        let text = |t: &'a Option<Cow<'_, str>>| t.as_deref().unwrap_or_default();
+        let model = match (&s.model_provider, &s.model_engine) {
             (Some(p), Some(e)) => Cow::Owned(format!("{p}/{e}")),
-            _ => Cow::Borrowed(engine.unwrap_or_default()),
+            (_, engine) => Cow::Borrowed(text(engine)),
         };
-        let authorization = ai.and_then(|a| a.authorization.as_ref());
-        let scopes = match authorization {
+        let scopes = match &s.authorization {
             Some(a) if a.scopes.len() > 1 => Cow::Owned(a.scopes.join(&SCOPE_SEP.to_string())),
             Some(a) => Cow::Borrowed(a.scopes.first().map_or("", String::as_str)),
             None => Cow::Borrowed(""),
         };
-        let actor_name = match (&ev.actor.id, &ev.actor.name) {
-            (Some(id), Some(name)) if ev.actor.class != ActorClass::Unauthenticated => {
-                Some((id.as_str(), name.as_str()))
-            }
+        let actor_name = match (&s.actor_id, &s.actor_name) {
+            (Some(id), Some(name)) if s.class != ActorClass::Unauthenticated => Some((&**id, &**name)),
             _ => None,
         };
-        let helper_name = ev.on_behalf_of.as_ref().and_then(|h| Some((h.id.as_deref()?, h.name.as_deref()?)));
-        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| Some((*key, ev.details.text_ref(key)?)));
+        let helper = s.on_behalf_of.as_ref();
+        let helper_name = helper.and_then(|h| Some((h.id.as_deref()?, h.name.as_deref()?)));
+        let prompts = crate::secrets::PROMPT_KEYS.iter().filter_map(|key| Some((*key, s.details.text_ref(key)?)));
         let row = RowParts {
-            time: ev.time.timestamp_micros(),
-            id: &ev.id,
-            actor: Fact::actor_of(ev),
-            event_name: &ev.event_name,
-            ip: text(&ev.ip_address),
-            session: ai.map_or("", |a| text(&a.session_id)),
-            flow_type: ai.map_or("", |a| text(&a.flow_type)),
-            outcome: ev.outcome,
-            input_tokens: ai.and_then(|a| a.input_tokens).unwrap_or(0),
-            output_tokens: ai.and_then(|a| a.output_tokens).unwrap_or(0),
-            project: Fact::project_of(ev),
-            class: ev.actor.class,
-            on_behalf_of: ev
-                .on_behalf_of
-                .as_ref()
-                .and_then(|h| h.id.as_deref().or(h.name.as_deref()))
-                .unwrap_or_default(),
+            time: s.time.timestamp_micros(),
+            id: &s.id,
+            actor: s.actor(),
+            event_name: &s.event_name,
+            ip: text(&s.ip),
+            session: text(&s.session),
+            flow_type: text(&s.flow_type),
+            outcome: s.outcome,
+            input_tokens: s.input_tokens.unwrap_or(0),
+            output_tokens: s.output_tokens.unwrap_or(0),
+            project: Cow::Borrowed(&s.project),
+            class: s.class,
+            on_behalf_of: helper.and_then(|h| h.id.as_deref().or(h.name.as_deref())).unwrap_or_default(),
             model,
-            target: ev.target.as_ref().map_or("", |t| text(&t.id)),
+            target: text(&s.target_id),
             scopes,
         };
         Draft {
             row,
             names: [actor_name, helper_name],
             start: Start {
-                recorded: ev.origin.format != "agent_platform_sessions",
-                authorized: authorization.is_some(),
-                authorized_at: authorization.and_then(|a| a.verified_at).map(|t| t.timestamp_micros()),
+                recorded: s.authorization_recorded,
+                authorized: s.authorization.is_some(),
+                authorized_at: s.authorization.as_ref().and_then(|a| a.verified_at).map(|t| t.timestamp_micros()),
             },
             secrets: prompt_secrets(prompts),
         }
@@ -268,7 +260,7 @@ impl<'a> Draft<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{time, Actor, Authorization, Origin};
+    use crate::model::{time, Actor, AuditEvent, Authorization, Origin};
 
     /// A session start by a service account for a user, with a model, scopes and a token in
     /// its prompt.
@@ -302,7 +294,8 @@ mod tests {
     #[test]
     fn a_draft_says_what_the_store_keeps() {
         let ev = start();
-        let d = Draft::of(&ev);
+        let s = Summary::of_event(&ev);
+        let d = Draft::of(&s);
         let r = &d.row;
         assert_eq!(r.time, 1_790_928_000_000_001);
         assert_eq!(
@@ -318,7 +311,8 @@ mod tests {
     #[test]
     fn drafts_come_back_from_their_bytes_as_they_were() {
         let ev = start();
-        let d = Draft::of(&ev);
+        let s = Summary::of_event(&ev);
+        let d = Draft::of(&s);
         let bytes = d.encode();
         assert_eq!(bytes[0], TAG);
         assert_eq!(Draft::decode(&bytes), Some(d));
@@ -329,7 +323,8 @@ mod tests {
             Actor { id: None, name: None, class: ActorClass::Unauthenticated },
             Origin::default(),
         );
-        let d = Draft::of(&plain);
+        let s = Summary::of_event(&plain);
+        let d = Draft::of(&s);
         let bytes = d.encode();
         assert_eq!(
             bytes.len(),
@@ -411,7 +406,8 @@ mod tests {
                 let mut ev = start();
                 ev.actor.class = class;
                 ev.outcome = outcome;
-                let d = Draft::of(&ev);
+                let s = Summary::of_event(&ev);
+                let d = Draft::of(&s);
                 let back = Draft::decode(&d.encode()).map(|d| (d.row.class, d.row.outcome));
                 assert_eq!(back, Some((class, outcome)));
             }
