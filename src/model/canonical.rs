@@ -145,9 +145,26 @@ impl<'a> Scan<'a> {
             b't' => self.word(b"true"),
             b'f' => self.word(b"false"),
             b'n' => self.word(b"null"),
-            b'-' | b'0'..=b'9' => self.integer(),
+            b'-' | b'0'..=b'9' => self.canonical_number(),
             _ => None,
         }
+    }
+
+    /// An [integer](Scan::integer), or a number with a fraction or an exponent spelled as
+    /// `serde_json` writes the float it reads: its shortest round-trip form, as `zmij` (which
+    /// `serde_json` writes floats with) formats it. Floats are common in details (a duration of
+    /// `3711.0` seconds): checked this way they no longer send the whole object to be parsed and
+    /// written again.
+    fn canonical_number(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.integer().is_some() {
+            return Some(());
+        }
+        self.i = start;
+        self.number()?;
+        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+        let float: f64 = text.parse().ok()?;
+        (float.is_finite() && zmij::Buffer::new().format_finite(float) == text).then_some(())
     }
 
     /// The entries of an object whose `{` was read, through its `}`.
@@ -317,8 +334,17 @@ pub(crate) mod tests {
             (r#"{"a":1,"a":2}"#, false),
             (r#"{"":1,"":2}"#, false),
             (r#"{"":1,"a":2}"#, true),
-            (r#"[1.5]"#, false),
+            (r#"[1.5]"#, true),
+            (r#"[3711.0]"#, true),
+            (r#"[3711]"#, true),
+            (r#"[-0.0]"#, true),
+            (r#"[1e+300]"#, true),
+            (r#"[1.5e-7]"#, true),
+            (r#"[1.50]"#, false),
             (r#"[1e3]"#, false),
+            (r#"[1e300]"#, false),
+            (r#"[1.0e3]"#, false),
+            (r#"[0.1000000000000000055511151231257827]"#, false),
             (r#"[-0]"#, false),
             (r#"[0]"#, true),
             (r#"[-12]"#, true),
@@ -338,7 +364,7 @@ pub(crate) mod tests {
             ("[]", true),
         ] {
             assert_eq!(is_canonical(raw), canonical, "{raw}");
-            // Floats and long integers may also read back as written: they are left to serde_json.
+            // Long integers may also read back as written: they are left to serde_json.
             let v: Value = serde_json::from_str(raw).unwrap();
             assert!(!canonical || serde_json::to_string(&v).unwrap() == raw, "{raw}");
         }
@@ -409,8 +435,8 @@ pub(crate) mod tests {
             }
         }
 
-        /// And it accepts what `serde_json` writes, unless it holds a float, a long integer or an
-        /// escape (those are left to `serde_json`).
+        /// And it accepts what `serde_json` writes, unless it holds a long integer or an escape
+        /// (those are left to `serde_json`).
         #[test]
         fn what_serde_json_writes_is_accepted(v in json_value()) {
             let text = serde_json::to_string(&v).unwrap();
@@ -418,11 +444,12 @@ pub(crate) mod tests {
         }
     }
 
-    /// Whether `v` holds a float, an integer of more than 18 digits or a text (or key) written
-    /// with escapes.
+    /// Whether `v` holds an integer of more than 18 digits or a text (or key) written with
+    /// escapes.
     fn left_to_serde_json(v: &Value) -> bool {
         let escaped = |s: &str| s.contains(|c: char| c == '"' || c == '\\' || c < ' ');
         match v {
+            Value::Number(n) if n.is_f64() => false,
             Value::Number(n) => n.as_i64().is_none_or(|i| i.unsigned_abs() >= 10u64.pow(18)),
             Value::String(s) => escaped(s),
             Value::Array(items) => items.iter().any(left_to_serde_json),

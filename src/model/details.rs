@@ -578,6 +578,7 @@ mod tests {
             r#"{"a":{"x":[1,2]},"bb":"t","c":null,"d":-3,"e":true,"f":[]}"#,
             "{\"\":1,\"z\":\"é\u{7f}\"}",
             r#"{"author_class":"User","user":{"id":1037,"username":"liam"},"workflow_id":710}"#,
+            r#"{"duration":3711.0,"rate":-1.5e-7,"size":1e+300}"#,
             "{}",
         ] {
             let fast = Details::canonical(text).unwrap_or_else(|| panic!("{text} is canonical"));
@@ -585,7 +586,7 @@ mod tests {
             assert_eq!(fast.as_json(), if text == "{}" { "{}" } else { text });
         }
         assert_eq!(Details::canonical("{}"), Some(Details::new()));
-        for text in [r#"{"b":1,"a":2}"#, r#"{"a":1.5}"#, r#"{"a":"x\"y"}"#, r#"{"a": 1}"#, r#"{"a":1"#] {
+        for text in [r#"{"b":1,"a":2}"#, r#"{"a":1.50}"#, r#"{"a":"x\"y"}"#, r#"{"a": 1}"#, r#"{"a":1"#] {
             assert_eq!(Details::canonical(text), None, "{text}");
         }
     }
