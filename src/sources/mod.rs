@@ -124,16 +124,11 @@ impl Prepare {
         Prepare { summarize: Some(summarize), ..Prepare::bundling(move |ev, out| each(&Summary::of_event(ev), out)) }
     }
 
-    /// Append the framed bytes of what an event says to `out`, when the work reads summaries
-    /// ([`Prepare::bundling_summaries`]); `None` for other work.
-    pub fn bundle_summary(&self, summary: &Summary, out: &mut Vec<u8>) -> Option<bool> {
+    /// What appends the framed bytes of what an event says to a buffer (whether it had any),
+    /// when the work reads summaries ([`Prepare::bundling_summaries`]).
+    pub fn summary_bundler(&self) -> Option<impl Fn(&Summary, &mut Vec<u8>) -> bool + '_> {
         let f = self.summarize.as_ref()?;
-        Some(frame(out, |out| f(summary, out)))
-    }
-
-    /// Whether the work reads summaries ([`Prepare::bundling_summaries`]).
-    pub fn summarizes(&self) -> bool {
-        self.summarize.is_some()
+        Some(move |summary: &Summary, out: &mut Vec<u8>| frame(out, |out| f(summary, out)))
     }
 
     /// Whether the work is [bundling](Prepare::bundling).

@@ -282,16 +282,9 @@ fn parse_batch(batch: Batch, work: Option<&Prepare>) -> Parsed {
                     Ok(Some(LineRead::Bundled(time))) => {
                         bundle.earliest = Some(bundle.earliest.map_or(time, |e| e.min(time)));
                     }
+                    // Its time alone, in its place (a report's retention counts it).
                     Ok(Some(LineRead::Hollow(time))) => bundle.then(&mut out, Ok(Record::hollow(time))),
-                    Ok(Some(LineRead::Event(ev))) => {
-                        let time = ev.time;
-                        match work.and_then(|w| w.bundle_into(&ev, &mut bundle.bytes)) {
-                            Some(true) => bundle.earliest = Some(bundle.earliest.map_or(time, |e| e.min(time))),
-                            // Its time alone, in its place (a report's retention counts it).
-                            Some(false) => bundle.then(&mut out, Ok(Record::hollow(time))),
-                            None => out.push(Ok(Prepare::record(work, ev, None))),
-                        }
-                    }
+                    Ok(Some(LineRead::Event(ev))) => out.push(Ok(Prepare::record(work, ev, None))),
                     Err(e) => bundle.then(&mut out, Err(e)),
                 }
             }
@@ -330,15 +323,27 @@ impl Bundle {
     }
 }
 
-/// What a line is to the reader: an event, or one not needed whole ([`Prepare::needing`]).
+/// What a line is to the reader: an event, one not needed whole ([`Prepare::needing`]) or
+/// without bytes for a bundling work, or one whose bytes the work bundled.
 // On the parser's stack for one line: boxing the event would cost an allocation a line.
 #[allow(clippy::large_enum_variant)]
 enum LineRead {
     Event(AuditEvent),
     Hollow(crate::model::Timestamp),
-    /// What the event says, appended to the bundle's bytes without building it
-    /// ([`Prepare::bundling_summaries`]).
+    /// Its bytes appended to the bundle ([`Prepare::bundling`]), from the event or from what the
+    /// line says without building it ([`Prepare::bundling_summaries`]).
     Bundled(crate::model::Timestamp),
+}
+
+impl LineRead {
+    /// What a line is once a bundling work appended its bytes, or said it has none.
+    fn bundled(time: crate::model::Timestamp, had_bytes: bool) -> LineRead {
+        if had_bytes {
+            LineRead::Bundled(time)
+        } else {
+            LineRead::Hollow(time)
+        }
+    }
 }
 
 fn parse_line(
@@ -387,18 +392,17 @@ fn parse_line(
     if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
         return Ok(None);
     }
-    if let Some(work) = work.filter(|w| w.summarizes()) {
+    if let Some(bundle_summary) = work.and_then(Prepare::summary_bundler) {
         if let Some(summary) = shapes::summarize(&obj) {
-            let time = summary.time;
-            return Ok(Some(match work.bundle_summary(&summary, bundle) {
-                Some(true) => LineRead::Bundled(time),
-                _ => LineRead::Hollow(time),
-            }));
+            return Ok(Some(LineRead::bundled(summary.time, bundle_summary(&summary, bundle))));
         }
     }
     let ev =
         shapes::recognize(&mut obj, text).map_err(|reason| SourceError::Malformed { location: location(), reason })?;
-    Ok(Some(LineRead::Event(ev)))
+    Ok(Some(match work.and_then(|w| w.bundle_into(&ev, bundle)) {
+        Some(had) => LineRead::bundled(ev.time, had),
+        None => LineRead::Event(ev),
+    }))
 }
 
 /// The time a line seems to hold, from its bytes: the text that follows the first key

@@ -166,7 +166,8 @@ fn text_of(v: Option<&Value>) -> Option<Cow<'_, str>> {
     .filter(|s| !s.is_empty())
 }
 
-/// A value as [`take_i64`] takes it: `None` where it fails.
+/// A value as an integer ([`take_i64`]): `Some(None)` for none or `null`, `None` for a value
+/// that is not one.
 fn i64_of(v: Option<&Value>) -> Option<Option<i64>> {
     match v {
         None | Some(Value::Null) => Some(None),
@@ -183,10 +184,8 @@ fn take_text(obj: &mut Object, key: &str) -> Option<String> {
 }
 
 fn take_i64(obj: &mut Object, key: &str) -> Result<Option<i64>, String> {
-    match obj.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => value_i64(&v).map(Some).ok_or_else(|| format!("field {key:?} is not an integer: {v}")),
-    }
+    let v = obj.remove(key);
+    i64_of(v.as_ref()).ok_or_else(|| format!("field {key:?} is not an integer: {}", v.unwrap_or_default()))
 }
 
 fn take_time(obj: &mut Object, keys: &[&str]) -> Result<Option<time::Timestamp>, String> {

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::{ActorClass, AuditEvent, Details, Outcome, Timestamp};
+use crate::model::{ActorClass, AuditEvent, Details, Outcome, Scope, Timestamp};
 
 /// See the module documentation. Texts are as the event holds them (`None` where it holds none).
 #[derive(Debug, Clone, PartialEq)]
@@ -73,10 +73,7 @@ impl<'a> Summary<'a> {
             on_behalf_of: ev.on_behalf_of.as_ref().map(|h| Named { id: text(&h.id), name: text(&h.name) }),
             ip: text(&ev.ip_address),
             outcome: ev.outcome,
-            project: match &ev.scope {
-                Some(scope) => project(&scope.kind, scope.id, scope.path.as_deref().map(Cow::Borrowed)),
-                None => Cow::Borrowed(""),
-            },
+            project: project_of(ev.scope.as_ref()),
             target_id: ev.target.as_ref().and_then(|t| text(&t.id)),
             session: ai_text(|a| &a.session_id),
             flow_type: ai_text(|a| &a.flow_type),
@@ -95,6 +92,14 @@ impl<'a> Summary<'a> {
     /// The actor as facts name it: its id, else its name.
     pub fn actor(&self) -> &str {
         self.actor_id.as_deref().or(self.actor_name.as_deref()).unwrap_or_default()
+    }
+}
+
+/// [`project`] of an event's scope (empty without one).
+pub fn project_of(scope: Option<&Scope>) -> Cow<'_, str> {
+    match scope {
+        Some(s) => project(&s.kind, s.id, s.path.as_deref().map(Cow::Borrowed)),
+        None => Cow::Borrowed(""),
     }
 }
 

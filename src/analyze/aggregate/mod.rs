@@ -165,12 +165,7 @@ impl Fact {
 
     /// The project as facts name it: a project scope's id, else its path ("" for other scopes).
     pub fn project_of(ev: &AuditEvent) -> std::borrow::Cow<'_, str> {
-        match &ev.scope {
-            Some(s) => {
-                crate::sources::summary::project(&s.kind, s.id, s.path.as_deref().map(std::borrow::Cow::Borrowed))
-            }
-            None => std::borrow::Cow::Borrowed(""),
-        }
+        crate::sources::summary::project_of(ev.scope.as_ref())
     }
 
     pub fn of(ev: &AuditEvent) -> Fact {
