@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::draft::Draft;
-use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Having, Key, SessionSummary};
+use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Having, Key, Named, SessionSummary};
 use crate::analyze::aggregate::AggregateError;
 use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
@@ -294,6 +294,8 @@ pub struct RowFact {
     pub outcome: Outcome,
     /// The actor's kind (here, not in [`Row`]: it fits beside the outcome).
     pub class: ActorClass,
+    /// What the event's name is to the filters (beside the outcome too).
+    pub name: Named,
     pub project: Text,
 }
 
@@ -338,7 +340,7 @@ pub const SCOPE_SEP: char = '\u{1f}';
 
 /// What the store keeps of an event as a row, for [`Dataset::push_row`]: from an event
 /// ([`Draft`]) or computed by a database (scopes joined by [`SCOPE_SEP`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RowParts<'a> {
     pub time: i64,
     pub id: &'a str,
@@ -433,6 +435,8 @@ pub struct Dataset {
     pub secrets: Vec<SecretHit>,
     names: FastMap<String, String>,
     interned: FastSet<Text>,
+    /// The event names met ([`Dataset::intern_name`]).
+    event_names: FastMap<Text, Named>,
 }
 
 impl Dataset {
@@ -486,6 +490,17 @@ impl Dataset {
         t
     }
 
+    /// An event name, interned, and what it is ([`Named`]): from a table of the few hundred
+    /// names, looked up instead of the table of every text.
+    fn intern_name(&mut self, s: &str) -> (Text, Named) {
+        if let Some((t, named)) = self.event_names.get_key_value(s) {
+            return (t.clone(), *named);
+        }
+        let (t, named) = (self.intern(s), Named::of(s));
+        self.event_names.insert(t.clone(), named);
+        (t, named)
+    }
+
     pub fn push(&mut self, ev: &AuditEvent) {
         self.push_draft(Draft::of(&crate::sources::summary::Summary::of_event(ev)));
     }
@@ -520,10 +535,12 @@ impl Dataset {
 
     /// Keep a row read elsewhere (a database computed its fields); returns its index.
     pub fn push_row(&mut self, p: &RowParts) -> usize {
+        let (event_name, name) = self.intern_name(p.event_name);
         let fact = RowFact {
             time: p.time,
             actor: self.intern(p.actor),
-            event_name: self.intern(p.event_name),
+            event_name,
+            name,
             ip: self.intern(p.ip),
             session: self.intern(p.session),
             flow_type: self.intern(p.flow_type),
@@ -536,11 +553,7 @@ impl Dataset {
             output_tokens: p.output_tokens,
             model: self.intern(&p.model),
             scopes: self.intern(&p.scopes),
-            target: if super::service_accounts::is_provisioning(p.event_name) {
-                self.intern(p.target)
-            } else {
-                Text::default()
-            },
+            target: if name.has(Named::PROVISIONING) { self.intern(p.target) } else { Text::default() },
         };
         let row = Row {
             id: EventId::new(p.id),
@@ -782,24 +795,7 @@ mod tests {
 
     /// A user's row with no session, model, scope or tokens.
     fn plain<'a>(time: i64, id: &'a str, actor: &'a str, event_name: &'a str, outcome: Outcome) -> RowParts<'a> {
-        RowParts {
-            time,
-            id,
-            actor,
-            event_name,
-            ip: "",
-            session: "",
-            flow_type: "",
-            outcome,
-            input_tokens: 0,
-            output_tokens: 0,
-            project: "".into(),
-            class: ActorClass::User,
-            on_behalf_of: "",
-            model: "".into(),
-            target: "",
-            scopes: "".into(),
-        }
+        RowParts { time, id, actor, event_name, outcome, class: ActorClass::User, ..RowParts::default() }
     }
 
     /// Rows at `times`, the actor of each the index modulo 5.
