@@ -111,7 +111,7 @@ pub fn local_time(tz: chrono_tz::Tz, t: i64) -> chrono::NaiveDateTime {
     let offset = LAST.with(|last| match last.get() {
         Some((z, h, offset)) if z == tz && h == hour => offset,
         _ => {
-            let (start, end) = (offset_at(hour * HOUR), offset_at(hour * HOUR + HOUR - 1));
+            let (start, end) = (offset_at(hour * HOUR), offset_at((hour * HOUR).saturating_add(HOUR - 1)));
             let offset = (start == end).then_some(start);
             last.set(Some((tz, hour, offset)));
             offset
