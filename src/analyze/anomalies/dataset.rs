@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::draft::Draft;
-use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Having, Key, Named, SessionSummary};
+use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Having, Key, NameKind, SessionSummary};
 use crate::analyze::aggregate::AggregateError;
 use crate::collections::{FastMap, FastSet};
 use crate::model::{ActorClass, AuditEvent, Outcome};
@@ -295,7 +295,7 @@ pub struct RowFact {
     /// The actor's kind (here, not in [`Row`]: it fits beside the outcome).
     pub class: ActorClass,
     /// What the event's name is to the filters (beside the outcome too).
-    pub name: Named,
+    pub name: NameKind,
     pub project: Text,
 }
 
@@ -436,7 +436,7 @@ pub struct Dataset {
     names: FastMap<String, String>,
     interned: FastSet<Text>,
     /// The event names met ([`Dataset::intern_name`]).
-    event_names: FastMap<Text, Named>,
+    event_names: FastMap<Text, NameKind>,
 }
 
 impl Dataset {
@@ -490,13 +490,13 @@ impl Dataset {
         t
     }
 
-    /// An event name, interned, and what it is ([`Named`]): from a table of the few hundred
+    /// An event name, interned, and what it is ([`NameKind`]): from a table of the few hundred
     /// names, looked up instead of the table of every text.
-    fn intern_name(&mut self, s: &str) -> (Text, Named) {
+    fn intern_name(&mut self, s: &str) -> (Text, NameKind) {
         if let Some((t, named)) = self.event_names.get_key_value(s) {
             return (t.clone(), *named);
         }
-        let (t, named) = (self.intern(s), Named::of(s));
+        let (t, named) = (self.intern(s), NameKind::of(s));
         self.event_names.insert(t.clone(), named);
         (t, named)
     }
@@ -553,7 +553,7 @@ impl Dataset {
             output_tokens: p.output_tokens,
             model: self.intern(&p.model),
             scopes: self.intern(&p.scopes),
-            target: if name.has(Named::PROVISIONING) { self.intern(p.target) } else { Text::default() },
+            target: if name.has(NameKind::PROVISIONING) { self.intern(p.target) } else { Text::default() },
         };
         let row = Row {
             id: EventId::new(p.id),

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::dataset::ts;
-use super::store::{in_order, is_auth_failure, Filter, Named};
+use super::store::{in_order, is_auth_failure, Filter, NameKind};
 use super::{Draft, Heuristic, Input, Window};
 
 pub struct FailureBursts;
@@ -54,7 +54,7 @@ impl Heuristic for FailureBursts {
         let failures = in_order(input.data, input.data.rows(&[Filter::Failures], &whole));
         for (i, r) in &failures {
             let (i, r) = (*i, r);
-            let key = if r.fact.name.has(Named::FLOW_FAILED) {
+            let key = if r.fact.name.has(NameKind::FLOW_FAILED) {
                 (0, r.principal().to_string(), r.fact.flow_type.to_string())
             } else if is_auth_failure(r) {
                 (1, if r.fact.ip.is_empty() { r.principal().to_string() } else { r.fact.ip.to_string() }, String::new())

@@ -82,14 +82,14 @@ impl Filter {
             Filter::LocalDay(tz, day) => local_time(*tz, r.time()).date().to_string() == *day,
             Filter::Attr(a, v) => a.of(r) == v,
             Filter::Tokens => r.tokens() > 0,
-            Filter::Failures => name.has(Named::FLOW_FAILED) || is_auth_failure(r),
-            Filter::Provisioning => name.has(Named::PROVISIONING),
-            Filter::Starts => name.has(Named::START),
+            Filter::Failures => name.has(NameKind::FLOW_FAILED) || is_auth_failure(r),
+            Filter::Provisioning => name.has(NameKind::PROVISIONING),
+            Filter::Starts => name.has(NameKind::START),
             Filter::Acting => !matches!(r.fact.class, ActorClass::WebhookEvent | ActorClass::PollCycle),
             Filter::AnyScope(set) => {
                 r.extra().scopes.split(super::dataset::SCOPE_SEP).any(|s| !s.is_empty() && set.iter().any(|x| x == s))
             }
-            Filter::Resources => name.has(Named::RESOURCE),
+            Filter::Resources => name.has(NameKind::RESOURCE),
         }
     }
 }
@@ -100,18 +100,19 @@ impl Filter {
 /// offset has it throughout (no zone changes its offset twice within an hour); any other hour,
 /// one with a transition, is converted instant by instant.
 pub fn local_time(tz: chrono_tz::Tz, t: i64) -> chrono::NaiveDateTime {
+    use crate::analyze::aggregate::Bucket;
     use chrono::Offset;
-    const HOUR: i64 = 3_600_000_000;
     thread_local! {
-        /// The zone and UTC hour last asked on this thread, and its one offset (seconds) if any.
+        /// The zone and UTC hour (its start) last asked on this thread, and its one offset
+        /// (seconds) if any.
         static LAST: std::cell::Cell<Option<(chrono_tz::Tz, i64, Option<i32>)>> = const { std::cell::Cell::new(None) };
     }
     let offset_at = |us: i64| tz.offset_from_utc_datetime(&ts(us).naive_utc()).fix().local_minus_utc();
-    let hour = t.div_euclid(HOUR);
+    let hour = Bucket::Hour.start(t);
     let offset = LAST.with(|last| match last.get() {
         Some((z, h, offset)) if z == tz && h == hour => offset,
         _ => {
-            let (start, end) = (offset_at(hour * HOUR), offset_at((hour * HOUR).saturating_add(HOUR - 1)));
+            let (start, end) = (offset_at(hour), offset_at(hour.saturating_add(Bucket::Hour.micros() - 1)));
             let offset = (start == end).then_some(start);
             last.set(Some((tz, hour, offset)));
             offset
@@ -124,48 +125,46 @@ pub fn local_time(tz: chrono_tz::Tz, t: i64) -> chrono::NaiveDateTime {
 /// A failed sign-in, signature or HMAC check.
 pub fn is_auth_failure(r: &Row) -> bool {
     let name = r.fact.name;
-    name.has(Named::AUTH) && (super::Dataset::failed(r) || name.has(Named::SAYS_FAILED))
+    name.has(NameKind::AUTH) && (super::Dataset::failed(r) || name.has(NameKind::SAYS_FAILED))
 }
 
 /// What the filters ask of an event's name, answered once for each distinct name when a row is
-/// kept ([`Named::of`]) instead of for every row of every question: the substring searches of
+/// kept ([`NameKind::of`]) instead of for every row of every question: the substring searches of
 /// [`Filter::Failures`] over the millions of rows of the baseline and range were a fifth of the
 /// heuristics' time (`perf`). The same conditions are spelled in SQL for ClickHouse
 /// (`clickhouse::filter_sql`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Named(u8);
+pub struct NameKind(u8);
 
-impl Named {
+impl NameKind {
     /// `duo_flow_failed`.
-    pub const FLOW_FAILED: Named = Named(1);
+    pub const FLOW_FAILED: NameKind = NameKind(1);
     /// A sign-in, authentication, HMAC or signature check.
-    pub const AUTH: Named = Named(1 << 1);
+    pub const AUTH: NameKind = NameKind(1 << 1);
     /// The name says it failed.
-    pub const SAYS_FAILED: Named = Named(1 << 2);
+    pub const SAYS_FAILED: NameKind = NameKind(1 << 2);
     /// A service account was provisioned ([`is_provisioning`](super::service_accounts::is_provisioning)).
-    pub const PROVISIONING: Named = Named(1 << 3);
+    pub const PROVISIONING: NameKind = NameKind(1 << 3);
     /// `duo_flow_started`.
-    pub const START: Named = Named(1 << 4);
+    pub const START: NameKind = NameKind(1 << 4);
     /// A session's resource (`duo_flow_resource_…`).
-    pub const RESOURCE: Named = Named(1 << 5);
+    pub const RESOURCE: NameKind = NameKind(1 << 5);
 
     /// What the name `n` is.
-    pub fn of(n: &str) -> Named {
+    pub fn of(n: &str) -> NameKind {
         let auth = n.contains("login") || n.contains("authenticat") || n.contains("hmac") || n.contains("signature");
-        [
-            (Named::FLOW_FAILED, n == "duo_flow_failed"),
-            (Named::AUTH, auth),
-            (Named::SAYS_FAILED, n.contains("failed")),
-            (Named::PROVISIONING, super::service_accounts::is_provisioning(n)),
-            (Named::START, n == "duo_flow_started"),
-            (Named::RESOURCE, n.starts_with("duo_flow_resource_")),
-        ]
-        .into_iter()
-        .filter(|(_, is)| *is)
-        .fold(Named::default(), |all, (one, _)| Named(all.0 | one.0))
+        let bit = |what: NameKind, is: bool| if is { what.0 } else { 0 };
+        NameKind(
+            bit(NameKind::FLOW_FAILED, n == "duo_flow_failed")
+                | bit(NameKind::AUTH, auth)
+                | bit(NameKind::SAYS_FAILED, n.contains("failed"))
+                | bit(NameKind::PROVISIONING, super::service_accounts::is_provisioning(n))
+                | bit(NameKind::START, n == "duo_flow_started")
+                | bit(NameKind::RESOURCE, n.starts_with("duo_flow_resource_")),
+        )
     }
 
-    pub fn has(self, what: Named) -> bool {
+    pub fn has(self, what: NameKind) -> bool {
         self.0 & what.0 != 0
     }
 }
@@ -669,9 +668,15 @@ mod tests {
 
     #[test]
     fn names_are_told_once_as_the_filters_read_them() {
-        let all =
-            [Named::FLOW_FAILED, Named::AUTH, Named::SAYS_FAILED, Named::PROVISIONING, Named::START, Named::RESOURCE];
-        let is = |n: &str| all.iter().map(|w| Named::of(n).has(*w)).collect::<Vec<_>>();
+        let all = [
+            NameKind::FLOW_FAILED,
+            NameKind::AUTH,
+            NameKind::SAYS_FAILED,
+            NameKind::PROVISIONING,
+            NameKind::START,
+            NameKind::RESOURCE,
+        ];
+        let is = |n: &str| all.iter().map(|w| NameKind::of(n).has(*w)).collect::<Vec<_>>();
         for (name, expected) in [
             ("duo_flow_failed", [true, false, true, false, false, false]),
             ("duo_flow_started", [false, false, false, false, true, false]),
