@@ -7,6 +7,7 @@
 pub mod canonical;
 pub mod catalog;
 pub mod details;
+pub mod fields;
 pub mod session;
 pub mod time;
 
@@ -15,6 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use details::Details;
+pub use fields::Fields;
 pub use session::{FlowSession, FlowSessionResource, SessionStatus};
 pub use time::Timestamp;
 

@@ -393,7 +393,7 @@ fn parse_line(
         return Ok(None);
     }
     if let Some(bundle_summary) = work.and_then(Prepare::summary_bundler) {
-        if let Some(summary) = shapes::summarize(&obj) {
+        if let Some(summary) = shapes::summarize(&mut obj, text) {
             return Ok(Some(LineRead::bundled(summary.time, bundle_summary(&summary, bundle))));
         }
     }

@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::model::{
-    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Details, Origin, Outcome, Scope, Target,
+    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Authorization, Details, Fields, Origin, Outcome, Scope,
+    Target,
 };
 
 /// The envelope columns GitLab stores for every audit event, whichever table or log carried it.
@@ -64,7 +65,7 @@ impl GitlabEnvelope {
 
 /// A GitLab author's class: the details' `author_class`, else what GitLab's reserved author
 /// ids stand for, else a user (an author of no id: unknown).
-pub fn author_class(details: &Details, author_id: Option<i64>) -> ActorClass {
+pub fn author_class<D: Fields + ?Sized>(details: &D, author_id: Option<i64>) -> ActorClass {
     details
         .str("author_class")
         .map(|c| ActorClass::from_source(&c))
@@ -73,27 +74,27 @@ pub fn author_class(details: &Details, author_id: Option<i64>) -> ActorClass {
         .unwrap_or(if author_id.is_some() { ActorClass::User } else { ActorClass::Unknown })
 }
 
-fn text(details: &Details, key: &str) -> Option<String> {
+fn text<D: Fields + ?Sized>(details: &D, key: &str) -> Option<String> {
     text_ref(details, key).map(Cow::into_owned)
 }
 
-fn first_text(details: &Details, keys: &[&str]) -> Option<String> {
+fn first_text<D: Fields + ?Sized>(details: &D, keys: &[&str]) -> Option<String> {
     first_text_ref(details, keys).map(Cow::into_owned)
 }
 
 /// A detail as text ([`Details::text_ref`]), unless empty.
-pub fn text_ref<'d>(details: &'d Details, key: &str) -> Option<Cow<'d, str>> {
+pub fn text_ref<'d, D: Fields + ?Sized>(details: &'d D, key: &str) -> Option<Cow<'d, str>> {
     details.text_ref(key).filter(|s| !s.is_empty())
 }
 
 /// The first of `keys` that holds a text ([`text_ref`]).
-pub fn first_text_ref<'d>(details: &'d Details, keys: &[&str]) -> Option<Cow<'d, str>> {
+pub fn first_text_ref<'d, D: Fields + ?Sized>(details: &'d D, keys: &[&str]) -> Option<Cow<'d, str>> {
     keys.iter().find_map(|k| text_ref(details, k))
 }
 
 /// The outcome of an event that names none itself: the details' `outcome`, else a failure when
 /// its name says so, else a success (GitLab records audit events for actions that happened).
-pub fn outcome_of(d: &Details, event_name: &str) -> Outcome {
+pub fn outcome_of<D: Fields + ?Sized>(d: &D, event_name: &str) -> Outcome {
     match d.str("outcome").as_deref() {
         Some("success") => Outcome::Success,
         Some("failure") => Outcome::Failure,
@@ -105,7 +106,7 @@ pub fn outcome_of(d: &Details, event_name: &str) -> Outcome {
 /// The actor's class, given what the details say: a user (or an actor of no known class) is a
 /// service account when the details say so, or when it acted for someone under composite
 /// identity (`acting_for`: whether [`on_behalf_of`] names someone).
-pub fn class_of(class: ActorClass, d: &Details, acting_for: bool) -> ActorClass {
+pub fn class_of<D: Fields + ?Sized>(class: ActorClass, d: &D, acting_for: bool) -> ActorClass {
     let service_account = || {
         text_ref(d, "author_user_type").as_deref() == Some("service_account")
             || d.bool("composite_identity") == Some(true) && acting_for
@@ -181,7 +182,7 @@ fn change_message(d: &Details) -> Option<String> {
 
 /// The human a service account acted for: `user` (object, id or name), `on_behalf_of`, or
 /// `user_id`/`scoped_user_id` in the details.
-pub fn on_behalf_of(d: &Details) -> Option<Actor> {
+pub fn on_behalf_of<D: Fields + ?Sized>(d: &D) -> Option<Actor> {
     let from_value = |v: &Value| -> Option<Actor> {
         match v {
             Value::Object(o) => user(o.get("id"), o.get("username"), o.get("name")),
@@ -195,7 +196,7 @@ pub fn on_behalf_of(d: &Details) -> Option<Actor> {
         }
     };
     for key in ["on_behalf_of", "user"] {
-        let actor = match d.raw(key).and_then(user_object) {
+        let actor = match d.raw(key).and_then(|raw| user_object(&raw)) {
             Some(actor) => actor,
             None => d.get(key).as_ref().and_then(from_value),
         };
@@ -232,7 +233,7 @@ fn user(id: Option<&Value>, username: Option<&Value>, name: Option<&Value>) -> O
     (id.is_some() || name.is_some()).then_some(Actor { id, name, class: ActorClass::User })
 }
 
-pub fn u64_of(d: &Details, key: &str) -> Option<u64> {
+pub fn u64_of<D: Fields + ?Sized>(d: &D, key: &str) -> Option<u64> {
     d.i64(key).and_then(|i| u64::try_from(i).ok())
 }
 
@@ -256,7 +257,7 @@ pub const MODEL_ENGINE_KEYS: [&str; 2] = ["model_engine", "model_name"];
 
 /// The authorization the details record: when it was verified, how, and the scopes; `None`
 /// when they record none of it.
-pub fn authorization(d: &Details) -> Option<Authorization> {
+pub fn authorization<D: Fields + ?Sized>(d: &D) -> Option<Authorization> {
     let verified_at = text(d, "authorization_verified_at").and_then(|t| time::parse(&t));
     let method = text(d, "authorization_method");
     let scope_list = d.get("authorized_scopes").as_ref().map(scopes).unwrap_or_default();

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::model::canonical::Scan;
 use crate::model::details::{KeyText, Part};
-use crate::model::Details;
+use crate::model::{Details, Fields};
 
 /// The keys with a slot: those some shape reads at the top level of a record.
 const KNOWN: [&str; 25] = [
@@ -108,6 +108,9 @@ pub struct Object<'a> {
     /// `details` read already, when [`Object::scan`] found it canonical.
     details_read: Option<Details>,
     rest: Vec<(Cow<'a, str>, &'a str)>,
+    /// The slots a summary took as the envelope ([`Object::leave_envelope`]): hidden from the
+    /// object read as details ([`Fields`]).
+    envelope: u32,
 }
 
 impl<'a> Object<'a> {
@@ -170,10 +173,20 @@ impl<'a> Object<'a> {
             && self.slots.iter().enumerate().all(|(i, v)| v.is_none() || slots & 1 << i != 0)
     }
 
-    /// `details` when it is an object the line's reader took in its pass (canonical), without
-    /// taking it.
+    /// `details` when it is an object the line's reader took in its pass (canonical) or
+    /// [read](Object::read_details) since, without taking it.
     pub fn details_read(&self) -> Option<&Details> {
         self.details_read.as_ref().filter(|_| self.details_is_object())
+    }
+
+    /// Read `details` now when it is an object the line's reader did not take in its pass (not
+    /// canonical), for [`Object::details_read`]; `None` when it is no object or cannot be read.
+    pub fn read_details(&mut self) -> Option<()> {
+        let text = self.details.filter(|d| d.starts_with('{'))?;
+        if self.details_read.is_none() {
+            self.details_read = Some(Details::from_json(text).ok()?);
+        }
+        Some(())
     }
 
     pub fn details_is_object(&self) -> bool {
@@ -203,12 +216,30 @@ impl<'a> Object<'a> {
         self.rest.is_empty() && self.slots.iter().all(Option::is_none) && self.written.iter().all(Option::is_none)
     }
 
+    /// Read the object as the details of a summary whose envelope is the keys of `slots`
+    /// ([`Object::slots_of`]): as [`Fields`], they are not there.
+    pub fn leave_envelope(&mut self, slots: u32) -> &Self {
+        self.envelope = slots;
+        self
+    }
+
+    fn shown(&self, slot: usize) -> bool {
+        self.envelope & 1 << slot == 0
+    }
+
     fn parts(&self) -> Vec<(Cow<'_, str>, Part<'_>)> {
-        let slots =
-            KNOWN.iter().zip(&self.slots).filter_map(|(k, v)| Some((Cow::Borrowed(*k), Part::Value(v.as_ref()?))));
-        let written =
-            WRITTEN.iter().zip(self.written).filter_map(|(i, v)| Some((Cow::Borrowed(KNOWN[*i]), Part::Json(v?))));
-        let details = self.details.map(|d| (Cow::Borrowed("details"), Part::Json(d)));
+        let slots = KNOWN
+            .iter()
+            .zip(&self.slots)
+            .enumerate()
+            .filter(|(i, _)| self.shown(*i))
+            .filter_map(|(_, (k, v))| Some((Cow::Borrowed(*k), Part::Value(v.as_ref()?))));
+        let written = WRITTEN
+            .iter()
+            .zip(self.written)
+            .filter(|(i, _)| self.shown(**i))
+            .filter_map(|(i, v)| Some((Cow::Borrowed(KNOWN[*i]), Part::Json(v?))));
+        let details = self.details.filter(|_| self.shown(DETAILS)).map(|d| (Cow::Borrowed("details"), Part::Json(d)));
         let rest = self.rest.iter().map(|(k, v)| (Cow::Borrowed(&**k), Part::Json(v)));
         slots.chain(written).chain(details).chain(rest).collect()
     }
@@ -231,6 +262,27 @@ impl<'a> Object<'a> {
             return Ok(Cow::Borrowed(written));
         }
         Ok(Cow::Owned(Details::from_parts(self.parts())?.into_json()))
+    }
+}
+
+/// The keys left beside the envelope ([`Object::leave_envelope`]), read as details are (the
+/// same entries [`Object::to_details`] makes of them).
+impl Fields for Object<'_> {
+    fn part(&self, key: &str) -> Option<Part<'_>> {
+        match slot(key) {
+            Some(i) if !self.shown(i) => None,
+            Some(DETAILS) => self.details.map(Part::Json),
+            Some(i) => match written_at(i).and_then(|w| self.written[w]) {
+                Some(raw) => Some(Part::Json(raw)),
+                None => self.slots[i].as_ref().map(Part::Value),
+            },
+            // The last of a key given twice, as in a map.
+            None => self.rest.iter().rev().find(|(k, _)| k == key).map(|(_, raw)| Part::Json(raw)),
+        }
+    }
+
+    fn to_details(&self) -> Option<Details> {
+        Object::to_details(self).ok()
     }
 }
 

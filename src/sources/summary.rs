@@ -1,17 +1,19 @@
 //! What an event says that the anomalies' rows read — who, what, when, the session, model,
 //! tokens and authorization — borrowed from the event ([`Summary::of_event`]) or, for the usual
-//! line of a GitLab streaming audit log, straight from the line without building the event
-//! ([`shapes::summarize`](super::shapes::summarize)).
+//! line of a GitLab streaming audit log, of GitLab's `audit_json.log` and of an agent service's
+//! audit log, straight from the line without building the event
+//! ([`shapes::summarize`](super::shapes::summarize)); the details it reads are then the line's
+//! own object ([`Fields`]), not a copy.
 //!
 //! Building an event for each of millions of lines (some thirty texts allocated, copied and
 //! freed, its message, correlation id and whole AI context looked up) was about half of the
 //! parser threads' time in `anomalies`, which keeps a few texts of each. A summary holds the same
 //! values as the event built from the line would: the tests in `shapes` hold the two to each
-//! other on every line of the demo data and on generated lines.
+//! other on every line of the demo data and on generated lines of each shape.
 
 use std::borrow::Cow;
 
-use crate::model::{ActorClass, AuditEvent, Details, Outcome, Scope, Timestamp};
+use crate::model::{ActorClass, AuditEvent, Fields, Outcome, Scope, Timestamp};
 
 /// See the module documentation. Texts are as the event holds them (`None` where it holds none).
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +41,9 @@ pub struct Summary<'a> {
     /// Whether the record can hold an authorization at all: GitLab's ClickHouse session
     /// aggregate (`agent_platform_sessions`) has no authorization columns.
     pub authorization_recorded: bool,
-    /// The event's details (the prompts are read from them).
-    pub details: &'a Details,
+    /// The event's details (the prompts are read from them): the event's, or the line's keys
+    /// beside its envelope.
+    pub details: &'a dyn Fields,
 }
 
 /// Someone, by id and name.
