@@ -47,6 +47,12 @@ impl Text {
     pub fn addr(&self) -> usize {
         self.0.as_ptr() as usize
     }
+
+    /// How many references to the text there are now (at least the rows holding it; `None` for
+    /// the empty text, which counts none).
+    pub fn references(&self) -> Option<usize> {
+        arcstr::ArcStr::strong_count(&self.0)
+    }
 }
 
 impl Default for Text {

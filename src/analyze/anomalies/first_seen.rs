@@ -4,7 +4,7 @@
 //! model upgrades rolled out to everyone (those show up for many actors at once).
 
 use super::dataset::{Row, Text};
-use super::store::{Filter, Key};
+use super::store::{Filter, Having, Key};
 use super::{Draft, Heuristic, Input};
 use crate::collections::{FastMap, FastSet};
 
@@ -92,7 +92,9 @@ impl Heuristic for FirstSeen {
                     known.insert(std::mem::take(actor), std::mem::take(values));
                 }
             };
-            input.data.group_each(&keys, &[], &input.baseline, &judged, &mut |g| {
+            // An actor judged has had that many events in the baseline.
+            let having = Having::new(&judged).none_rarer_than(MIN_BASELINE_EVENTS);
+            input.data.group_each(&keys, &[], &input.baseline, having, &mut |g| {
                 if total == 0 || *g.text(0) != *actor {
                     settle(&mut actor, &mut values, total);
                     (actor, total) = (g.text(0).into_owned(), 0);
@@ -104,7 +106,8 @@ impl Heuristic for FirstSeen {
             let events = events.get_or_insert(counted);
             // The range's pairs one at a time: only those of actors judged are looked at.
             let judged = |actor: &str, _, _| events.contains_key(actor);
-            input.data.group_each(&keys, &[], &input.range, &judged, &mut |g| {
+            let having = Having::new(&judged).none_rarer_than(MIN_BASELINE_EVENTS);
+            input.data.group_each(&keys, &[], &input.range, having, &mut |g| {
                 let (actor, value) = (g.text(0), g.text(1));
                 let Some(&baseline_events) = events.get(&*actor) else { return };
                 if actor.is_empty() || value.is_empty() || known.get(&*actor).is_some_and(|k| k.contains(&*value)) {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::store::{Filter, Key};
+use super::store::{Filter, Having, Key};
 use super::{quantile, Draft, Heuristic, Input, Window};
 
 pub struct OffHours;
@@ -30,16 +30,26 @@ impl Heuristic for OffHours {
         // The range's days first, of the actors who could cross the threshold at all (more
         // than MIN_COUNT off-hours events in the range); then the baseline of only those.
         let mut now = Vec::new();
-        input.data.group_each(&keys, &off, &input.range, &|_, _, rows| rows > MIN_COUNT as u64, &mut |g| {
+        // An actor judged has more than MIN_COUNT events (off hours, in the range).
+        let rarest = MIN_COUNT as u64 + 1;
+        let busy = |_: &str, _, rows| rows > MIN_COUNT as u64;
+        input.data.group_each(&keys, &off, &input.range, Having::new(&busy).none_rarer_than(rarest), &mut |g| {
             if g.count > MIN_COUNT as u64 {
                 now.push((g.text(0).into_owned(), g.text(1).into_owned(), g.count));
             }
         });
         let candidates: BTreeSet<&str> = now.iter().map(|(actor, _, _)| actor.as_str()).collect();
         let mut per_actor: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        input.data.group_each(&keys, &off, &input.baseline, &|actor, _, _| candidates.contains(actor), &mut |g| {
-            per_actor.entry(g.text(0).into_owned()).or_default().push(g.count as f64);
-        });
+        let candidate = |actor: &str, _, _| candidates.contains(actor);
+        input.data.group_each(
+            &keys,
+            &off,
+            &input.baseline,
+            Having::new(&candidate).none_rarer_than(rarest),
+            &mut |g| {
+                per_actor.entry(g.text(0).into_owned()).or_default().push(g.count as f64);
+            },
+        );
         let mut out = Vec::new();
         for (actor, day, count) in &now {
             let (actor, day, count) = (actor.as_str(), day.as_str(), *count);

@@ -173,8 +173,42 @@ impl NameKind {
 /// the first key): asked once per value — as text, "" for a number — with its number of groups
 /// and of rows. The heuristics keep the actors with enough history out of hundreds of
 /// thousands (poll cycles, one day each): a store in memory leaves the others out before
-/// sorting the groups, most of the work.
-pub type Having<'h> = &'h dyn Fn(&str, usize, u64) -> bool;
+/// sorting the groups, most of the work, and — told that no value rarer than some number of
+/// rows is kept ([`Having::none_rarer_than`]) — before counting them.
+#[derive(Clone, Copy)]
+pub struct Having<'h> {
+    keep: &'h dyn Fn(&str, usize, u64) -> bool,
+    /// No value with fewer rows than this in the whole store is kept.
+    rarest: u64,
+}
+
+impl<'h> Having<'h> {
+    /// The values `keep` accepts, given their number of groups and of rows.
+    pub fn new(keep: &'h dyn Fn(&str, usize, u64) -> bool) -> Having<'h> {
+        Having { keep, rarest: 0 }
+    }
+
+    /// The same, saying that it accepts no value with fewer than `n` rows in the whole store (in
+    /// any window, whatever the filters): true of a count threshold on the grouping's own rows
+    /// or groups (`days >= 5`), and of a list of values each known to have that many. A store in
+    /// memory then leaves out, before counting, the rows of values it can tell are rarer (a
+    /// text referenced fewer than `n` times): principal × day's two million poll cycles of one
+    /// row each at `bench/anomalies.sh`'s scale 150. Builds with debug assertions check the claim.
+    pub fn none_rarer_than(self, n: u64) -> Having<'h> {
+        Having { rarest: n, ..self }
+    }
+
+    pub fn keeps(&self, value: &str, groups: usize, rows: u64) -> bool {
+        (self.keep)(value, groups, rows)
+    }
+
+    /// Whether the value of a text key whose text is `t` is one no group is kept of: it has
+    /// fewer rows in all than [`Having::none_rarer_than`] said (each row holding it holds a
+    /// reference, so it has no more rows than references).
+    fn rules_out(&self, t: &Text) -> bool {
+        self.rarest > 1 && t.references().is_some_and(|n| (n as u64) < self.rarest)
+    }
+}
 
 /// One group of a count: its key values, the number of rows and their model tokens.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -292,7 +326,7 @@ pub trait Store: Sync {
         // Sorted: the groups of a first key's value are next to each other.
         for run in groups.chunk_by(|a, b| a.keys.first() == b.keys.first()) {
             let first = if run[0].keys.is_empty() { "" } else { run[0].text(0) };
-            if having(first, run.len(), run.iter().map(|g| g.count).sum()) {
+            if having.keeps(first, run.len(), run.iter().map(|g| g.count).sum()) {
                 run.iter().for_each(|g| each(GroupRef::of(g)));
             }
         }
@@ -523,17 +557,29 @@ fn group_by<'a, const N: usize>(
     // millions of rows make millions of groups (principal × day: one per poll cycle), and
     // entries of the values themselves took 64.
     let mut m: crate::collections::FastMap<[u64; N], Tally<'a>> = Default::default();
+    // The rows of values `having` rules out unseen, counted only to check its claim.
+    let mut ruled_out: crate::collections::FastMap<[u64; N], Tally<'a>> = Default::default();
     // The scopes met, numbered in order (a scope is part of a text: no address stands for it).
     let (mut scopes, mut scope_ids) = (Vec::<&'a str>::new(), crate::collections::FastMap::<&'a str, u64>::default());
     let scope = keys.iter().position(|k| *k == Key::Scope);
+    let first_text = keys.first().filter(|k| k.is_text());
     for r in rows {
+        let into = match (having, first_text) {
+            (Some(h), Some(k)) if h.rules_out(k.text(r)) => {
+                if !cfg!(debug_assertions) {
+                    continue;
+                }
+                &mut ruled_out
+            }
+            _ => &mut m,
+        };
         let mut key = [0u64; N];
         for (i, k) in keys.iter().enumerate() {
             key[i] = k.slot(r);
         }
         let tokens = r.tokens();
         let mut add = |key: [u64; N]| {
-            let e = m.entry(key).or_insert(Tally { row: r, count: 0, tokens: 0 });
+            let e = into.entry(key).or_insert(Tally { row: r, count: 0, tokens: 0 });
             e.count += 1;
             e.tokens += tokens;
         };
@@ -554,15 +600,16 @@ fn group_by<'a, const N: usize>(
     if let Some(having) = having {
         // Each value of the first key asked once, with its groups and rows; the groups of the
         // values refused are gone before anything is sorted (or any text read for it).
-        let mut firsts: crate::collections::FastMap<u64, (usize, u64, &'a Row)> = Default::default();
-        for (key, tally) in &m {
-            let e = firsts.entry(key[0]).or_insert((0, 0, tally.row));
-            (e.0, e.1) = (e.0 + 1, e.1 + tally.count);
-        }
         let first = |slot: u64, row: &'a Row| keys.first().map_or(Kv::None, |k| k.value(slot, row, &scopes)).text();
-        let kept: crate::collections::FastSet<u64> = firsts
+        for (slot, (groups, rows, row)) in firsts(&ruled_out) {
+            assert!(
+                !having.keeps(&first(slot, row), groups, rows),
+                "a having kept a value rarer than it said it keeps"
+            );
+        }
+        let kept: crate::collections::FastSet<u64> = firsts(&m)
             .into_iter()
-            .filter(|(slot, (groups, rows, row))| having(&first(*slot, row), *groups, *rows))
+            .filter(|(slot, (groups, rows, row))| having.keeps(&first(*slot, row), *groups, *rows))
             .map(|(slot, _)| slot)
             .collect();
         m.retain(|key, _| kept.contains(&key[0]));
@@ -603,6 +650,18 @@ fn group_by<'a, const N: usize>(
         let keys = std::array::from_fn(|c| if c < keys.len() { value(c, g) } else { Kv::None });
         each(GroupRef { keys, count: g.2.count, tokens: g.2.tokens });
     }
+}
+
+/// Each value of the first key of the groups `m`: its number of groups, its rows, and a row of it.
+fn firsts<'a, const N: usize>(
+    m: &crate::collections::FastMap<[u64; N], Tally<'a>>,
+) -> crate::collections::FastMap<u64, (usize, u64, &'a Row)> {
+    let mut firsts: crate::collections::FastMap<u64, (usize, u64, &'a Row)> = Default::default();
+    for (key, tally) in m {
+        let e = firsts.entry(key[0]).or_insert((0, 0, tally.row));
+        (e.0, e.1) = (e.0 + 1, e.1 + tally.count);
+    }
+    firsts
 }
 
 #[cfg(test)]
@@ -773,6 +832,37 @@ mod tests {
         }
     }
 
+    /// A value is ruled out unseen when its text has fewer references than the rarest kept.
+    #[test]
+    fn values_rarer_than_a_having_keeps_are_ruled_out_by_their_references() {
+        let keep_all = |_: &str, _, _| true;
+        let having = Having::new(&keep_all).none_rarer_than(3);
+        let t = Text::from("poll-1");
+        assert!(having.rules_out(&t));
+        let held = [t.clone(), t.clone()];
+        assert!(!having.rules_out(&t), "three references");
+        drop(held);
+        assert!(having.rules_out(&t));
+        assert!(!Having::new(&keep_all).rules_out(&t), "nothing said");
+        assert!(!Having::new(&keep_all).none_rarer_than(1).rules_out(&t));
+        assert!(!having.rules_out(Text::empty()), "the empty text counts no references");
+    }
+
+    /// A having that keeps a value rarer than it said it keeps is caught where assertions are on.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "a having kept a value rarer than it said it keeps")]
+    fn a_having_wrong_about_the_rarest_it_keeps_is_caught() {
+        let mut d = Dataset::default();
+        for p in ["a", "b", "b"] {
+            row(&mut d, "2026-10-01T00:00:00Z", p, "", 1);
+        }
+        let day = |d: &str| crate::model::time::parse(d).unwrap().timestamp_micros();
+        let window = Window::from_micros(day("2026-10-01T00:00:00Z"), day("2026-10-02T00:00:00Z"));
+        let keep_all = |_: &str, _, _| true;
+        d.group_each(&[Key::Principal], &[], &window, Having::new(&keep_all).none_rarer_than(3), &mut |_| {});
+    }
+
     #[test]
     fn having_leaves_out_the_first_keys_it_refuses_in_memory_as_from_groups() {
         let mut d = Dataset::default();
@@ -793,14 +883,17 @@ mod tests {
         let (a, b, c) = ([("a", 1, 1), ("a", 2, 2)], [("b", 1, 1), ("b", 4, 1)], [("c", 3, 2)]);
         // (principal, day of October, events) of each group handed on.
         type Groups<'a> = Vec<(&'a str, u32, u64)>;
-        let cases: [(Having, Groups); 4] = [
+        let cases: [(Having, Groups); 6] = [
             // Two days or more: a (days 1, 2), b (1, 4); not c (two events on one day).
-            (&|_, groups, _| groups >= 2, [&a[..], &b].concat()),
+            (Having::new(&|_, groups, _| groups >= 2), [&a[..], &b].concat()),
             // Two events or more: a, b, c.
-            (&|_, _, rows| rows >= 2, [&a[..], &b, &c].concat()),
+            (Having::new(&|_, _, rows| rows >= 2), [&a[..], &b, &c].concat()),
+            // The same, said so: the rows of rarer values are left out unseen.
+            (Having::new(&|_, _, rows| rows >= 2).none_rarer_than(2), [&a[..], &b, &c].concat()),
+            (Having::new(&|_, _, rows| rows >= 3).none_rarer_than(3), a.to_vec()),
             // Without a principal of its own, a row is its actor's ("sa").
-            (&|p, _, _| p == "sa" || p == "c", [&c[..], &[("sa", 5, 1)]].concat()),
-            (&|_, _, _| false, vec![]),
+            (Having::new(&|p, _, _| p == "sa" || p == "c"), [&c[..], &[("sa", 5, 1)]].concat()),
+            (Having::new(&|_, _, _| false), vec![]),
         ];
         for (having, expected) in cases {
             let expected: Vec<(String, i64, u64)> =
@@ -808,6 +901,10 @@ mod tests {
             assert_eq!(each(&d, having), expected);
             assert_eq!(each(&Grouping(&d), having), expected);
         }
+        // b and c (two rows each: three references with the table of texts) are left out
+        // unseen, a (three rows) is counted.
+        let three = Having::new(&|_, _, rows| rows >= 3).none_rarer_than(4);
+        assert_eq!(each(&d, three), a.iter().map(|(p, d, n)| (p.to_string(), day(*d), *n)).collect::<Vec<_>>());
         // A first key of numbers is asked about as "".
         let days: Vec<i64> = group_rows(d.rows.iter(), &[Key::Day, Key::Principal]).iter().map(|g| g.int(0)).collect();
         let asked = |store: &dyn Store| {
@@ -816,10 +913,10 @@ mod tests {
                 &[Key::Day, Key::Principal],
                 &[],
                 &window,
-                &|v, groups, rows| {
+                Having::new(&|v, groups, rows| {
                     seen.lock().unwrap().push((v.to_string(), groups, rows));
                     true
-                },
+                }),
                 &mut |_| {},
             );
             let mut seen = seen.into_inner().unwrap();

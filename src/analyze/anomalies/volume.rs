@@ -54,8 +54,12 @@ impl Heuristic for VolumeSpike {
     }
 
     fn run(&self, input: &Input) -> Vec<Draft> {
-        let base = per_actor_day(input.data, &input.baseline, &|_, days, _| days >= MIN_BASELINE_DAYS);
-        let now = per_actor_day(input.data, &input.range, &|actor, _, _| base.contains_key(actor));
+        // An actor judged has that many days, so as many rows at least.
+        let rarest = MIN_BASELINE_DAYS as u64;
+        let judged = |_: &str, days, _| days >= MIN_BASELINE_DAYS;
+        let base = per_actor_day(input.data, &input.baseline, Having::new(&judged).none_rarer_than(rarest));
+        let in_base = |actor: &str, _, _| base.contains_key(actor);
+        let now = per_actor_day(input.data, &input.range, Having::new(&in_base).none_rarer_than(rarest));
         let day = Bucket::Day.micros();
         let mut out = Vec::new();
         for (actor, days) in now {
