@@ -77,9 +77,11 @@ fn key_bit(key: &[u8]) -> (usize, u64) {
     ((h / 64) % 4, 1 << (h % 64))
 }
 
-/// A value to put in details: JSON text (valid, as a parser delimited it) or a parsed value.
+/// A value to put in details: JSON text (valid, as a parser delimited it), a text without
+/// escapes or control characters (the content between the quotes), or a parsed value.
 pub enum Part<'a> {
     Json(&'a str),
+    Text(&'a str),
     Value(&'a Value),
 }
 
@@ -99,8 +101,10 @@ impl Details {
         }
         let n = parts.len();
         // Room for every entry as given (`"key":value,`): one allocation whatever the size.
-        let room: usize =
-            parts.iter().map(|(k, v)| k.len() + 4 + if let Part::Json(raw) = v { raw.len() } else { 16 }).sum();
+        let room: usize = parts
+            .iter()
+            .map(|(k, v)| k.len() + 4 + if let Part::Json(raw) | Part::Text(raw) = v { raw.len() + 2 } else { 16 })
+            .sum();
         let mut d = Details {
             text: String::with_capacity(room + 1),
             entries: Vec::with_capacity(n),
@@ -144,17 +148,27 @@ impl Details {
     /// The details of the canonical object `text` starts with, and where it ends; `None` when
     /// it does not start with one (a line's reader takes them in its own pass this way).
     pub fn canonical_at_start(text: &str) -> Option<(Details, usize)> {
-        let mut entries = Vec::new();
-        let mut keys = [0; 4];
-        let b = text.as_bytes();
-        let end = super::canonical::object_at_start(text, |key, key_end, end| {
-            let (word, bit) = key_bit(&b[key..key_end]);
-            keys[word] |= bit;
-            entries.push(Entry::at(b, key, key_end, end, b[key_end + 2] == b'"'));
-        })?;
-        Some(match entries.is_empty() {
-            true => (Details::new(), end),
-            false => (Details { text: text[..end].to_string(), entries, escaped_keys: false, keys }, end),
+        thread_local! {
+            /// The entries found so far, copied out at their number once the object ends: one
+            /// allocation instead of one for each doubling of a list grown entry by entry.
+            static ENTRIES: std::cell::RefCell<Vec<Entry>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        ENTRIES.with_borrow_mut(|entries| {
+            entries.clear();
+            let mut keys = [0; 4];
+            let b = text.as_bytes();
+            let end = super::canonical::object_at_start(text, |key, key_end, end| {
+                let (word, bit) = key_bit(&b[key..key_end]);
+                keys[word] |= bit;
+                entries.push(Entry::at(b, key, key_end, end, b[key_end + 2] == b'"'));
+            })?;
+            Some(match entries.is_empty() {
+                true => (Details::new(), end),
+                false => {
+                    let (text, entries) = (text[..end].to_string(), entries.to_vec());
+                    (Details { text, entries, escaped_keys: false, keys }, end)
+                }
+            })
         })
     }
 
@@ -176,6 +190,12 @@ impl Details {
         let key_end = self.text.len() - 2;
         let plain_text = match value {
             Part::Json(raw) => write_canonical(raw.trim_ascii(), &mut self.text)?,
+            Part::Text(s) => {
+                self.text.push('"');
+                self.text.push_str(s);
+                self.text.push('"');
+                true
+            }
             Part::Value(Value::String(s)) if !needs_escape(s) => {
                 self.text.push('"');
                 self.text.push_str(s);

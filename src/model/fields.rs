@@ -28,6 +28,7 @@ pub trait Fields {
     fn raw(&self, key: &str) -> Option<Cow<'_, str>> {
         Some(match self.part(key)? {
             Part::Json(raw) => canonical(raw.trim_ascii()),
+            Part::Text(s) => Cow::Owned(format!("\"{s}\"")),
             Part::Value(v) => Cow::Owned(v.to_string()),
         })
     }
@@ -36,6 +37,7 @@ pub trait Fields {
     fn get(&self, key: &str) -> Option<Value> {
         match self.part(key)? {
             Part::Json(raw) => serde_json::from_str(raw).ok(),
+            Part::Text(s) => Some(Value::from(s)),
             Part::Value(v) => Some(v.clone()),
         }
     }
@@ -44,6 +46,7 @@ pub trait Fields {
     fn str(&self, key: &str) -> Option<Cow<'_, str>> {
         match self.part(key)? {
             Part::Json(raw) => string(raw.trim_ascii()),
+            Part::Text(s) => Some(Cow::Borrowed(s)),
             Part::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
             Part::Value(_) => None,
         }
@@ -58,6 +61,7 @@ pub trait Fields {
                 raw => Some(canonical(raw)),
             },
             Part::Value(Value::Null) => None,
+            Part::Text(s) => Some(Cow::Borrowed(s)),
             Part::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
             Part::Value(v) => Some(Cow::Owned(v.to_string())),
         }
@@ -79,6 +83,7 @@ pub trait Fields {
                     _ => None,
                 }
             }
+            Part::Text(s) => s.trim().parse().ok(),
             Part::Value(v) => value_i64(v),
         }
     }
@@ -90,6 +95,7 @@ pub trait Fields {
                 "false" => Some(false),
                 _ => None,
             },
+            Part::Text(_) => None,
             Part::Value(v) => v.as_bool(),
         }
     }
@@ -183,6 +189,19 @@ mod tests {
         }
     }
 
+    /// One text entry, between its quotes (without escapes).
+    struct Plain(&'static str);
+
+    impl Fields for Plain {
+        fn part(&self, key: &str) -> Option<Part<'_>> {
+            (key == "k").then_some(Part::Text(self.0))
+        }
+
+        fn to_details(&self) -> Option<Details> {
+            Details::from_parts(vec![("k".into(), Part::Text(self.0))]).ok()
+        }
+    }
+
     /// One entry parsed.
     struct Parsed(Value);
 
@@ -232,6 +251,17 @@ mod tests {
                 assert_eq!(holder.text("other"), None);
                 assert_eq!(holder, &details as &dyn Fields, "{}", at("entries"));
             }
+        }
+        for text in ["plain", " 42 ", "", "-7", "true", "null", "émoji"] {
+            let details = Details::from_map(&serde_json::Map::from_iter([("k".to_string(), json!(text))]));
+            let holder = &Plain(text) as &dyn Fields;
+            assert_eq!(holder.raw("k"), details.raw("k").map(Cow::Borrowed), "{text}");
+            assert_eq!(holder.get("k"), details.get("k"), "{text}");
+            assert_eq!(holder.str("k"), details.str("k"), "{text}");
+            assert_eq!(holder.text_ref("k"), details.text_ref("k"), "{text}");
+            assert_eq!(holder.i64("k"), details.i64("k"), "{text}");
+            assert_eq!(holder.bool("k"), details.bool("k"), "{text}");
+            assert_eq!(holder, &details as &dyn Fields, "{text}");
         }
         assert_eq!(Parsed(json!(5)).i64("k"), Some(5));
         assert_ne!(&Parsed(json!(5)) as &dyn Fields, &Parsed(json!(6)) as &dyn Fields);

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use flate2::read::MultiGzDecoder;
-use serde_json::Value;
 
 use super::object::{Glance, Line, Object};
 use super::{shapes, Location, Prepare, Record, SourceError};
@@ -389,7 +388,7 @@ fn parse_line(
         return Err(SourceError::Malformed { location: location(), reason: "not a JSON object".into() });
     }
     // Chain anchors in a read-back export vouch for the chain; they are not events.
-    if obj.get("schema").and_then(Value::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
+    if obj.get("schema").and_then(super::object::Val::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
         return Ok(None);
     }
     if let Some(bundle_summary) = work.and_then(Prepare::summary_bundler) {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::model::canonical::Scan;
 use crate::model::details::{KeyText, Part};
-use crate::model::{Details, Fields};
+use crate::model::{value_i64, value_text, Details, Fields};
 
 /// The keys with a slot: those some shape reads at the top level of a record.
 const KNOWN: [&str; 25] = [
@@ -101,7 +101,7 @@ const _: () = assert!(matches!(KNOWN[DETAILS].as_bytes(), b"details"));
 /// [`Details`] without a tree in between.
 #[derive(Debug, Default, PartialEq)]
 pub struct Object<'a> {
-    slots: [Option<Value>; KNOWN.len()],
+    slots: [Option<Slot<'a>>; KNOWN.len()],
     /// The objects of the [`WRITTEN`] keys, as written (their slot then empty).
     written: [Option<&'a str>; WRITTEN.len()],
     details: Option<&'a str>,
@@ -113,11 +113,100 @@ pub struct Object<'a> {
     envelope: u32,
 }
 
+/// A known key's value: a text without escapes or control characters, borrowed from the line
+/// (most known values are: allocating, copying and freeing each was a twentieth of the CPU of
+/// `bench/anomalies.sh`), or any value, parsed.
+#[derive(Debug)]
+enum Slot<'a> {
+    Text(&'a str),
+    Value(Value),
+}
+
+impl Slot<'_> {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Slot::Text(s) => Val::Str(s),
+            Slot::Value(v) => Val::from(v),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Slot::Text(s) => Value::from(s),
+            Slot::Value(v) => v,
+        }
+    }
+
+    fn part(&self) -> Part<'_> {
+        match self {
+            Slot::Text(s) => Part::Text(s),
+            Slot::Value(v) => Part::Value(v),
+        }
+    }
+}
+
+/// Equal when they hold the same value, borrowed or parsed.
+impl PartialEq for Slot<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.val() == other.val()
+    }
+}
+
+/// A known key's value as [`Object::get`] gives it: a text, or any other value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val<'v> {
+    Str(&'v str),
+    /// Never a text.
+    Other(&'v Value),
+}
+
+impl<'v> From<&'v Value> for Val<'v> {
+    fn from(v: &'v Value) -> Val<'v> {
+        match v {
+            Value::String(s) => Val::Str(s),
+            other => Val::Other(other),
+        }
+    }
+}
+
+impl<'v> Val<'v> {
+    pub fn as_str(self) -> Option<&'v str> {
+        match self {
+            Val::Str(s) => Some(s),
+            Val::Other(_) => None,
+        }
+    }
+
+    pub fn is_string(self) -> bool {
+        matches!(self, Val::Str(_))
+    }
+
+    pub fn is_null(self) -> bool {
+        matches!(self, Val::Other(Value::Null))
+    }
+
+    /// The value as a person would write it ([`value_text`]), borrowed when a text.
+    pub fn text(self) -> Option<Cow<'v, str>> {
+        match self {
+            Val::Str(s) => Some(Cow::Borrowed(s)),
+            Val::Other(v) => value_text(v).map(Cow::Owned),
+        }
+    }
+
+    /// The value as an integer ([`value_i64`]).
+    pub fn i64(self) -> Option<i64> {
+        match self {
+            Val::Str(s) => s.trim().parse().ok(),
+            Val::Other(v) => value_i64(v),
+        }
+    }
+}
+
 impl<'a> Object<'a> {
     /// A known key's value (`details`, other keys and the objects kept [written](Object::written)
     /// are not parsed: see [`Object::details_is_object`]).
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        slot(key).and_then(|i| self.slots[i].as_ref())
+    pub fn get(&self, key: &str) -> Option<Val<'_>> {
+        slot(key).and_then(|i| self.slots[i].as_ref()).map(Slot::val)
     }
 
     /// The object a [`WRITTEN`] key holds, as written (`None` for any other value).
@@ -152,7 +241,7 @@ impl<'a> Object<'a> {
                 // Valid JSON, delimited by the parser; only nesting deeper than serde_json reads
                 // fails here, and `Object::written` reads such an object.
                 Some(raw) => serde_json::from_str(raw).ok(),
-                None => self.slots[i].take(),
+                None => self.slots[i].take().map(Slot::into_value),
             },
             None => {
                 self.rest.retain(|(k, _)| k != key);
@@ -233,7 +322,7 @@ impl<'a> Object<'a> {
             .zip(&self.slots)
             .enumerate()
             .filter(|(i, _)| self.shown(*i))
-            .filter_map(|(_, (k, v))| Some((Cow::Borrowed(*k), Part::Value(v.as_ref()?))));
+            .filter_map(|(_, (k, v))| Some((Cow::Borrowed(*k), v.as_ref()?.part())));
         let written = WRITTEN
             .iter()
             .zip(self.written)
@@ -274,7 +363,7 @@ impl Fields for Object<'_> {
             Some(DETAILS) => self.details.map(Part::Json),
             Some(i) => match written_at(i).and_then(|w| self.written[w]) {
                 Some(raw) => Some(Part::Json(raw)),
-                None => self.slots[i].as_ref().map(Part::Value),
+                None => self.slots[i].as_ref().map(Slot::part),
             },
             // The last of a key given twice, as in a map.
             None => self.rest.iter().rev().find(|(k, _)| k == key).map(|(_, raw)| Part::Json(raw)),
@@ -289,6 +378,10 @@ impl Fields for Object<'_> {
 impl<'a> Object<'a> {
     /// A known key's value (a key given again replaces it).
     fn set(&mut self, slot: usize, value: Value) {
+        self.set_slot(slot, Slot::Value(value));
+    }
+
+    fn set_slot(&mut self, slot: usize, value: Slot<'a>) {
         if let Some(w) = written_at(slot) {
             self.written[w] = None;
         }
@@ -400,8 +493,8 @@ impl<'a> Object<'a> {
                     }
                     Some(i) => {
                         let value = match r.text() {
-                            Some((from, to)) => Value::String(text[from..to].to_string()),
-                            None => {
+                            Some((from, to)) => Slot::Text(&text[from..to]),
+                            None => Slot::Value({
                                 // Numbers, escapes, nested values: as `serde_json` reads them
                                 // (integers, most of them, read here the same).
                                 r.i = start;
@@ -411,9 +504,9 @@ impl<'a> Object<'a> {
                                     Some(n) => n,
                                     None => serde_json::from_str(raw).ok()?,
                                 }
-                            }
+                            }),
                         };
-                        obj.set(i, value);
+                        obj.set_slot(i, value);
                     }
                     None => {
                         r.any_value(0)?;
@@ -590,7 +683,7 @@ mod tests {
             obj.canonical(text).unwrap(),
             r#"{"":0,"action":"a","actor":null,"details":{"a":[1,"x"],"b":2},"id":"7","time":"last","zeta":[2],"émoji":"é"}"#
         );
-        assert_eq!(obj.get("time"), Some(&Value::from("last")));
+        assert_eq!(obj.get("time"), Some(Val::Str("last")));
         assert!(obj.contains_key("actor"), "a null is a value");
         assert!(obj.contains_key("zeta") && obj.contains_key("details") && !obj.contains_key("zet"));
         assert!(obj.details_is_object());
@@ -612,7 +705,7 @@ mod tests {
         let text = r#"{"target":"x","actor":{"id":1},"actor":{ "type" : "u" },"target":{"b":1,"a":[]},"target":[2]}"#;
         let Line::Object(mut obj) = Line::read(text).unwrap() else { panic!("an object") };
         assert_eq!(obj.written("actor"), Some(r#"{ "type" : "u" }"#));
-        assert_eq!((obj.written("target"), obj.get("target")), (None, Some(&serde_json::json!([2]))));
+        assert_eq!((obj.written("target"), obj.get("target")), (None, Some(Val::Other(&serde_json::json!([2])))));
         assert!(obj.contains_key("actor") && !obj.only_details());
         assert_eq!(obj.canonical(text).unwrap(), r#"{"actor":{"type":"u"},"target":[2]}"#);
         assert_eq!(obj.remove("actor"), Some(serde_json::json!({"type": "u"})));

@@ -7,10 +7,10 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::normalize::{self, enrich, GitlabEnvelope};
-use super::object::Object;
+use super::object::{Object, Val};
 use super::summary::{self, Authorized, Named, Summary};
 use crate::model::{
-    time, value_i64, value_text, Actor, ActorClass, AuditEvent, Details, Fields, Origin, Outcome, Scope, Target, SCHEMA,
+    time, value_text, Actor, ActorClass, AuditEvent, Details, Fields, Origin, Outcome, Scope, Target, SCHEMA,
 };
 
 /// Turn one parsed JSON object, written as `line`, into an event, or say why it cannot be one.
@@ -29,7 +29,7 @@ pub fn recognize(obj: &mut Object, line: &str) -> Result<AuditEvent, String> {
     // The canonical text (sorted keys, compact) identifies records that carry no id of their own
     // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
     // parsing it, so only when needed).
-    let content = match obj.get("id").and_then(value_text).filter(|s| !s.is_empty()) {
+    let content = match obj.get("id").and_then(Val::text).filter(|s| !s.is_empty()) {
         Some(_) => Cow::Borrowed(""),
         None => obj.canonical(line).map_err(invalid)?,
     };
@@ -60,10 +60,10 @@ enum Shape {
 
 impl Shape {
     fn of(obj: &Object) -> Option<Shape> {
-        let is_str = |k: &str| obj.get(k).is_some_and(Value::is_string);
-        Some(if obj.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
+        let is_str = |k: &str| obj.get(k).is_some_and(Val::is_string);
+        Some(if obj.get("schema").and_then(Val::as_str) == Some(SCHEMA) {
             Shape::Export
-        } else if obj.get("event_type").and_then(Value::as_str) == Some("audit") && is_str("action") {
+        } else if obj.get("event_type").and_then(Val::as_str) == Some("audit") && is_str("action") {
             Shape::AgentAudit
         } else if is_str("event_type") && (obj.details_is_object() || is_str("id")) {
             Shape::GitlabStreaming
@@ -232,7 +232,7 @@ fn agent_audit_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summar
     let time = time::parse(obj.get("timestamp")?.as_str()?)?;
     text_of(obj.get("action"))?;
     // As `agent_audit` reads them.
-    let actor = match (obj.written("actor"), obj.get("actor")) {
+    let actor = match (obj.written("actor"), obj.get("actor").filter(|v| !v.is_null())) {
         (Some(raw), _) => {
             let a = Details::from_json(raw).ok()?;
             Actor {
@@ -241,7 +241,7 @@ fn agent_audit_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summar
                 class: a.str("type").map(|t| ActorClass::from_source(&t)).unwrap_or_default(),
             }
         }
-        (None, None | Some(Value::Null)) => Actor::default(),
+        (None, None) => Actor::default(),
         (None, Some(_)) => return None,
     };
     let target = match obj.written("target") {
@@ -257,7 +257,7 @@ fn agent_audit_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summar
         None => Cow::Borrowed(""),
     };
     let helper = normalize::on_behalf_of(obj);
-    let outcome = match obj.get("outcome").and_then(Value::as_str) {
+    let outcome = match obj.get("outcome").and_then(Val::as_str) {
         Some("success") => Outcome::Success,
         Some("failure") => Outcome::Failure,
         _ => normalize::outcome_of(obj, &event_name),
@@ -268,7 +268,7 @@ fn agent_audit_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summar
         actor_name: actor.name.map(Cow::Owned),
         class: normalize::class_of(actor.class, obj, helper.is_some()),
         on_behalf_of: helper.map(|h| Named { id: h.id.map(Cow::Owned), name: h.name.map(Cow::Owned) }),
-        ip: obj.get("source_ip").and_then(value_text).map(Cow::Owned),
+        ip: obj.get("source_ip").and_then(Val::text),
         outcome,
         event_name,
         project,
@@ -306,20 +306,17 @@ fn from_details<'o, D: Fields + 'o>(time: time::Timestamp, details: &'o D) -> Su
 }
 
 /// A value as [`take_text`] takes it, borrowed.
-fn text_of(v: Option<&Value>) -> Option<Cow<'_, str>> {
-    match v? {
-        Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-        other => value_text(other).map(Cow::Owned),
-    }
-    .filter(|s| !s.is_empty())
+fn text_of(v: Option<Val<'_>>) -> Option<Cow<'_, str>> {
+    v?.text().filter(|s| !s.is_empty())
 }
 
 /// A value as an integer ([`take_i64`]): `Some(None)` for none or `null`, `None` for a value
 /// that is not one.
-fn i64_of(v: Option<&Value>) -> Option<Option<i64>> {
+fn i64_of(v: Option<Val<'_>>) -> Option<Option<i64>> {
     match v {
-        None | Some(Value::Null) => Some(None),
-        Some(v) => value_i64(v).map(Some),
+        None => Some(None),
+        Some(v) if v.is_null() => Some(None),
+        Some(v) => v.i64().map(Some),
     }
 }
 
@@ -333,7 +330,8 @@ fn take_text(obj: &mut Object, key: &str) -> Option<String> {
 
 fn take_i64(obj: &mut Object, key: &str) -> Result<Option<i64>, String> {
     let v = obj.remove(key);
-    i64_of(v.as_ref()).ok_or_else(|| format!("field {key:?} is not an integer: {}", v.unwrap_or_default()))
+    i64_of(v.as_ref().map(Val::from))
+        .ok_or_else(|| format!("field {key:?} is not an integer: {}", v.unwrap_or_default()))
 }
 
 fn take_time(obj: &mut Object, keys: &[&str]) -> Result<Option<time::Timestamp>, String> {
@@ -471,8 +469,9 @@ fn agent_audit(obj: &mut Object) -> Result<AuditEvent, String> {
             ev.scope = Some(Scope { kind: "Project".into(), id: t.i64("project_id"), path: Some(project) });
         }
     }
-    ev.ip_address = obj.get("source_ip").and_then(value_text);
-    ev.message = obj.get("error").and_then(value_text).or_else(|| obj.get("rejection_reason").and_then(value_text));
+    let text = |key: &str| obj.get(key).and_then(Val::text).map(Cow::into_owned);
+    ev.ip_address = text("source_ip");
+    ev.message = text("error").or_else(|| text("rejection_reason"));
     ev.details = obj.to_details().map_err(invalid)?;
     enrich(&mut ev);
     Ok(ev)
