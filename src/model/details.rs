@@ -386,7 +386,7 @@ fn parse(raw: &str) -> Value {
 }
 
 /// The text of a JSON string value, borrowed when it has no escapes; `None` for other values.
-fn string(raw: &str) -> Option<Cow<'_, str>> {
+pub(super) fn string(raw: &str) -> Option<Cow<'_, str>> {
     if !raw.starts_with('"') {
         return None;
     }

@@ -12,8 +12,75 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::details::Part;
-use super::{value_i64, Details};
+use super::details::{string, Part};
+use super::{value_i64, value_text, Details};
+
+/// A value read, not written: a text (borrowed), or any other value — what a line's known key
+/// holds (`Object::get`), and what a [`Part`] that is not JSON text reads as.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val<'v> {
+    Str(&'v str),
+    /// Never a text.
+    Other(&'v Value),
+}
+
+impl<'v> From<&'v Value> for Val<'v> {
+    fn from(v: &'v Value) -> Val<'v> {
+        match v {
+            Value::String(s) => Val::Str(s),
+            other => Val::Other(other),
+        }
+    }
+}
+
+impl<'v> Val<'v> {
+    /// What a part that is not JSON text holds (`None` for JSON text).
+    fn of(part: Part<'v>) -> Option<Val<'v>> {
+        match part {
+            Part::Json(_) => None,
+            Part::Text(s) => Some(Val::Str(s)),
+            Part::Value(v) => Some(Val::from(v)),
+        }
+    }
+
+    pub fn as_str(self) -> Option<&'v str> {
+        match self {
+            Val::Str(s) => Some(s),
+            Val::Other(_) => None,
+        }
+    }
+
+    pub fn is_string(self) -> bool {
+        matches!(self, Val::Str(_))
+    }
+
+    pub fn is_null(self) -> bool {
+        matches!(self, Val::Other(Value::Null))
+    }
+
+    pub fn as_bool(self) -> Option<bool> {
+        match self {
+            Val::Str(_) => None,
+            Val::Other(v) => v.as_bool(),
+        }
+    }
+
+    /// The value as a person would write it ([`value_text`]), borrowed when a text.
+    pub fn text(self) -> Option<Cow<'v, str>> {
+        match self {
+            Val::Str(s) => Some(Cow::Borrowed(s)),
+            Val::Other(v) => value_text(v).map(Cow::Owned),
+        }
+    }
+
+    /// The value as an integer ([`value_i64`]).
+    pub fn i64(self) -> Option<i64> {
+        match self {
+            Val::Str(s) => s.trim().parse().ok(),
+            Val::Other(v) => value_i64(v),
+        }
+    }
+}
 
 /// See the module documentation. Implementors give [`Fields::part`] and [`Fields::to_details`];
 /// [`Details`] answers the rest itself.
@@ -28,7 +95,7 @@ pub trait Fields {
     fn raw(&self, key: &str) -> Option<Cow<'_, str>> {
         Some(match self.part(key)? {
             Part::Json(raw) => canonical(raw.trim_ascii()),
-            Part::Text(s) => Cow::Owned(format!("\"{s}\"")),
+            Part::Text(s) => Cow::Owned(Value::from(s).to_string()),
             Part::Value(v) => Cow::Owned(v.to_string()),
         })
     }
@@ -46,9 +113,7 @@ pub trait Fields {
     fn str(&self, key: &str) -> Option<Cow<'_, str>> {
         match self.part(key)? {
             Part::Json(raw) => string(raw.trim_ascii()),
-            Part::Text(s) => Some(Cow::Borrowed(s)),
-            Part::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
-            Part::Value(_) => None,
+            read => Val::of(read)?.as_str().map(Cow::Borrowed),
         }
     }
 
@@ -60,10 +125,7 @@ pub trait Fields {
                 raw if raw.starts_with('"') => string(raw),
                 raw => Some(canonical(raw)),
             },
-            Part::Value(Value::Null) => None,
-            Part::Text(s) => Some(Cow::Borrowed(s)),
-            Part::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
-            Part::Value(v) => Some(Cow::Owned(v.to_string())),
+            read => Val::of(read)?.text(),
         }
     }
 
@@ -83,8 +145,7 @@ pub trait Fields {
                     _ => None,
                 }
             }
-            Part::Text(s) => s.trim().parse().ok(),
-            Part::Value(v) => value_i64(v),
+            read => Val::of(read)?.i64(),
         }
     }
 
@@ -95,8 +156,7 @@ pub trait Fields {
                 "false" => Some(false),
                 _ => None,
             },
-            Part::Text(_) => None,
-            Part::Value(v) => v.as_bool(),
+            read => Val::of(read)?.as_bool(),
         }
     }
 }
@@ -158,16 +218,6 @@ fn canonical(raw: &str) -> Cow<'_, str> {
     } else {
         let value: Value = serde_json::from_str(raw).expect("a parser delimited the value");
         Cow::Owned(value.to_string())
-    }
-}
-
-/// The text of a JSON string value, borrowed when it has no escapes; `None` for other values.
-fn string(raw: &str) -> Option<Cow<'_, str>> {
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
-        serde_json::from_str(raw).ok().map(Cow::Owned)
-    } else {
-        Some(Cow::Borrowed(inner))
     }
 }
 

@@ -388,7 +388,7 @@ fn parse_line(
         return Err(SourceError::Malformed { location: location(), reason: "not a JSON object".into() });
     }
     // Chain anchors in a read-back export vouch for the chain; they are not events.
-    if obj.get("schema").and_then(super::object::Val::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
+    if obj.get("schema").and_then(crate::model::fields::Val::as_str) == Some(crate::chain::ANCHOR_SCHEMA) {
         return Ok(None);
     }
     if let Some(bundle_summary) = work.and_then(Prepare::summary_bundler) {

@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 
 use crate::model::canonical::Scan;
 use crate::model::details::{KeyText, Part};
-use crate::model::{value_i64, value_text, Details, Fields};
+use crate::model::fields::Val;
+use crate::model::{Details, Fields};
 
 /// The keys with a slot: those some shape reads at the top level of a record.
 const KNOWN: [&str; 25] = [
@@ -149,56 +150,6 @@ impl Slot<'_> {
 impl PartialEq for Slot<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.val() == other.val()
-    }
-}
-
-/// A known key's value as [`Object::get`] gives it: a text, or any other value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Val<'v> {
-    Str(&'v str),
-    /// Never a text.
-    Other(&'v Value),
-}
-
-impl<'v> From<&'v Value> for Val<'v> {
-    fn from(v: &'v Value) -> Val<'v> {
-        match v {
-            Value::String(s) => Val::Str(s),
-            other => Val::Other(other),
-        }
-    }
-}
-
-impl<'v> Val<'v> {
-    pub fn as_str(self) -> Option<&'v str> {
-        match self {
-            Val::Str(s) => Some(s),
-            Val::Other(_) => None,
-        }
-    }
-
-    pub fn is_string(self) -> bool {
-        matches!(self, Val::Str(_))
-    }
-
-    pub fn is_null(self) -> bool {
-        matches!(self, Val::Other(Value::Null))
-    }
-
-    /// The value as a person would write it ([`value_text`]), borrowed when a text.
-    pub fn text(self) -> Option<Cow<'v, str>> {
-        match self {
-            Val::Str(s) => Some(Cow::Borrowed(s)),
-            Val::Other(v) => value_text(v).map(Cow::Owned),
-        }
-    }
-
-    /// The value as an integer ([`value_i64`]).
-    pub fn i64(self) -> Option<i64> {
-        match self {
-            Val::Str(s) => s.trim().parse().ok(),
-            Val::Other(v) => value_i64(v),
-        }
     }
 }
 

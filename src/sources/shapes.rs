@@ -7,8 +7,9 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::normalize::{self, enrich, GitlabEnvelope};
-use super::object::{Object, Val};
+use super::object::Object;
 use super::summary::{self, Authorized, Named, Summary};
+use crate::model::fields::Val;
 use crate::model::{
     time, value_text, Actor, ActorClass, AuditEvent, Details, Fields, Origin, Outcome, Scope, Target, SCHEMA,
 };
@@ -26,13 +27,7 @@ pub fn recognize(obj: &mut Object, line: &str) -> Result<AuditEvent, String> {
         Shape::GitlabStreaming => gitlab_streaming,
         Shape::GitlabAuditLog => gitlab_audit_log,
     };
-    // The canonical text (sorted keys, compact) identifies records that carry no id of their own
-    // (every shape takes its own id from a non-empty `id`; writing the text costs as much as
-    // parsing it, so only when needed).
-    let content = match obj.get("id").and_then(Val::text).filter(|s| !s.is_empty()) {
-        Some(_) => Cow::Borrowed(""),
-        None => obj.canonical(line).map_err(invalid)?,
-    };
+    let content = content(obj, line).map_err(invalid)?;
     let mut ev = build(obj)?;
     ev.assign_id(&content);
     Ok(ev)
@@ -107,35 +102,45 @@ pub fn summarize<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summary<'o>>
     }
 }
 
-/// The id [`recognize`] assigns the event of `obj`, from a source's id (a non-empty `id`), else
-/// from the line's canonical text.
-fn id_of(obj: &Object, line: &str, format: &str, native_id: Option<&str>) -> Option<String> {
-    Some(match native_id {
-        Some(_) => AuditEvent::id_of(format, native_id, ""),
-        None => AuditEvent::id_of(format, None, &obj.canonical(line).ok()?),
-    })
+/// What identifies the record `obj`, written as `line`, when it carries no id of its own: its
+/// canonical text (sorted keys, compact); empty when it does (every shape takes its own id from
+/// a non-empty `id`; writing the text costs as much as parsing it, so only when needed).
+fn content<'w>(obj: &Object, line: &'w str) -> Result<Cow<'w, str>, serde_json::Error> {
+    match text_of(obj.get("id")) {
+        Some(_) => Ok(Cow::Borrowed("")),
+        None => obj.canonical(line),
+    }
+}
+
+/// The id [`recognize`] assigns the event of `obj`, written as `line`, of source format `format`.
+fn id_of(obj: &Object, line: &str, format: &str) -> Option<String> {
+    Some(AuditEvent::id_of(format, text_of(obj.get("id")).as_deref(), &content(obj, line).ok()?))
+}
+
+/// The slots of the GitLab envelope (what [`take_envelope`] takes, but `time`, and the source's
+/// `id`) with the event's name under `name_key`.
+fn gitlab_envelope(name_key: &str) -> u32 {
+    Object::slots_of(&[
+        "author_id",
+        "author_name",
+        "created_at",
+        "entity_id",
+        "entity_path",
+        "entity_type",
+        "id",
+        "ip_address",
+        "target_details",
+        "target_id",
+        "target_type",
+        name_key,
+    ])
 }
 
 /// [`summarize`] for the usual line of a GitLab streaming audit log: the envelope, an `id`,
 /// and `details` an object (not a key beyond the envelope, a time under `time`, an empty
 /// `event_type`, a value that is not what its field takes).
 fn streaming_summary<'o>(obj: &'o mut Object<'_>) -> Option<Summary<'o>> {
-    static ENVELOPE: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
-        Object::slots_of(&[
-            "author_id",
-            "author_name",
-            "created_at",
-            "entity_id",
-            "entity_path",
-            "entity_type",
-            "event_type",
-            "id",
-            "ip_address",
-            "target_details",
-            "target_id",
-            "target_type",
-        ])
-    });
+    static ENVELOPE: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| gitlab_envelope("event_type"));
     if !obj.only(*ENVELOPE) {
         return None;
     }
@@ -172,34 +177,20 @@ fn streaming_summary<'o>(obj: &'o mut Object<'_>) -> Option<Summary<'o>> {
 /// [`summarize`] for a line of GitLab's `audit_json.log` without a nested `details`: its keys
 /// beyond the envelope are the details.
 fn audit_log_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summary<'o>> {
-    static ENVELOPE: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
-        Object::slots_of(&[
-            "created_at",
-            "event_name",
-            "author_id",
-            "author_name",
-            "entity_type",
-            "entity_id",
-            "entity_path",
-            "target_type",
-            "target_id",
-            "target_details",
-            "ip_address",
-            "id",
-        ])
-    });
+    static ENVELOPE: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| gitlab_envelope("event_name"));
+    static TIME: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| Object::slots_of(&["time"]));
     if obj.contains_key("details") {
         return None;
     }
     // As `take_time` reads them: `time` is the envelope's only when `created_at` holds no time.
     let (time, time_key) = match obj.get("created_at").filter(|v| !v.is_null()) {
         Some(at) => (at, 0),
-        None => (obj.get("time").filter(|v| !v.is_null())?, Object::slots_of(&["time"])),
+        None => (obj.get("time").filter(|v| !v.is_null())?, *TIME),
     };
     let time = time::parse(time.as_str()?)?;
     let author_id = i64_of(obj.get("author_id"))?;
     let entity_id = i64_of(obj.get("entity_id"))?;
-    let id = id_of(obj, line, "gitlab_audit_log", text_of(obj.get("id")).as_deref())?;
+    let id = id_of(obj, line, "gitlab_audit_log")?;
     let obj: &'o Object = obj.leave_envelope(*ENVELOPE | time_key);
     let event_name = text_of(obj.get("event_name")).unwrap_or(Cow::Borrowed("audit_operation"));
     let helper = normalize::on_behalf_of(obj);
@@ -233,34 +224,22 @@ fn agent_audit_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summar
     text_of(obj.get("action"))?;
     // As `agent_audit` reads them.
     let actor = match (obj.written("actor"), obj.get("actor").filter(|v| !v.is_null())) {
-        (Some(raw), _) => {
-            let a = Details::from_json(raw).ok()?;
-            Actor {
-                id: a.text("id"),
-                name: a.text("name"),
-                class: a.str("type").map(|t| ActorClass::from_source(&t)).unwrap_or_default(),
-            }
-        }
+        (Some(raw), _) => agent_actor(raw).ok()?,
         (None, None) => Actor::default(),
         (None, Some(_)) => return None,
     };
-    let target = match obj.written("target") {
-        Some(raw) => Some(Details::from_json(raw).ok()?),
-        None => None,
+    let (target, scope) = match obj.written("target") {
+        Some(raw) => agent_target(raw).ok()?,
+        None => (Target::default(), None),
     };
-    let id = id_of(obj, line, "agent_audit", text_of(obj.get("id")).as_deref())?;
+    let id = id_of(obj, line, "agent_audit")?;
     let obj: &'o Object = obj.leave_envelope(*ENVELOPE);
     let event_name = text_of(obj.get("action"))?;
-    let target_text = |k: &str| target.as_ref().and_then(|t| t.text(k));
-    let project = match target_text("project") {
-        Some(path) => summary::project("Project", target.as_ref().and_then(|t| t.i64("project_id")), Some(path.into())),
-        None => Cow::Borrowed(""),
-    };
+    let project = Cow::Owned(summary::project_of(scope.as_ref()).into_owned());
     let helper = normalize::on_behalf_of(obj);
-    let outcome = match obj.get("outcome").and_then(Val::as_str) {
-        Some("success") => Outcome::Success,
-        Some("failure") => Outcome::Failure,
-        _ => normalize::outcome_of(obj, &event_name),
+    let outcome = match agent_outcome(obj.get("outcome").and_then(Val::as_str)) {
+        Outcome::Unknown => normalize::outcome_of(obj, &event_name),
+        said => said,
     };
     Some(Summary {
         id: Cow::Owned(id),
@@ -272,7 +251,7 @@ fn agent_audit_summary<'o>(obj: &'o mut Object<'_>, line: &str) -> Option<Summar
         outcome,
         event_name,
         project,
-        target_id: ["resource_id", "id", "iid", "commit_sha"].iter().find_map(|k| target_text(k)).map(Cow::Owned),
+        target_id: target.id.map(Cow::Owned),
         ..from_details(time, obj)
     })
 }
@@ -434,40 +413,21 @@ fn agent_audit(obj: &mut Object) -> Result<AuditEvent, String> {
     // The actor and target objects are read as details are (the same values: texts as
     // `value_text` gives them, the last of a key given twice), without a tree.
     let actor = match obj.take_written("actor") {
-        Some(raw) => {
-            let a = Details::from_json(raw).map_err(invalid)?;
-            Actor {
-                id: a.text("id"),
-                name: a.text("name"),
-                class: a.str("type").map(|t| ActorClass::from_source(&t)).unwrap_or_default(),
-            }
-        }
+        Some(raw) => agent_actor(raw)?,
         None => match obj.remove("actor") {
             None | Some(Value::Null) => Actor::default(),
             Some(other) => return Err(format!("field \"actor\" is not an object: {other}")),
         },
     };
-    let outcome = match obj.remove("outcome").as_ref().and_then(Value::as_str) {
-        Some("success") => Outcome::Success,
-        Some("failure") => Outcome::Failure,
-        _ => Outcome::Unknown,
-    };
+    let outcome = agent_outcome(obj.remove("outcome").as_ref().and_then(Value::as_str));
     let correlation_id = take_text(obj, "correlation_id");
     let mut ev =
         AuditEvent::new(time, action, actor, Origin { format: "agent_audit".into(), native_id: take_text(obj, "id") });
     ev.outcome = outcome;
     ev.correlation_id = correlation_id;
     if let Some(raw) = obj.written("target") {
-        let t = Details::from_json(raw).map_err(invalid)?;
-        let get = |k: &str| t.text(k);
-        ev.target = Some(Target {
-            kind: get("resource_type"),
-            id: ["resource_id", "id", "iid", "commit_sha"].iter().find_map(|k| get(k)),
-            details: ["title", "branch", "path"].iter().find_map(|k| get(k)),
-        });
-        if let Some(project) = get("project") {
-            ev.scope = Some(Scope { kind: "Project".into(), id: t.i64("project_id"), path: Some(project) });
-        }
+        let (target, scope) = agent_target(raw)?;
+        (ev.target, ev.scope) = (Some(target), scope);
     }
     let text = |key: &str| obj.get(key).and_then(Val::text).map(Cow::into_owned);
     ev.ip_address = text("source_ip");
@@ -475,6 +435,41 @@ fn agent_audit(obj: &mut Object) -> Result<AuditEvent, String> {
     ev.details = obj.to_details().map_err(invalid)?;
     enrich(&mut ev);
     Ok(ev)
+}
+
+/// An agent audit entry's `actor` object, as written, as the event's actor.
+fn agent_actor(raw: &str) -> Result<Actor, String> {
+    let a = Details::from_json(raw).map_err(invalid)?;
+    Ok(Actor {
+        id: a.text("id"),
+        name: a.text("name"),
+        class: a.str("type").map(|t| ActorClass::from_source(&t)).unwrap_or_default(),
+    })
+}
+
+/// An agent audit entry's `target` object, as written: the event's target and, when the target
+/// names its project, the event's scope.
+fn agent_target(raw: &str) -> Result<(Target, Option<Scope>), String> {
+    let t = Details::from_json(raw).map_err(invalid)?;
+    let get = |k: &str| t.text(k);
+    let target = Target {
+        kind: get("resource_type"),
+        id: ["resource_id", "id", "iid", "commit_sha"].iter().find_map(|k| get(k)),
+        details: ["title", "branch", "path"].iter().find_map(|k| get(k)),
+    };
+    let scope =
+        get("project").map(|project| Scope { kind: "Project".into(), id: t.i64("project_id"), path: Some(project) });
+    Ok((target, scope))
+}
+
+/// The outcome an agent audit entry's `outcome` says (unknown for any other value: its action's
+/// name tells then).
+fn agent_outcome(said: Option<&str>) -> Outcome {
+    match said {
+        Some("success") => Outcome::Success,
+        Some("failure") => Outcome::Failure,
+        _ => Outcome::Unknown,
+    }
 }
 
 #[cfg(test)]
