@@ -353,6 +353,11 @@ pub struct AnomaliesArgs {
     /// their counts and selections itself).
     #[arg(long)]
     pub local: bool,
+    /// Keep what each NDJSON file gave in DIR (created owner-only) and read it from there on
+    /// later runs while the file is unchanged: a daily run reads only its new files. Safe to
+    /// delete at any time.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
 }

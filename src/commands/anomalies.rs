@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::analyze::anomalies::cache::RowCache;
 use crate::analyze::anomalies::clickhouse::ClickHouseStore;
 use crate::analyze::anomalies::store::Store;
 use crate::analyze::anomalies::{self, first_seen::Attr, Dataset, Finding, Settings, Window, HEURISTICS};
@@ -85,11 +86,7 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
             findings
         }
         _ => {
-            read.prepare = Some(Dataset::prepare(read.range));
-            let stream = spec.open(&read).context("cannot open the source")?;
-            let data =
-                Dataset::read(crate::logging::counted(stream, crate::logging::progress("events read")), &read.range)
-                    .with_context(|| format!("cannot read {}", spec.describe()))?;
+            let data = read_dataset(&spec, read, args.cache_dir.as_deref())?;
             tracing::info!(events = data.rows.len(), sessions = data.sessions.len(), "read baseline and range");
             anomalies::detect(&data, range, baseline, &settings, &args.heuristics)
         }
@@ -115,6 +112,47 @@ pub fn run(args: &AnomaliesArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush().context("cannot write to stdout")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The events of `read.range` in memory: NDJSON files through the rows cache in `cache_dir`
+/// when one is given ([`RowCache`]), every other source read whole.
+fn read_dataset(
+    spec: &SourceSpec,
+    mut read: crate::sources::ReadOptions,
+    cache_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Dataset> {
+    let work = Dataset::prepare(read.range);
+    let failed = || format!("cannot read {}", spec.describe());
+    match (spec, cache_dir) {
+        (SourceSpec::Files(paths), Some(dir)) => {
+            let mut cache = RowCache::open(dir)?;
+            let inputs = crate::sources::ndjson::expand(paths).context("cannot open the source")?;
+            let bar = crate::logging::progress("events read");
+            let data = cache.read(inputs, &read.range, &work, |n| bar.set_position(n as u64)).with_context(failed)?;
+            bar.finish_and_clear();
+            cache.finish();
+            let s = cache.stats;
+            tracing::info!(
+                files_from_cache = s.files_cached,
+                events_from_cache = s.rows_cached,
+                files_read = s.files_read,
+                segments_written = s.files_written,
+                segments_removed = s.removed,
+                cache = %dir.display(),
+                "rows cache"
+            );
+            Ok(data)
+        }
+        _ => {
+            if cache_dir.is_some() {
+                tracing::info!("--cache-dir keeps rows of NDJSON files only; this source is read whole");
+            }
+            read.prepare = Some(work);
+            let stream = spec.open(&read).context("cannot open the source")?;
+            let progress = crate::logging::progress("events read");
+            Dataset::read(crate::logging::counted(stream, progress), &read.range).with_context(failed)
+        }
+    }
 }
 
 /// One finding as a record of `format` (not `table`), without a newline.

@@ -169,3 +169,66 @@ fn findings_go_to_outputs_like_exports() {
     assert_eq!(r.code, 2, "the table cannot go to an output");
     assert!(r.stderr.contains("--format cef, ocsf or json"), "{}", r.stderr);
 }
+
+#[test]
+fn a_rows_cache_gives_the_same_findings_and_reads_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    std::fs::create_dir(&events).unwrap();
+    for f in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo/events")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, events.join(f.file_name().unwrap())).unwrap();
+    }
+    let cache = dir.path().join("cache");
+    let (events, cache_dir) = (events.to_str().unwrap(), cache.to_str().unwrap());
+    let range = ["anomalies", "--source", events, "--range", "2026-10-01..2026-10-31", "--format", "json"];
+    let args = |baseline: &'static str, cached: bool| {
+        let mut a = [&range[..], &["--baseline", baseline]].concat();
+        if cached {
+            a.extend(["--cache-dir", cache_dir]);
+        }
+        a
+    };
+    let plain = run(&args("60d", false)).ok();
+    assert!(!plain.stdout.is_empty());
+    // Stats of a cached run: files from the cache, files read, segments written and removed.
+    let cached = |baseline: &'static str| {
+        let r = run(&args(baseline, true)).ok();
+        let stat = |key: &str| -> usize {
+            let at = r.stderr.find(&format!("{key}=")).unwrap_or_else(|| panic!("{key} in {}", r.stderr));
+            r.stderr[at + key.len() + 1..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+        };
+        let stats = ["files_from_cache", "files_read", "segments_written", "segments_removed"].map(stat);
+        (r.stdout, stats)
+    };
+    // First run: every file read, a segment written for each (all of their events are inside
+    // the 60-day baseline and the range); then every file from its segment.
+    assert_eq!(cached("60d"), (plain.stdout.clone(), [0, 3, 3, 0]));
+    assert_eq!(cached("60d"), (plain.stdout.clone(), [3, 0, 0, 0]));
+    let mut segments: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    segments.sort();
+    assert_eq!(segments.len(), 3);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&segments[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    // A file touched is read again; a damaged segment is read past.
+    let touched = std::fs::File::options().write(true).open(format!("{events}/audit_json.log.gz")).unwrap();
+    touched.set_modified(std::time::SystemTime::now()).unwrap();
+    assert_eq!(cached("60d"), (plain.stdout.clone(), [2, 1, 1, 0]));
+    let mut bytes = std::fs::read(&segments[1]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&segments[1], bytes).unwrap();
+    assert_eq!(cached("60d"), (plain.stdout.clone(), [2, 1, 1, 0]));
+    // A shorter baseline: the files reach outside it, so they are read and none is written.
+    let shorter = run(&args("30d", false)).ok();
+    assert_eq!(cached("30d"), (shorter.stdout, [0, 3, 0, 0]));
+    // A file gone: its segment goes at the end of the next run.
+    std::fs::remove_file(format!("{events}/agent_audit.log.gz")).unwrap();
+    let without = run(&args("60d", false)).ok();
+    assert_eq!(cached("60d"), (without.stdout, [2, 0, 0, 1]));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    // A directory that cannot be the cache says so.
+    let r = run(&[&args("60d", false)[..], &["--cache-dir", &format!("{events}/audit_json.log.gz")]].concat());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot use") && r.stderr.contains("--cache-dir"), "{}", r.stderr);
+}

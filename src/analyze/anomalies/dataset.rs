@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::draft::Draft;
+use super::draft::{Draft, Start};
 use super::store::{group_rows, group_rows_each, Filter, Group, GroupRef, Having, Key, NameKind, SessionSummary};
 use crate::analyze::aggregate::AggregateError;
 use crate::collections::{FastMap, FastSet};
@@ -335,6 +335,12 @@ pub struct Extra {
     pub target: Text,
 }
 
+impl Default for Extra {
+    fn default() -> Extra {
+        Extra::NONE.clone()
+    }
+}
+
 impl Extra {
     /// What events that say none of it have.
     const NONE: &'static Extra =
@@ -398,17 +404,18 @@ pub struct Session {
 }
 
 impl Session {
-    /// What the event at `row` tells of its session.
-    fn note(&mut self, row: u32, ev: &Draft) {
+    /// What the event at `row`, named `name` at `time`, tells of its session (`start`: what it
+    /// says of an authorization, read from session starts).
+    fn note(&mut self, row: u32, time: i64, name: &str, start: &Start) {
         self.rows.push(row);
-        (self.first, self.last) = (self.first.min(ev.row.time), self.last.max(ev.row.time));
-        match ev.row.event_name {
-            "duo_flow_started" => {
+        (self.first, self.last) = (self.first.min(time), self.last.max(time));
+        match name {
+            START_NAME => {
                 self.start.get_or_insert(row);
-                self.authorization_recorded |= ev.start.recorded;
-                if ev.start.authorized {
+                self.authorization_recorded |= start.recorded;
+                if start.authorized {
                     self.authorized = true;
-                    self.authorized_at = ev.start.authorized_at;
+                    self.authorized_at = start.authorized_at;
                 }
             }
             "duo_flow_completed" | "duo_flow_failed" | "duo_flow_stopped" | "duo_flow_dropped" => self.ended = true,
@@ -421,6 +428,23 @@ impl Session {
             _ => {}
         }
     }
+}
+
+/// The name of a session's start event, the one event whose [`Start`] a session reads.
+pub const START_NAME: &str = "duo_flow_started";
+
+/// What a dataset notes while the rows of one file are read, for the rows cache
+/// ([`cache`](super::cache)): what the rows themselves do not hold.
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// The first row and secret of the file.
+    pub rows_from: usize,
+    pub secrets_from: usize,
+    /// Session starts (by row, counted from the file's first) and what they say.
+    pub starts: Vec<(u32, Start)>,
+    /// Each actor id's first name in the file, in the order met.
+    pub names: Vec<(String, String)>,
+    named: FastSet<String>,
 }
 
 /// Secrets or personal data found in an event's prompt text.
@@ -443,6 +467,8 @@ pub struct Dataset {
     interned: FastSet<Text>,
     /// The event names met ([`Dataset::intern_name`]).
     event_names: FastMap<Text, NameKind>,
+    /// What the file being read gives beside its rows, while the rows cache wants it.
+    pub recording: Option<Recording>,
 }
 
 impl Dataset {
@@ -451,21 +477,37 @@ impl Dataset {
     /// record; others, as events.
     pub fn read(stream: EventStream, within: &TimeRange) -> Result<Dataset, AggregateError> {
         let mut d = Dataset::default();
+        d.read_more(stream, within, |_, _| {})?;
+        Ok(d)
+    }
+
+    /// [`Dataset::read`] into this dataset, `each` told of every record and whether every event
+    /// so far was within `within`; whether every event of the stream was (none left out).
+    pub fn read_more(
+        &mut self,
+        stream: EventStream,
+        within: &TimeRange,
+        mut each: impl FnMut(&Dataset, bool),
+    ) -> Result<bool, AggregateError> {
+        let mut all = true;
         for rec in stream {
             let rec = rec?;
             if !within.contains(&rec.event.time) {
+                all = false;
+                each(self, all);
                 continue;
             }
             match rec.prepared.as_deref() {
                 Some(bytes) => {
                     for draft in Prepare::frames(bytes) {
-                        d.push_draft(Draft::decode(draft).expect("a draft reads back"));
+                        self.push_draft(Draft::decode(draft).expect("a draft reads back"));
                     }
                 }
-                None => d.push(&rec.event),
+                None => self.push(&rec.event),
             }
+            each(self, all);
         }
-        Ok(d)
+        Ok(all)
     }
 
     /// The work for a source read by [`Dataset::read`] ([`ReadOptions::prepare`]): each event of
@@ -484,7 +526,7 @@ impl Dataset {
         .needing(within, |_| false)
     }
 
-    fn intern(&mut self, s: &str) -> Text {
+    pub(super) fn intern(&mut self, s: &str) -> Text {
         if s.is_empty() {
             return Text::default();
         }
@@ -496,9 +538,14 @@ impl Dataset {
         t
     }
 
+    /// Room for `n` more distinct texts.
+    pub(super) fn reserve_texts(&mut self, n: usize) {
+        self.interned.reserve(n);
+    }
+
     /// An event name, interned, and what it is ([`NameKind`]): from a table of the few hundred
     /// names, looked up instead of the table of every text.
-    fn intern_name(&mut self, s: &str) -> (Text, NameKind) {
+    pub(super) fn intern_name(&mut self, s: &str) -> (Text, NameKind) {
         if let Some((t, named)) = self.event_names.get_key_value(s) {
             return (t.clone(), *named);
         }
@@ -515,28 +562,56 @@ impl Dataset {
     pub fn push_draft(&mut self, ev: Draft) {
         let i = self.rows.len();
         for (id, name) in ev.names.iter().flatten() {
-            if !self.names.contains_key(*id) {
-                self.names.insert(id.to_string(), name.to_string());
-            }
+            self.name(id, name);
         }
-        if !ev.row.session.is_empty() {
-            let row = u32::try_from(i).expect("fewer than 2^32 rows in memory");
-            // One lookup for a session seen before (most rows of the millions of a session index).
-            match self.sessions.get_mut(ev.row.session) {
-                Some(s) => s.note(row, &ev),
-                None => {
-                    let id = self.intern(ev.row.session);
-                    let time = ev.row.time;
-                    let mut s = Session { first: time, last: time, ..Session::default() };
-                    s.note(row, &ev);
-                    self.sessions.insert(id, s);
-                }
+        let r = &ev.row;
+        self.note_session(i, r.session, r.time, r.event_name, &ev.start);
+        if let Some(rec) = &mut self.recording {
+            if r.event_name == START_NAME {
+                rec.starts.push((u32::try_from(i - rec.rows_from).expect("fewer than 2^32 rows"), ev.start));
             }
         }
         if let Some((kinds, fields)) = ev.secrets {
             self.secrets.push(SecretHit { row: i, kinds, fields });
         }
         self.push_row(&ev.row);
+    }
+
+    /// The name an event gives an actor id (the first given is kept).
+    pub(super) fn name(&mut self, id: &str, name: &str) {
+        if !self.names.contains_key(id) {
+            self.names.insert(id.to_string(), name.to_string());
+        }
+        if let Some(rec) = &mut self.recording {
+            if !rec.named.contains(id) {
+                rec.named.insert(id.to_string());
+                rec.names.push((id.to_string(), name.to_string()));
+            }
+        }
+    }
+
+    /// What the event of row `i` tells of its session, if it has one.
+    pub(super) fn note_session(&mut self, i: usize, session: &str, time: i64, name: &str, start: &Start) {
+        if session.is_empty() {
+            return;
+        }
+        let row = u32::try_from(i).expect("fewer than 2^32 rows in memory");
+        // One lookup for a session seen before (most rows of the millions of a session index).
+        match self.sessions.get_mut(session) {
+            Some(s) => s.note(row, time, name, start),
+            None => {
+                let id = self.intern(session);
+                let mut s = Session { first: time, last: time, ..Session::default() };
+                s.note(row, time, name, start);
+                self.sessions.insert(id, s);
+            }
+        }
+    }
+
+    /// Start noting what the next file gives beside its rows ([`Recording`]).
+    pub fn record(&mut self) {
+        self.recording =
+            Some(Recording { rows_from: self.rows.len(), secrets_from: self.secrets.len(), ..Recording::default() });
     }
 
     /// Keep a row read elsewhere (a database computed its fields); returns its index.
@@ -561,12 +636,7 @@ impl Dataset {
             scopes: self.intern(&p.scopes),
             target: if name.has(NameKind::PROVISIONING) { self.intern(p.target) } else { Text::default() },
         };
-        let row = Row {
-            id: EventId::new(p.id),
-            fact,
-            on_behalf_of: self.intern(p.on_behalf_of),
-            extra: (extra != *Extra::NONE).then(|| Box::new(extra)),
-        };
+        let row = Row::new(EventId::new(p.id), fact, self.intern(p.on_behalf_of), extra);
         self.rows.push(row);
         self.rows.len() - 1
     }
@@ -619,8 +689,18 @@ pub fn ts(us: i64) -> crate::model::Timestamp {
 }
 
 impl Row {
+    /// A row of these parts (what only some events say kept beside it when it says any).
+    pub fn new(id: EventId, fact: RowFact, on_behalf_of: Text, extra: Extra) -> Row {
+        Row { id, fact, on_behalf_of, extra: (extra != *Extra::NONE).then(|| Box::new(extra)) }
+    }
+
     pub fn time(&self) -> i64 {
         self.fact.time
+    }
+
+    /// Whether the event says any of what only some say ([`Extra`]).
+    pub fn says_more(&self) -> bool {
+        self.extra.is_some()
     }
 
     /// What only some events say (none of it, for the others).

@@ -43,6 +43,22 @@ pub struct Start {
     pub authorized_at: Option<i64>,
 }
 
+impl Start {
+    /// The start as bits of a flags byte (bits 0-2; [`Start::from_bits`] reads them back).
+    pub fn bits(&self) -> u8 {
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        flag(self.recorded, RECORDED)
+            | flag(self.authorized, AUTHORIZED)
+            | flag(self.authorized_at.is_some(), AUTHORIZED_AT)
+    }
+
+    /// The start whose [`Start::bits`] are among `flags`, verified `at` if it says so.
+    pub fn from_bits(flags: u8, at: i64) -> Start {
+        let on = |bit: u8| flags & bit != 0;
+        Start { recorded: on(RECORDED), authorized: on(AUTHORIZED), authorized_at: on(AUTHORIZED_AT).then_some(at) }
+    }
+}
+
 /// First byte of an encoded draft (other work's bytes are not drafts).
 const TAG: u8 = 0xD7;
 /// Bits of the flags byte.
@@ -169,9 +185,7 @@ impl<'a> Draft<'a> {
         }
         let flag = |on: bool, bit: u8| if on { bit } else { 0 };
         out.push(
-            flag(self.start.recorded, RECORDED)
-                | flag(self.start.authorized, AUTHORIZED)
-                | flag(self.start.authorized_at.is_some(), AUTHORIZED_AT)
+            self.start.bits()
                 | flag(self.secrets.is_some(), SECRETS)
                 | flag(self.names[0].is_some(), ACTOR_NAME)
                 | flag(self.names[1].is_some(), HELPER_NAME),
@@ -244,16 +258,7 @@ impl<'a> Draft<'a> {
             target,
             scopes: Cow::Borrowed(scopes),
         };
-        Some(Draft {
-            row,
-            names,
-            start: Start {
-                recorded: on(RECORDED),
-                authorized: on(AUTHORIZED),
-                authorized_at: on(AUTHORIZED_AT).then_some(authorized_at),
-            },
-            secrets,
-        })
+        Some(Draft { row, names, start: Start::from_bits(flags, authorized_at), secrets })
     }
 }
 

@@ -7,6 +7,7 @@
 //! attributes — plus per-session summaries and the secrets found in prompts), or ClickHouse,
 //! which answers the same questions with SQL ([`clickhouse`]).
 
+pub mod cache;
 pub mod clickhouse;
 pub mod dataset;
 pub mod draft;
