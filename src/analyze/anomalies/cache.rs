@@ -11,8 +11,8 @@
 //! its segment written again:
 //! - the file is the same: same canonical path, size, modification time (to the nanosecond),
 //!   device and inode as when the segment was written, and it did not change while it was read;
-//! - the same build wrote it: this program's version and its executable's size and modification
-//!   time (the rules of reading change between builds: a segment never outlives its build);
+//! - the same build wrote it: this program's version and its executable's length and CRC-32
+//!   (the rules of reading change between builds: a segment never outlives its build);
 //! - its checksum (CRC-32 of every byte before it) holds, and it is of this format;
 //! - every row is inside the window asked for (a segment holds all of a file's events: only a
 //!   file whose events all fell inside the window of the run that read it gets one).
@@ -212,8 +212,7 @@ impl RowCache {
             .create(dir)
             .and_then(|()| tempfile::tempfile_in(dir).map(drop))
             .map_err(dir_err)?;
-        let exe = std::env::current_exe().and_then(std::fs::metadata).map_err(|source| CacheError::Build { source })?;
-        let build = format!("{} {} {}.{}", env!("CARGO_PKG_VERSION"), exe.len(), exe.mtime(), exe.mtime_nsec());
+        let build = build().map_err(|source| CacheError::Build { source })?;
         Ok(RowCache {
             dir: dir.to_path_buf(),
             build,
@@ -436,6 +435,23 @@ fn replay(f: &mut File, start: u64, d: &mut Dataset) -> io::Result<usize> {
         buf.resize(len, 0);
         r.read_exact(&mut buf)?;
         file.block(&buf, d).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a block does not read back"))?;
+    }
+}
+
+/// This build: the program's version, and its executable's length and CRC-32 (read once a run,
+/// some 20 ms: a rebuilt binary of the same length and modification time, as reproducible builds
+/// make, is another build).
+fn build() -> io::Result<String> {
+    let mut exe = File::open(std::env::current_exe()?)?;
+    let (mut crc, mut len) = (crc32fast::Hasher::new(), 0u64);
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = exe.read(&mut buf)?;
+        if n == 0 {
+            return Ok(format!("{} {len} {:08x}", env!("CARGO_PKG_VERSION"), crc.finalize()));
+        }
+        crc.update(&buf[..n]);
+        len += n as u64;
     }
 }
 
