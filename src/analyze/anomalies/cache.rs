@@ -145,7 +145,7 @@ fn header(build: &str, key: &FileKey) -> Vec<u8> {
 /// with a segment's header.
 fn read_header(bytes: &[u8]) -> Option<(u32, &str, FileKey, usize)> {
     let mut r = Unpacker { bytes: bytes.strip_prefix(MAGIC)? };
-    let format = read_u32(&mut r)?;
+    let format = r.u32()?;
     let build = r.text()?;
     let key = FileKey::unpack(&mut r)?;
     Some((format, build, key, bytes.len() - r.bytes.len()))
@@ -397,7 +397,7 @@ fn check(
     let mut footer = [0u8; FOOTER + 4];
     f.read_exact(&mut footer)?;
     let mut r = Unpacker { bytes: &footer };
-    let (first, last, rows, crc) = (r.i64(), r.i64(), r.u64(), read_u32(&mut r));
+    let (first, last, rows, crc) = (r.i64(), r.i64(), r.u64(), r.u32());
     let (Some(first), Some(last), Some(rows), Some(crc)) = (first, last, rows, crc) else { return Ok(None) };
     if rows > 0 && !inside(within, first, last) {
         return Ok(Some(Err("file's events reach outside the window")));
@@ -539,10 +539,6 @@ fn write_segments(rx: Receiver<Msg>, back: std::sync::mpsc::Sender<Vec<u8>>) -> 
         }
     }
     written
-}
-
-fn read_u32(r: &mut Unpacker) -> Option<u32> {
-    Some(u32::from_le_bytes(r.take(4)?.try_into().ok()?))
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {
@@ -733,33 +729,33 @@ impl FileTexts {
     /// back).
     fn block(&mut self, bytes: &[u8], d: &mut Dataset) -> Option<()> {
         let mut r = Unpacker { bytes };
-        let n = read_u32(&mut r)? as usize;
+        let n = r.u32()? as usize;
         d.reserve_texts(n);
         self.texts.reserve(n);
         for _ in 0..n {
             self.texts.push(d.intern(r.text()?));
         }
-        let n = read_u32(&mut r)? as usize;
+        let n = r.u32()? as usize;
         let mut starts = Vec::with_capacity(n);
         for _ in 0..n {
-            let row = read_u32(&mut r)? as usize;
+            let row = r.u32()? as usize;
             let (flags, at) = (r.u8()?, r.i64()?);
             let start = Start::from_bits(flags, at);
             starts.push((self.from + row, start));
         }
-        for _ in 0..read_u32(&mut r)? {
+        for _ in 0..r.u32()? {
             let (id, name) = (r.text()?, r.text()?);
             d.name(id, name);
         }
-        for _ in 0..read_u32(&mut r)? {
-            let row = self.from + read_u32(&mut r)? as usize;
-            let kinds = (0..read_u32(&mut r)?)
+        for _ in 0..r.u32()? {
+            let row = self.from + r.u32()? as usize;
+            let kinds = (0..r.u32()?)
                 .map(|_| crate::secrets::Kind::parse(r.text()?).map(crate::secrets::Kind::as_str))
                 .collect::<Option<Vec<_>>>()?;
-            let fields = (0..read_u32(&mut r)?).map(|_| r.text().map(str::to_string)).collect::<Option<Vec<_>>>()?;
+            let fields = (0..r.u32()?).map(|_| r.text().map(str::to_string)).collect::<Option<Vec<_>>>()?;
             d.secrets.push(SecretHit { row, kinds, fields });
         }
-        let n = read_u32(&mut r)? as usize;
+        let n = r.u32()? as usize;
         // Rows of a session, by the session's number: each session looked up once per block.
         let mut in_sessions: Vec<(u32, u32)> = Vec::new();
         let first = d.rows.len();
@@ -807,14 +803,11 @@ impl FileTexts {
         let mut numbers = [0u32; 10];
         let texts = if flags & EXTRA != 0 { 10 } else { 7 };
         for n in &mut numbers[..texts] {
-            *n = read_u32(r)?;
+            *n = r.u32()?;
         }
         let name_number = numbers[1];
         let event_name = self.text(name_number)?;
-        let name = match self.kinds.get(&name_number) {
-            Some(kind) => *kind,
-            None => *self.kinds.entry(name_number).or_insert(d.intern_name(&event_name).1),
-        };
+        let name = *self.kinds.entry(name_number).or_insert_with(|| d.intern_name(&event_name).1);
         let fact = RowFact {
             time,
             actor: self.text(numbers[0])?,
